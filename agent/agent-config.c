@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <ctype.h>
+
+#include "agent-config.h"
+#include "keys.h"
+#include "schema.h"
+
+const SchemaField agent_config_schema[] = {
+        {"coordinator", ST_STRING, .max = 512, .doc = "tcp://HOST:PORT of the coordinator"},
+        {"coordinator-key", ST_STRING, .max = 64, .doc = "its public key (anvilctl info)"},
+        {"token", ST_STRING, SF_SECRET, .max = 128, .doc = "enrollment token"},
+        {"state-dir", ST_STRING, .max = 4096},
+        {"product-uuid", ST_STRING, .max = 64},
+        {"hostname", ST_STRING, .max = 253},
+        {"host-root", ST_STRING, .max = 4096},
+        {"kubeadm", ST_STRING, .max = 4096},
+        {"kubectl", ST_STRING, .max = 4096},
+        {"cmdline", ST_STRING, .max = 4096},
+        {"environment", ST_LIST, .item = ST_STRING, .max = 256},
+        {"cleanup-commands", ST_LIST, .item = ST_STRING, .max = 256},
+        {"units", ST_LIST, .item = ST_STRING, .max = 64},
+        {"heartbeat-interval", ST_DURATION},
+        {"command-timeout", ST_DURATION},
+        {"kubeadm-timeout", ST_DURATION},
+        {"log-level", ST_STRING},
+        SCHEMA_END,
+};
+
+void agent_config_done(AgentConfig *c) {
+        free(c->coordinator);
+        free(c->coordinator_key);
+        if (c->token)
+                explicit_bzero(c->token, strlen(c->token));
+        free(c->token);
+        free(c->state_dir);
+        free(c->product_uuid);
+        free(c->hostname);
+        free(c->host_root);
+        free(c->kubeadm);
+        free(c->kubectl);
+        free(c->cmdline_path);
+        strv_free(c->environment);
+        strv_free(c->cleanup);
+        strv_free(c->units);
+        *c = (AgentConfig){0};
+}
+
+static int set_str(char **dst, const char *v) {
+        if (!v)
+                return 0;
+        char *n = strdup(v);
+        if (!n)
+                return -ENOMEM;
+        free(*dst);
+        *dst = n;
+        return 0;
+}
+
+static int set_list(char ***dst, const Obj *l) {
+        if (!l)
+                return 0;
+        _cleanup_strv_free_ char **v = NULL;
+        OBJ_LIST_FOREACH(it, l, i) {
+                int r = strv_extend(&v, obj_str(it));
+                if (r < 0)
+                        return r;
+        }
+        if (!v && (v = calloc(1, sizeof(char *))) == NULL)
+                return -ENOMEM;
+        strv_free(*dst);
+        *dst = TAKE_PTR(v);
+        return 0;
+}
+
+int agent_config_apply_yaml(AgentConfig *c, const Obj *o) {
+        int r;
+        int64_t us;
+        if ((r = set_str(&c->coordinator, obj_get_str(o, "coordinator"))) < 0 ||
+            (r = set_str(&c->coordinator_key, obj_get_str(o, "coordinator-key"))) < 0 ||
+            (r = set_str(&c->token, obj_get_str(o, "token"))) < 0 ||
+            (r = set_str(&c->state_dir, obj_get_str(o, "state-dir"))) < 0 ||
+            (r = set_str(&c->product_uuid, obj_get_str(o, "product-uuid"))) < 0 ||
+            (r = set_str(&c->hostname, obj_get_str(o, "hostname"))) < 0 ||
+            (r = set_str(&c->host_root, obj_get_str(o, "host-root"))) < 0 ||
+            (r = set_str(&c->kubeadm, obj_get_str(o, "kubeadm"))) < 0 ||
+            (r = set_str(&c->kubectl, obj_get_str(o, "kubectl"))) < 0 ||
+            (r = set_str(&c->cmdline_path, obj_get_str(o, "cmdline"))) < 0 ||
+            (r = set_list(&c->environment, obj_map_get(o, "environment"))) < 0 ||
+            (r = set_list(&c->cleanup, obj_map_get(o, "cleanup-commands"))) < 0 ||
+            (r = set_list(&c->units, obj_map_get(o, "units"))) < 0)
+                return r;
+        if (parse_go_duration(obj_get_str(o, "heartbeat-interval"), &us) >= 0 && us > 0)
+                c->heartbeat_usec = (uint64_t)us;
+        if (parse_go_duration(obj_get_str(o, "command-timeout"), &us) >= 0 && us > 0)
+                c->command_timeout_usec = (uint64_t)us;
+        if (parse_go_duration(obj_get_str(o, "kubeadm-timeout"), &us) >= 0 && us > 0)
+                c->kubeadm_timeout_usec = (uint64_t)us;
+        return 0;
+}
+
+/* Kernel command line words are separated by spaces; values may be double-quoted. */
+int agent_config_apply_cmdline(AgentConfig *c, const char *cmdline, char **ret_error) {
+        static const char *const keys[] = {"anvil.coordinator", "anvil.coordinator_key",
+                                           "anvil.token", "anvil.state_dir"};
+        char *vals[ELEMENTSOF(keys)] = {};
+        const char *p = cmdline;
+        int r = 0;
+        if (strlen(cmdline) > 65536) {
+                *ret_error = strdup("kernel command line longer than 64 KiB");
+                return -E2BIG;
+        }
+        while (*p && r >= 0) {
+                while (isspace((unsigned char)*p))
+                        p++;
+                if (!*p)
+                        break;
+                const char *start = p;
+                bool quoted = false;
+                while (*p && (quoted || !isspace((unsigned char)*p))) {
+                        if (*p == '"')
+                                quoted = !quoted;
+                        p++;
+                }
+                size_t n = (size_t)(p - start);
+                if (n < 6 || strncmp(start, "anvil.", 6) != 0)
+                        continue;
+                const char *eq = memchr(start, '=', n);
+                size_t klen = eq ? (size_t)(eq - start) : n;
+                size_t k;
+                for (k = 0; k < ELEMENTSOF(keys); k++)
+                        if (strlen(keys[k]) == klen && strncmp(keys[k], start, klen) == 0)
+                                break;
+                if (k == ELEMENTSOF(keys)) {
+                        *ret_error = asprintf_safe("kernel command line: unknown parameter '%.*s'",
+                                                   (int)klen, start);
+                        r = -EINVAL;
+                        break;
+                }
+                if (!eq || eq + 1 == p) {
+                        *ret_error = asprintf_safe("kernel command line: %s needs a value",
+                                                   keys[k]);
+                        r = -EINVAL;
+                        break;
+                }
+                const char *v = eq + 1;
+                size_t vlen = (size_t)(p - v);
+                if (vlen >= 2 && v[0] == '"' && v[vlen - 1] == '"') {
+                        v++;
+                        vlen -= 2;
+                }
+                if (vlen == 0 || vlen > 4096 || memchr(v, '"', vlen)) {
+                        *ret_error = asprintf_safe("kernel command line: bad value for %s",
+                                                   keys[k]);
+                        r = -EINVAL;
+                        break;
+                }
+                free(vals[k]);
+                vals[k] = strndup(v, vlen);
+                if (!vals[k])
+                        r = -ENOMEM;
+        }
+        if (r >= 0 && vals[1] && !key_z85_valid(vals[1])) {
+                *ret_error = strdup("kernel command line: anvil.coordinator_key is not a "
+                                    "40-character Z85 key");
+                r = -EINVAL;
+        }
+        if (r >= 0 && vals[0] && !startswith(vals[0], "tcp://")) {
+                *ret_error = strdup("kernel command line: anvil.coordinator must be "
+                                    "tcp://HOST:PORT");
+                r = -EINVAL;
+        }
+        if (r >= 0) {
+                char **dst[] = {&c->coordinator, &c->coordinator_key, &c->token, &c->state_dir};
+                for (size_t k = 0; k < ELEMENTSOF(keys); k++)
+                        if (vals[k]) {
+                                free(*dst[k]);
+                                *dst[k] = TAKE_PTR(vals[k]);
+                        }
+        }
+        for (size_t k = 0; k < ELEMENTSOF(keys); k++) {
+                if (vals[k])
+                        explicit_bzero(vals[k], strlen(vals[k]));
+                free(vals[k]);
+        }
+        return r;
+}
+
+int agent_config_finish(AgentConfig *c) {
+        int r;
+        if ((!c->state_dir && (r = set_str(&c->state_dir, "/var/lib/anvil-agent")) < 0) ||
+            (!c->host_root && (r = set_str(&c->host_root, "/")) < 0) ||
+            (!c->kubeadm && (r = set_str(&c->kubeadm, "/usr/bin/kubeadm")) < 0) ||
+            (!c->kubectl && (r = set_str(&c->kubectl, "/usr/bin/kubectl")) < 0))
+                return -ENOMEM;
+        if (!c->environment) {
+                r = strv_extend(&c->environment,
+                                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+                if (r < 0)
+                        return r;
+        }
+        if (!c->units) {
+                if ((r = strv_extend(&c->units, "kubelet.service")) < 0 ||
+                    (r = strv_extend(&c->units, "containerd.service")) < 0)
+                        return r;
+        }
+        if (!c->heartbeat_usec)
+                c->heartbeat_usec = 10 * USEC_PER_SEC;
+        if (!c->command_timeout_usec)
+                c->command_timeout_usec = 600 * USEC_PER_SEC;
+        if (!c->kubeadm_timeout_usec)
+                c->kubeadm_timeout_usec = 900 * USEC_PER_SEC;
+        return 0;
+}

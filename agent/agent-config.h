@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The agent's configuration: /etc/anvil/agent.yaml, then the kernel command line
+ * (anvil.coordinator=, anvil.coordinator_key=, anvil.token= — how a PXE-booted host learns
+ * them), then command-line flags, each overriding the one before.
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include "macro.h"
+#include "obj.h"
+#include "schema.h"
+
+typedef struct AgentConfig {
+        char *coordinator;      /* tcp://HOST:PORT */
+        char *coordinator_key;  /* Z85 public key */
+        char *token;            /* enrollment token (only needed until enrolled) */
+        char *state_dir;        /* keys, progress */
+        char *product_uuid;     /* override of /sys/class/dmi/id/product_uuid */
+        char *hostname;         /* override of gethostname() */
+        char *host_root;        /* the filesystem kubeadm works on; "/" on a real host */
+        char *kubeadm;          /* path of kubeadm */
+        char *kubectl;          /* path of kubectl */
+        char *cmdline_path;     /* /proc/cmdline (tests point it elsewhere) */
+        char **environment;     /* KEY=VALUE given to every command */
+        char **cleanup;         /* shell lines run after kubeadm reset */
+        char **units;           /* systemd units whose health is reported */
+        uint64_t heartbeat_usec;
+        uint64_t command_timeout_usec;
+        uint64_t kubeadm_timeout_usec;
+        int log_level;
+} AgentConfig;
+
+void agent_config_done(AgentConfig *c);
+
+/* Schema of agent.yaml (also used by its fuzz target). */
+extern const SchemaField agent_config_schema[];
+
+/* Applies a parsed agent.yaml onto c. */
+int agent_config_apply_yaml(AgentConfig *c, const Obj *o);
+
+/* Parses a kernel command line; sets the anvil.* values found. Unknown anvil.* keys and
+ * malformed values are reported through ret_error (and change nothing). */
+int agent_config_apply_cmdline(AgentConfig *c, const char *cmdline, char **ret_error);
+
+/* Fills defaults for anything unset. */
+int agent_config_finish(AgentConfig *c);

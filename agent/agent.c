@@ -1,0 +1,1235 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The agent's life: enroll (once), then for each desired generation the coordinator sends:
+ * persist it, acknowledge it, build the plan (provision: files, pre-kubeadm commands, kubeadm
+ * init|join, post-kubeadm commands, wait for the node; deprovision: kubeadm reset, cleanup)
+ * and run it step by step. Every step transition is written to disk (fsync) before it is
+ * reported, so a restart resumes at the right step; a kubeadm step interrupted half way is
+ * judged by the files kubeadm leaves (it never inits a host twice).
+ */
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+
+#include "agent.h"
+#include "bundle.h"
+#include "exec.h"
+#include "facts.h"
+#include "fileio.h"
+#include "json.h"
+#include "keys.h"
+#include "link.h"
+#include "log.h"
+#include "state.h"
+#include "wire.h"
+#include "yamlio.h"
+
+#define NODE_POLL_FAST_USEC (2 * USEC_PER_SEC)
+#define NODE_POLL_SLOW_USEC (30 * USEC_PER_SEC)
+#define NODE_WAIT_MAX_USEC  (600 * USEC_PER_SEC)
+#define ENROLL_RETRY_MIN    (5 * USEC_PER_SEC)
+#define ENROLL_RETRY_MAX    (300 * USEC_PER_SEC)
+
+typedef enum StepKind {
+        STEP_FILES,
+        STEP_COMMAND,
+        STEP_KUBEADM,
+        STEP_RESET,
+        STEP_CLEANUP,
+        STEP_WAIT_NODE,
+} StepKind;
+
+struct Agent {
+        AgentConfig c;
+        sd_event *event;
+        KeyPair keys;
+        char *state_path;
+        Obj *state;    /* persisted: see state.h */
+        Obj *facts;
+        Obj *bundle;   /* the opened bundle of the current provision plan */
+        Link *link;
+        Exec *exec;
+        int64_t exec_generation; /* plan generation the running child belongs to */
+        uint64_t exec_started;
+        sd_event_source *heartbeat_timer, *node_timer, *enroll_timer;
+        uint64_t hb_seq, enroll_backoff, node_wait_started;
+        bool node_ready;      /* last reported */
+        bool reported;
+        char *kubelet_version;
+};
+
+/* ---- state accessors ---- */
+
+static Obj *plan(Agent *a) {
+        return obj_map_get(a->state, "plan");
+}
+
+static const char *plan_state(Agent *a) {
+        return obj_get_str(a->state, "plan.state") ?: "Idle";
+}
+
+static int64_t applied_generation(Agent *a) {
+        int64_t g = 0;
+        obj_get_int(a->state, "generation", &g);
+        return g;
+}
+
+static int save(Agent *a) {
+        int r = state_save(a->state_path, a->state);
+        if (r < 0)
+                return log_error_errno(r, "Failed to persist state to %s: %m", a->state_path);
+        return 0;
+}
+
+#ifdef ANVIL_TEST_HOOKS
+/* ANVIL_TEST_CRASH=<step>:<before|after> aborts the agent at that point (fault tests). */
+static void test_crash_point(const char *step, const char *when) {
+        const char *spec = getenv("ANVIL_TEST_CRASH");
+        char want[160];
+        snprintf(want, sizeof(want), "%s:%s", step, when);
+        if (spec && streq(spec, want)) {
+                log_warning("Test hook: crashing %s step %s.", when, step);
+                abort();
+        }
+}
+#else
+static void test_crash_point(const char *step, const char *when) {
+        (void)step;
+        (void)when;
+}
+#endif
+
+/* ---- messages to the coordinator ---- */
+
+static void send_msg(Agent *a, MsgType t, Obj *body) {
+        int r = link_send(a->link, t, body);
+        if (r < 0)
+                log_debug_errno(r, "Could not queue %s, it is resent on reconnect: %m",
+                                msg_type_to_string(t));
+}
+
+static Obj *step_summary(Agent *a) {
+        Obj *p = plan(a);
+        int64_t total = (int64_t)obj_len(obj_map_get(p, "steps"));
+        int64_t idx = 0;
+        const char *name = NULL;
+        OBJ_LIST_FOREACH(s, obj_map_get(p, "steps"), i) {
+                StepStatus st = step_status_from_string(obj_get_str(s, "status"));
+                if (st == STEP_RUNNING || st == STEP_FAILED || st == STEP_PENDING) {
+                        idx = (int64_t)i + 1;
+                        name = obj_get_str(s, "name");
+                        break;
+                }
+        }
+        if (!name && total > 0) {
+                idx = total;
+                name = obj_get_str(obj_list_get(obj_map_get(p, "steps"), (size_t)total - 1), "name");
+        }
+        if (!name)
+                return NULL;
+        Obj *o = obj_new_map();
+        if (o && (obj_map_set_str(o, "name", name) < 0 || obj_map_set_int(o, "index", idx) < 0 ||
+                  obj_map_set_int(o, "total", total) < 0))
+                o = obj_free(o);
+        return o;
+}
+
+static void send_hello(Agent *a) {
+        _cleanup_(obj_freep) Obj *b = obj_new_map();
+        if (!b || obj_map_set_int(b, "generation", applied_generation(a)) < 0 ||
+            obj_map_set_str(b, "state", plan_state(a)) < 0 ||
+            obj_map_set(b, "facts", obj_dup(a->facts)) < 0)
+                return;
+        Obj *step = step_summary(a);
+        if (step)
+                obj_map_set(b, "step", step);
+        send_msg(a, MSG_HELLO, b);
+}
+
+static void send_status(Agent *a, const char *message) {
+        _cleanup_(obj_freep) Obj *b = obj_new_map();
+        int64_t g = 0;
+        obj_get_int(plan(a), "generation", &g);
+        if (!b || obj_map_set_int(b, "generation", g) < 0 ||
+            obj_map_set_str(b, "state", plan_state(a)) < 0)
+                return;
+        Obj *step = step_summary(a);
+        if (step)
+                obj_map_set(b, "step", step);
+        const Obj *fail = obj_get(plan(a), "failure");
+        if (streq(plan_state(a), "Failed") && fail) {
+                obj_map_set(b, "exitCode", obj_dup(obj_map_get(fail, "exitCode")) ?: obj_new_int(-1));
+                obj_map_set_str(b, "message", strempty(obj_get_str(fail, "message")));
+                const char *out = obj_get_str(fail, "output");
+                if (out) {
+                        size_t n = strlen(out);
+                        obj_map_set_str(b, "output",
+                                        n > WIRE_MAX_OUTPUT ? out + n - WIRE_MAX_OUTPUT : out);
+                }
+        } else if (message)
+                obj_map_set_str(b, "message", message);
+        send_msg(a, MSG_STATUS, b);
+}
+
+static void send_report(Agent *a) {
+        _cleanup_(obj_freep) Obj *b = obj_new_map();
+        const char *uuid = obj_get_str(a->facts, "productUUID");
+        _cleanup_free_ char *pid = strjoin("anvil://", strempty(uuid));
+        const char *node = obj_get_str(plan(a), "nodeName");
+        if (!b || !pid || obj_map_set_int(b, "generation", applied_generation(a)) < 0 ||
+            obj_map_set_str(b, "providerID", pid) < 0 ||
+            obj_map_set_bool(b, "nodeReady", a->node_ready) < 0)
+                return;
+        if (node)
+                obj_map_set_str(b, "nodeName", node);
+        if (a->kubelet_version)
+                obj_map_set_str(b, "kubeletVersion", a->kubelet_version);
+        send_msg(a, MSG_REPORT, b);
+        a->reported = true;
+}
+
+/* ---- plans ---- */
+
+static int add_step(Obj *steps, const char *name) {
+        _cleanup_(obj_freep) Obj *s = obj_new_map();
+        if (!s || obj_map_set_str(s, "name", name) < 0 ||
+            obj_map_set_str(s, "status", step_status_to_string(STEP_PENDING)) < 0)
+                return -ENOMEM;
+        return obj_list_append(steps, TAKE_PTR(s));
+}
+
+/* Step names say what they are; the kind and index are derived from them. */
+static int step_kind(const char *name, size_t *ret_index) {
+        unsigned idx = 0;
+        *ret_index = 0;
+        if (streq(name, "write-files"))
+                return STEP_FILES;
+        if (streq(name, "kubeadm-init") || streq(name, "kubeadm-join"))
+                return STEP_KUBEADM;
+        if (streq(name, "kubeadm-reset"))
+                return STEP_RESET;
+        if (streq(name, "wait-node"))
+                return STEP_WAIT_NODE;
+        if (sscanf(name, "pre-kubeadm-%u", &idx) == 1 || sscanf(name, "post-kubeadm-%u", &idx) == 1) {
+                *ret_index = idx;
+                return STEP_COMMAND;
+        }
+        if (sscanf(name, "cleanup-%u", &idx) == 1) {
+                *ret_index = idx;
+                return STEP_CLEANUP;
+        }
+        return -EINVAL;
+}
+
+static int build_reset_steps(Agent *a, Obj *steps) {
+        int r = add_step(steps, "kubeadm-reset");
+        for (size_t i = 0; r >= 0 && a->c.cleanup && a->c.cleanup[i]; i++) {
+                char n[32];
+                snprintf(n, sizeof(n), "cleanup-%zu", i + 1);
+                r = add_step(steps, n);
+        }
+        return r;
+}
+
+static int build_provision_steps(const Obj *bundle, Obj *steps) {
+        int r = add_step(steps, "write-files");
+        char n[64];
+        OBJ_LIST_FOREACH(c, obj_map_get(bundle, "preKubeadmCommands"), i) {
+                snprintf(n, sizeof(n), "pre-kubeadm-%zu", i + 1);
+                if (r >= 0)
+                        r = add_step(steps, n);
+        }
+        snprintf(n, sizeof(n), "kubeadm-%s", obj_get_str(bundle, "kubeadm.command"));
+        if (r >= 0)
+                r = add_step(steps, n);
+        OBJ_LIST_FOREACH(c, obj_map_get(bundle, "postKubeadmCommands"), i) {
+                snprintf(n, sizeof(n), "post-kubeadm-%zu", i + 1);
+                if (r >= 0)
+                        r = add_step(steps, n);
+        }
+        if (r >= 0)
+                r = add_step(steps, "wait-node");
+        return r;
+}
+
+/* Opens the sealed bundle of the desired state and fills in this host's values. */
+static int open_bundle(Agent *a, Obj **ret, char *err, size_t errsz) {
+        const char *sealed = obj_get_str(a->state, "desired.bootstrap");
+        if (!sealed) {
+                snprintf(err, errsz, "the desired state carries no bootstrap data");
+                return -ENODATA;
+        }
+        _cleanup_free_ void *plain = NULL;
+        size_t size;
+        int r = seal_open(&a->keys, sealed, &plain, &size);
+        if (r < 0) {
+                snprintf(err, errsz, "the bootstrap data is not sealed for this host's key");
+                return r;
+        }
+        _cleanup_(obj_freep) Obj *b = NULL;
+        r = bundle_parse(plain, size, &b, err, errsz);
+        sodium_memzero(plain, size);
+        if (r < 0)
+                return r;
+        BundleVars vars = {
+                .hostname = obj_get_str(a->facts, "hostname"),
+                .uuid = obj_get_str(a->facts, "productUUID"),
+                .machine = obj_get_str(b, "machine"),
+        };
+        Obj *cfg = obj_get(b, "kubeadm.config");
+        char *sub = bundle_substitute(cfg->str.s, &vars);
+        if (!sub)
+                return -ENOMEM;
+        sodium_memzero(cfg->str.s, cfg->str.len);
+        if ((r = obj_set(b, "kubeadm.config", obj_new_str_take(sub))) < 0)
+                return r;
+        OBJ_LIST_FOREACH(f, obj_map_get(b, "files"), i) {
+                Obj *c = obj_map_get(f, "content");
+                if (!obj_is(c, OBJ_STR) || !isempty(obj_get_str(f, "encoding")))
+                        continue;
+                char *s = bundle_substitute(c->str.s, &vars);
+                if (!s)
+                        return -ENOMEM;
+                sodium_memzero(c->str.s, c->str.len);
+                if ((r = obj_map_set(f, "content", obj_new_str_take(s))) < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(b);
+        return 0;
+}
+
+/* The node name kubeadm will register: nodeRegistration.name of the rendered config. */
+static char *node_name_of(const Obj *bundle, const char *fallback) {
+        const char *text = obj_get_str(bundle, "kubeadm.config");
+        _cleanup_(obj_freep) Obj *docs = NULL;
+        YamlError ye;
+        if (text && yaml_parse_documents(text, strlen(text), &docs, &ye) >= 0)
+                OBJ_LIST_FOREACH(d, docs, i) {
+                        const char *k = obj_get_str(d, "kind");
+                        const char *n = obj_get_str(d, "nodeRegistration.name");
+                        if (n && (streq_ptr(k, "InitConfiguration") ||
+                                  streq_ptr(k, "JoinConfiguration")))
+                                return strdup(n);
+                }
+        return strdup(fallback);
+}
+
+static void set_log_context(Agent *a) {
+        const Obj *m = obj_get(a->state, "desired.machine");
+        log_field_set(LOG_FIELD_MACHINE, obj_get_str(m, "name"));
+        log_field_set(LOG_FIELD_CLUSTER, obj_get_str(m, "cluster"));
+        char g[32];
+        snprintf(g, sizeof(g), "%lld", (long long)applied_generation(a));
+        log_field_set(LOG_FIELD_GENERATION, applied_generation(a) ? g : NULL);
+}
+
+static void plan_fail(Agent *a, const char *step, int code, const char *message,
+                      const char *output) {
+        Obj *p = plan(a);
+        obj_map_set_str(p, "state", "Failed");
+        _cleanup_(obj_freep) Obj *f = obj_new_map();
+        if (f && obj_map_set_str(f, "step", step) >= 0 && obj_map_set_int(f, "exitCode", code) >= 0 &&
+            obj_map_set_str(f, "message", message) >= 0) {
+                if (output)
+                        obj_map_set_str(f, "output", output);
+                obj_map_set(p, "failure", TAKE_PTR(f));
+        }
+        (void)save(a);
+        log_event(LOG_ERR, ANVIL_MESSAGE_STEP_FAILED, "Step %s failed (exit code %d): %s", step,
+                  code, message);
+        (void)sd_notifyf(false, "STATUS=machine %s: step %s failed",
+                         strna(obj_get_str(a->state, "desired.machine.name")), step);
+        send_status(a, NULL);
+}
+
+static void plan_advance(Agent *a);
+
+static Obj *current_step(Agent *a, size_t *ret_index) {
+        OBJ_LIST_FOREACH(s, obj_map_get(plan(a), "steps"), i) {
+                StepStatus st = step_status_from_string(obj_get_str(s, "status"));
+                if (st != STEP_DONE) {
+                        *ret_index = i;
+                        return s;
+                }
+        }
+        return NULL;
+}
+
+static void step_done(Agent *a, Obj *step) {
+        const char *name = obj_get_str(step, "name");
+        test_crash_point(name, "after");
+        obj_map_set_str(step, "status", step_status_to_string(STEP_DONE));
+        (void)save(a);
+        log_event(LOG_INFO, ANVIL_MESSAGE_STEP_FINISHED, "Step %s finished.", name);
+        log_field_set(LOG_FIELD_STEP, NULL);
+}
+
+static char **command_env(Agent *a) {
+        _cleanup_strv_free_ char **env = NULL;
+        for (char **e = a->c.environment; e && *e; e++)
+                if (strv_extend(&env, *e) < 0)
+                        return NULL;
+        char buf[4200];
+        snprintf(buf, sizeof(buf), "ANVIL_HOST_ROOT=%s", a->c.host_root);
+        if (strv_extend(&env, buf) < 0)
+                return NULL;
+        snprintf(buf, sizeof(buf), "ANVIL_MACHINE=%s",
+                 strempty(obj_get_str(a->state, "desired.machine.name")));
+        if (strv_extend(&env, buf) < 0)
+                return NULL;
+        if (!env && !(env = calloc(1, sizeof(char *))))
+                return NULL;
+        return TAKE_PTR(env);
+}
+
+static bool root_is_slash(Agent *a) {
+        return streq(a->c.host_root, "/");
+}
+
+static char *host_path(Agent *a, const char *path) {
+        if (root_is_slash(a))
+                return strdup(path);
+        return strjoin(a->c.host_root, path);
+}
+
+static void on_exec_done(Exec *x, int code, const char *tail, void *userdata);
+
+static int run(Agent *a, char **argv, uint64_t timeout, bool capture) {
+        _cleanup_strv_free_ char **env = command_env(a);
+        if (!env)
+                return -ENOMEM;
+        ExecSpec spec = {.argv = argv, .envp = env, .timeout_usec = timeout,
+                         .capture_stdout = capture, .quiet = capture};
+        int64_t g = 0;
+        obj_get_int(plan(a), "generation", &g);
+        a->exec_generation = g;
+        a->exec_started = now_usec(CLOCK_MONOTONIC);
+        return exec_start(a->event, &spec, on_exec_done, a, &a->exec);
+}
+
+/* Writes the bundle's files and the kubeadm configuration under the host root. */
+static int write_files(Agent *a, char *err, size_t errsz) {
+        OBJ_LIST_FOREACH(f, obj_map_get(a->bundle, "files"), i) {
+                const char *path = obj_get_str(f, "path");
+                const char *enc = obj_get_str(f, "encoding");
+                const char *content = strempty(obj_get_str(f, "content"));
+                _cleanup_free_ char *full = host_path(a, path);
+                _cleanup_free_ void *decoded = NULL;
+                size_t size = strlen(content);
+                const void *data = content;
+                if (!full)
+                        return -ENOMEM;
+                if (streq_ptr(enc, "base64")) {
+                        if (base64_decode(content, &decoded, &size) < 0) {
+                                snprintf(err, errsz, "%s: content is not valid base64", path);
+                                return -EBADMSG;
+                        }
+                        data = decoded;
+                } else if (!isempty(enc)) {
+                        snprintf(err, errsz, "%s: encoding %s is not supported yet", path, enc);
+                        return -EOPNOTSUPP;
+                }
+                mode_t mode = 0644;
+                const char *perm = obj_get_str(f, "permissions");
+                if (perm)
+                        mode = (mode_t)strtoul(perm, NULL, 8) & 07777;
+                int r = mkdir_parents(full, 0755);
+                if (r < 0) {
+                        snprintf(err, errsz, "%s: cannot create its directory: %s", path,
+                                 strerror(-r));
+                        return r;
+                }
+                if (obj_get_bool(f, "append", false)) {
+                        FILE *fp = fopen(full, "ae");
+                        if (!fp || fwrite(data, 1, size, fp) != size || fflush(fp) != 0 ||
+                            fsync(fileno(fp)) < 0) {
+                                r = negative_errno();
+                                if (fp)
+                                        fclose(fp);
+                                snprintf(err, errsz, "%s: %s", path, strerror(-r));
+                                return r;
+                        }
+                        fclose(fp);
+                } else if ((r = write_file_atomic(full, data, size, mode)) < 0) {
+                        snprintf(err, errsz, "%s: %s", path, strerror(-r));
+                        return r;
+                }
+                if (decoded)
+                        sodium_memzero(decoded, size);
+                const char *owner = obj_get_str(f, "owner");
+                if (owner && !streq(owner, "root:root") && !streq(owner, "root")) {
+                        char user[128] = "", group[128] = "";
+                        sscanf(owner, "%127[^:]:%127s", user, group);
+                        struct passwd *pw = getpwnam(user);
+                        struct group *gr = *group ? getgrnam(group) : NULL;
+                        if (!pw || (*group && !gr)) {
+                                snprintf(err, errsz, "%s: owner %s does not exist on this host",
+                                         path, owner);
+                                return -ENOENT;
+                        }
+                        if (chown(full, pw->pw_uid, gr ? gr->gr_gid : pw->pw_gid) < 0) {
+                                r = negative_errno();
+                                snprintf(err, errsz, "%s: chown %s: %s", path, owner, strerror(-r));
+                                return r;
+                        }
+                }
+                log_info("Wrote %s (%zu bytes, mode %04o).", path, size, (unsigned)mode);
+        }
+        const char *cfg = obj_get_str(a->bundle, "kubeadm.config");
+        _cleanup_free_ char *cpath = host_path(a, obj_get_str(a->bundle, "kubeadm.configPath"));
+        if (!cpath)
+                return -ENOMEM;
+        int r = mkdir_parents(cpath, 0755);
+        if (r >= 0)
+                r = write_file_atomic(cpath, cfg, strlen(cfg), 0600);
+        if (r < 0) {
+                snprintf(err, errsz, "%s: %s", obj_get_str(a->bundle, "kubeadm.configPath"),
+                         strerror(-r));
+                return r;
+        }
+        log_info("Wrote the kubeadm configuration %s.", obj_get_str(a->bundle, "kubeadm.configPath"));
+        return 0;
+}
+
+/* Did an interrupted kubeadm step complete? kubeadm's own files tell. */
+static bool kubeadm_completed(Agent *a, const char *command) {
+        const char *need_init[] = {"/etc/kubernetes/admin.conf", "/etc/kubernetes/kubelet.conf",
+                                   "/etc/kubernetes/manifests/kube-apiserver.yaml", NULL};
+        const char *need_join[] = {"/etc/kubernetes/kubelet.conf", NULL};
+        const char **need = streq(command, "init") ? need_init : need_join;
+        for (const char **p = need; *p; p++) {
+                _cleanup_free_ char *full = host_path(a, *p);
+                if (!full || access(full, F_OK) < 0)
+                        return false;
+        }
+        return true;
+}
+
+static bool kubeadm_touched(Agent *a) {
+        const char *any[] = {"/etc/kubernetes/kubelet.conf", "/etc/kubernetes/admin.conf",
+                             "/etc/kubernetes/manifests/kube-apiserver.yaml", NULL};
+        for (const char **p = any; *p; p++) {
+                _cleanup_free_ char *full = host_path(a, *p);
+                if (full && access(full, F_OK) == 0)
+                        return true;
+        }
+        return false;
+}
+
+static int argv_push(char ***argv, const char *s) {
+        return strv_extend(argv, s);
+}
+
+static int kubeadm_argv(Agent *a, const char *sub, char ***ret) {
+        _cleanup_strv_free_ char **argv = NULL;
+        int r;
+        if ((r = argv_push(&argv, a->c.kubeadm)) < 0 || (r = argv_push(&argv, sub)) < 0)
+                return r;
+        if (streq(sub, "reset"))
+                r = argv_push(&argv, "-f");
+        else {
+                if ((r = argv_push(&argv, "--config")) >= 0)
+                        r = argv_push(&argv, obj_get_str(a->bundle, "kubeadm.configPath"));
+                const Obj *ign = obj_get(a->bundle, "kubeadm.ignorePreflightErrors");
+                if (r >= 0 && obj_len(ign) > 0) {
+                        char buf[1024] = "--ignore-preflight-errors=";
+                        OBJ_LIST_FOREACH(e, ign, i) {
+                                if (i)
+                                        strncat(buf, ",", sizeof(buf) - strlen(buf) - 1);
+                                strncat(buf, strempty(obj_str(e)), sizeof(buf) - strlen(buf) - 1);
+                        }
+                        r = argv_push(&argv, buf);
+                }
+        }
+        if (r >= 0 && !root_is_slash(a)) {
+                /* kubeadm's own way to work on another root (it chroots there). */
+                if ((r = argv_push(&argv, "--rootfs")) >= 0)
+                        r = argv_push(&argv, a->c.host_root);
+        }
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(argv);
+        return 0;
+}
+
+static int start_node_check(Agent *a) {
+        const char *node = obj_get_str(plan(a), "nodeName");
+        _cleanup_free_ char *kubeconfig = host_path(a, "/etc/kubernetes/kubelet.conf");
+        if (!node || !kubeconfig)
+                return -EINVAL;
+        char *argv[] = {a->c.kubectl, "--kubeconfig", kubeconfig, "get", "node", (char *)node,
+                        "-o", "json", NULL};
+        return run(a, argv, 30 * USEC_PER_SEC, true);
+}
+
+static void step_start(Agent *a, Obj *step, size_t index) {
+        const char *name = obj_get_str(step, "name");
+        size_t sub;
+        int kind = step_kind(name, &sub);
+        char err[512] = "";
+        int r = 0;
+        size_t total = obj_len(obj_map_get(plan(a), "steps"));
+
+        bool resumed = step_status_from_string(obj_get_str(step, "status")) == STEP_RUNNING;
+        log_field_set(LOG_FIELD_STEP, name);
+        if (kind == STEP_KUBEADM && resumed) {
+                const char *cmd = obj_get_str(a->bundle, "kubeadm.command");
+                if (kubeadm_completed(a, cmd)) {
+                        log_notice("kubeadm %s was interrupted but its files are all there: "
+                                   "treating it as done, not running it again.",
+                                   cmd);
+                        step_done(a, step);
+                        plan_advance(a);
+                        return;
+                }
+        }
+        if (!resumed) {
+                obj_map_set_str(step, "status", step_status_to_string(STEP_RUNNING));
+                if (save(a) < 0)
+                        return; /* nothing runs that is not on disk first */
+                log_event(LOG_INFO, ANVIL_MESSAGE_STEP_STARTED, "Step %zu/%zu %s started.",
+                          index + 1, total, name);
+                (void)sd_notifyf(false, "STATUS=machine %s: step %zu/%zu %s",
+                                 strna(obj_get_str(a->state, "desired.machine.name")), index + 1,
+                                 total, name);
+                send_status(a, NULL);
+                test_crash_point(name, "before");
+        } else if (kind != STEP_WAIT_NODE)
+                log_event(LOG_INFO, ANVIL_MESSAGE_STEP_STARTED,
+                          "Step %zu/%zu %s resumed after a restart.", index + 1, total, name);
+
+        switch (kind) {
+        case STEP_FILES:
+                r = write_files(a, err, sizeof(err));
+                if (r < 0) {
+                        plan_fail(a, name, -1, err, NULL);
+                        return;
+                }
+                step_done(a, step);
+                plan_advance(a);
+                return;
+        case STEP_COMMAND:
+        case STEP_CLEANUP: {
+                const char *list = kind == STEP_CLEANUP        ? NULL
+                                   : startswith(name, "pre-")  ? "preKubeadmCommands"
+                                                               : "postKubeadmCommands";
+                const char *cmd = list ? obj_str(obj_list_get(obj_map_get(a->bundle, list), sub - 1))
+                                       : (sub >= 1 && sub <= strv_length(a->c.cleanup)
+                                                  ? a->c.cleanup[sub - 1]
+                                                  : NULL);
+                if (!cmd) {
+                        plan_fail(a, name, -1, "the command is missing from the plan", NULL);
+                        return;
+                }
+                log_info("Running: %s", cmd);
+                char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+                r = run(a, argv, a->c.command_timeout_usec, false);
+                break;
+        }
+        case STEP_KUBEADM: {
+                const char *cmd = obj_get_str(a->bundle, "kubeadm.command");
+                if (resumed && kubeadm_touched(a)) {
+                        /* Half done: start clean rather than fight kubeadm's preflight. */
+                        log_notice("kubeadm %s was interrupted half way: running kubeadm reset "
+                                   "first.",
+                                   cmd);
+                        _cleanup_strv_free_ char **argv = NULL;
+                        r = kubeadm_argv(a, "reset", &argv);
+                        if (r >= 0) {
+                                obj_map_set_str(step, "status",
+                                                step_status_to_string(STEP_PENDING));
+                                (void)save(a);
+                                r = run(a, argv, a->c.kubeadm_timeout_usec, false);
+                                obj_map_set_bool(step, "resetFirst", true);
+                        }
+                        break;
+                }
+                _cleanup_strv_free_ char **argv = NULL;
+                r = kubeadm_argv(a, cmd, &argv);
+                if (r >= 0) {
+                        log_info("Running: %s %s --config %s%s%s", a->c.kubeadm, cmd,
+                                 obj_get_str(a->bundle, "kubeadm.configPath"),
+                                 root_is_slash(a) ? "" : " --rootfs ",
+                                 root_is_slash(a) ? "" : a->c.host_root);
+                        r = run(a, argv, a->c.kubeadm_timeout_usec, false);
+                }
+                break;
+        }
+        case STEP_RESET: {
+                _cleanup_strv_free_ char **argv = NULL;
+                r = kubeadm_argv(a, "reset", &argv);
+                if (r >= 0)
+                        r = run(a, argv, a->c.kubeadm_timeout_usec, false);
+                break;
+        }
+        case STEP_WAIT_NODE:
+                if (!a->node_wait_started)
+                        a->node_wait_started = now_usec(CLOCK_MONOTONIC);
+                r = start_node_check(a);
+                break;
+        default:
+                plan_fail(a, name, -1, "unknown step in the saved plan", NULL);
+                return;
+        }
+        if (r < 0) {
+                snprintf(err, sizeof(err), "could not start: %s", strerror(-r));
+                plan_fail(a, name, r, err, NULL);
+        }
+}
+
+/* Parses kubectl's Node JSON: Ready condition and kubelet version. */
+static int parse_node(const char *json, bool *ready, char **version) {
+        _cleanup_(obj_freep) Obj *n = NULL;
+        int r = json_parse(json, strlen(json), &n);
+        if (r < 0)
+                return r;
+        *ready = false;
+        OBJ_LIST_FOREACH(c, obj_get(n, "status.conditions"), i)
+        if (streq_ptr(obj_get_str(c, "type"), "Ready"))
+                *ready = streq_ptr(obj_get_str(c, "status"), "True");
+        const char *v = obj_get_str(n, "status.nodeInfo.kubeletVersion");
+        free(*version);
+        *version = v ? strdup(v) : NULL;
+        return 0;
+}
+
+static int on_node_timer(sd_event_source *s, uint64_t usec, void *userdata);
+
+static void schedule_node_check(Agent *a, uint64_t delay) {
+        if (!a->node_timer)
+                (void)sd_event_add_time_relative(a->event, &a->node_timer, CLOCK_MONOTONIC, delay,
+                                                 USEC_PER_SEC, on_node_timer, a);
+        else {
+                sd_event_source_set_time_relative(a->node_timer, delay);
+                sd_event_source_set_enabled(a->node_timer, SD_EVENT_ONESHOT);
+        }
+}
+
+static void on_exec_done(Exec *x, int code, const char *tail, void *userdata) {
+        Agent *a = userdata;
+        _cleanup_free_ char *out = x ? strdup(exec_stdout(x)) : NULL;
+        a->exec = exec_free(a->exec);
+        int64_t g = 0;
+        obj_get_int(plan(a), "generation", &g);
+        if (g != a->exec_generation ||
+            (!streq(plan_state(a), "Provisioning") && !streq(plan_state(a), "Deprovisioning") &&
+             !streq(plan_state(a), "Provisioned"))) {
+                log_info("A command of an older plan finished (exit %d); moving on.", code);
+                plan_advance(a);
+                return;
+        }
+        if (streq(plan_state(a), "Provisioned")) {
+                /* A periodic node check. */
+                bool ready = false;
+                if (code == 0 && parse_node(out ? out : "", &ready, &a->kubelet_version) >= 0) {
+                        if (ready != a->node_ready || !a->reported) {
+                                a->node_ready = ready;
+                                log_info("Node %s is %s.", strna(obj_get_str(plan(a), "nodeName")),
+                                         ready ? "Ready" : "not Ready");
+                                send_report(a);
+                        }
+                } else if (a->node_ready) {
+                        a->node_ready = false;
+                        log_warning("Node check failed (exit %d): %s", code, strna(tail));
+                        send_report(a);
+                }
+                schedule_node_check(a, NODE_POLL_SLOW_USEC);
+                return;
+        }
+        size_t index;
+        Obj *step = current_step(a, &index);
+        if (!step)
+                return;
+        const char *name = obj_get_str(step, "name");
+        size_t sub;
+        int kind = step_kind(name, &sub);
+        uint64_t took = (now_usec(CLOCK_MONOTONIC) - a->exec_started) / USEC_PER_MSEC;
+
+        if (obj_get_bool(step, "resetFirst", false)) {
+                /* That was the cleanup before re-running an interrupted kubeadm step. */
+                obj_map_del(step, "resetFirst");
+                if (code != 0) {
+                        plan_fail(a, name, code, "kubeadm reset before the retry failed", tail);
+                        return;
+                }
+                plan_advance(a);
+                return;
+        }
+        if (kind == STEP_WAIT_NODE) {
+                bool ready = false;
+                if (code == 0 && parse_node(out ? out : "", &ready, &a->kubelet_version) >= 0 &&
+                    ready) {
+                        a->node_ready = true;
+                        step_done(a, step);
+                        plan_advance(a);
+                        return;
+                }
+                if (now_usec(CLOCK_MONOTONIC) - a->node_wait_started > NODE_WAIT_MAX_USEC) {
+                        plan_fail(a, name, code, "the node did not become Ready in time", tail);
+                        return;
+                }
+                schedule_node_check(a, NODE_POLL_FAST_USEC);
+                return;
+        }
+        if (code != 0) {
+                char msg[256];
+                if (code == -ETIMEDOUT)
+                        snprintf(msg, sizeof(msg), "%s timed out", name);
+                else
+                        snprintf(msg, sizeof(msg), "%s exited with status %d after %llu ms", name,
+                                 code, (unsigned long long)took);
+                plan_fail(a, name, code == -ETIMEDOUT ? -1 : code, msg, tail);
+                return;
+        }
+        log_info("%s succeeded in %llu ms.", name, (unsigned long long)took);
+        step_done(a, step);
+        plan_advance(a);
+}
+
+static int on_node_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Agent *a = userdata;
+        (void)s;
+        (void)usec;
+        if (a->exec)
+                return 0;
+        if (streq(plan_state(a), "Provisioned")) {
+                if (start_node_check(a) < 0)
+                        schedule_node_check(a, NODE_POLL_SLOW_USEC);
+                return 0;
+        }
+        plan_advance(a);
+        return 0;
+}
+
+static void plan_complete(Agent *a) {
+        Obj *p = plan(a);
+        const char *action = obj_get_str(p, "action");
+        log_field_set(LOG_FIELD_STEP, NULL);
+        if (streq_ptr(action, "Provision")) {
+                obj_map_set_str(p, "state", "Provisioned");
+                (void)save(a);
+                log_notice("Machine %s is provisioned: node %s is %s.",
+                           strna(obj_get_str(a->state, "desired.machine.name")),
+                           strna(obj_get_str(p, "nodeName")), a->node_ready ? "Ready" : "not Ready");
+                (void)sd_notifyf(false, "STATUS=enrolled as %s, machine %s: provisioned",
+                                 strna(obj_get_str(a->state, "host")),
+                                 strna(obj_get_str(a->state, "desired.machine.name")));
+                send_status(a, NULL);
+                send_report(a);
+                schedule_node_check(a, NODE_POLL_SLOW_USEC);
+        } else {
+                obj_map_set_str(p, "state", "Idle");
+                (void)save(a);
+                log_event(LOG_NOTICE, ANVIL_MESSAGE_HOST_RESET, "Host reset: back to idle.");
+                (void)sd_notifyf(false, "STATUS=enrolled as %s: idle",
+                                 strna(obj_get_str(a->state, "host")));
+                send_status(a, NULL);
+                log_field_set(LOG_FIELD_MACHINE, NULL);
+                log_field_set(LOG_FIELD_CLUSTER, NULL);
+        }
+}
+
+static void plan_advance(Agent *a) {
+        if (a->exec)
+                return;
+        const char *st = plan_state(a);
+        if (!streq(st, "Provisioning") && !streq(st, "Deprovisioning"))
+                return;
+        if (streq_ptr(obj_get_str(plan(a), "action"), "Provision") && !a->bundle) {
+                char err[512];
+                int r = open_bundle(a, &a->bundle, err, sizeof(err));
+                if (r < 0) {
+                        plan_fail(a, "open-bundle", r, err, NULL);
+                        return;
+                }
+        }
+        size_t index;
+        Obj *step = current_step(a, &index);
+        if (!step) {
+                plan_complete(a);
+                return;
+        }
+        step_start(a, step, index);
+}
+
+/* A new desired generation: persist, acknowledge, (re)plan. */
+static void handle_desired(Agent *a, const Obj *body) {
+        int64_t g = 0;
+        obj_get_int(body, "generation", &g);
+        const char *action = obj_get_str(body, "action");
+        int64_t have = applied_generation(a);
+        if (g <= have) {
+                /* A duplicate or a replay: never applied twice. Re-acknowledge what we have. */
+                _cleanup_(obj_freep) Obj *ack = obj_new_map();
+                if (ack && obj_map_set_int(ack, "generation", have) >= 0)
+                        send_msg(a, MSG_ACK, ack);
+                log_debug("Ignoring generation %lld: already at %lld.", (long long)g,
+                          (long long)have);
+                return;
+        }
+
+        _cleanup_(obj_freep) Obj *desired = obj_new_map();
+        if (!desired || obj_map_set_str(desired, "action", action) < 0)
+                return;
+        if (obj_map_get(body, "machine"))
+                obj_map_set(desired, "machine", obj_dup(obj_map_get(body, "machine")));
+        if (obj_map_get(body, "bootstrap"))
+                obj_map_set(desired, "bootstrap", obj_dup(obj_map_get(body, "bootstrap")));
+        const char *old_bundle = obj_get_str(a->state, "desired.bootstrap");
+        bool same_bundle = streq_ptr(old_bundle, obj_get_str(body, "bootstrap"));
+        const char *old_machine = obj_get_str(a->state, "desired.machine.name");
+        const char *new_machine = obj_get_str(body, "machine.name");
+        bool same_machine = streq_ptr(old_machine, new_machine);
+        const char *st = plan_state(a);
+        const char *old_action = obj_get_str(plan(a), "action");
+
+        /* Decide the plan before we overwrite anything. */
+        enum { KEEP, PROVISION, RESET_THEN_PROVISION, DEPROVISION, IDLE } next = KEEP;
+        if (streq_ptr(action, "Provision")) {
+                if (streq_ptr(old_action, "Provision") && same_machine && same_bundle)
+                        next = KEEP; /* the same work: carry on (or stay done/failed) */
+                else if (streq_ptr(old_action, "Provision") &&
+                         (streq(st, "Provisioned") || streq(st, "Failed") ||
+                          streq(st, "Provisioning")))
+                        next = RESET_THEN_PROVISION;
+                else
+                        next = PROVISION;
+        } else if (streq_ptr(action, "Deprovision")) {
+                if (!(streq_ptr(old_action, "Deprovision") && streq(st, "Idle")) &&
+                    !(streq_ptr(old_action, "Deprovision") && streq(st, "Deprovisioning")))
+                        next = DEPROVISION;
+        } else {
+                if (streq(st, "Provisioned") || streq(st, "Provisioning"))
+                        log_warning("Told to be idle while holding machine %s: keeping it until "
+                                    "the coordinator asks for a reset.",
+                                    strna(old_machine));
+                else
+                        next = IDLE;
+        }
+
+        obj_map_set(a->state, "desired", TAKE_PTR(desired));
+        obj_map_set_int(a->state, "generation", g);
+        if (next != KEEP) {
+                a->bundle = obj_free(a->bundle);
+                a->reported = false;
+                a->node_ready = false;
+                a->node_wait_started = 0;
+                _cleanup_(obj_freep) Obj *p = obj_new_map();
+                Obj *steps = p ? obj_map_ensure_list(p, "steps") : NULL;
+                if (!steps)
+                        return;
+                const char *pstate = next == IDLE ? "Idle"
+                                     : next == DEPROVISION ? "Deprovisioning"
+                                                           : "Provisioning";
+                obj_map_set_int(p, "generation", g);
+                obj_map_set_str(p, "action", next == IDLE ? "Idle" : action);
+                obj_map_set_str(p, "state", pstate);
+                if (new_machine)
+                        obj_map_set_str(p, "machine", new_machine);
+                int r = 0;
+                if (next == DEPROVISION || next == RESET_THEN_PROVISION)
+                        r = build_reset_steps(a, steps);
+                if (r >= 0 && (next == PROVISION || next == RESET_THEN_PROVISION)) {
+                        char err[512];
+                        obj_map_set(a->state, "plan", TAKE_PTR(p));
+                        r = open_bundle(a, &a->bundle, err, sizeof(err));
+                        p = obj_map_take(a->state, "plan");
+                        steps = obj_map_get(p, "steps");
+                        if (r >= 0) {
+                                r = build_provision_steps(a->bundle, steps);
+                                _cleanup_free_ char *node = node_name_of(
+                                        a->bundle, obj_get_str(a->facts, "hostname"));
+                                if (node)
+                                        obj_map_set_str(p, "nodeName", node);
+                        } else {
+                                /* Keep the failure visible: the plan fails at once. */
+                                obj_map_set_str(p, "state", "Failed");
+                                _cleanup_(obj_freep) Obj *f = obj_new_map();
+                                if (f && obj_map_set_str(f, "step", "open-bundle") >= 0 &&
+                                    obj_map_set_int(f, "exitCode", -1) >= 0 &&
+                                    obj_map_set_str(f, "message", err) >= 0)
+                                        obj_map_set(p, "failure", TAKE_PTR(f));
+                                log_event(LOG_ERR, ANVIL_MESSAGE_STEP_FAILED,
+                                          "Cannot use the bootstrap data of generation %lld: %s",
+                                          (long long)g, err);
+                                r = 0;
+                        }
+                }
+                if (r < 0)
+                        return;
+                obj_map_set(a->state, "plan", TAKE_PTR(p));
+        } else if (plan(a))
+                obj_map_set_int(plan(a), "generation", g);
+
+        /* On disk before we say anything. */
+        if (save(a) < 0)
+                return;
+        set_log_context(a);
+        log_event(LOG_INFO, ANVIL_MESSAGE_DESIRED, "Applied desired generation %lld: %s%s%s.",
+                  (long long)g, strna(action), new_machine ? " machine " : "",
+                  strempty(new_machine));
+        _cleanup_(obj_freep) Obj *ack = obj_new_map();
+        if (ack && obj_map_set_int(ack, "generation", g) >= 0)
+                send_msg(a, MSG_ACK, ack);
+        send_status(a, NULL);
+        if (streq(plan_state(a), "Provisioned"))
+                send_report(a);
+        plan_advance(a);
+}
+
+/* ---- the link ---- */
+
+static void send_enroll(Agent *a) {
+        if (!a->c.token) {
+                log_error("This host is not enrolled and has no enrollment token: set token in "
+                          "%s, --token, or anvil.token= on the kernel command line.",
+                          "/etc/anvil/agent.yaml");
+                return;
+        }
+        _cleanup_(obj_freep) Obj *b = obj_new_map();
+        if (!b || obj_map_set_str(b, "token", a->c.token) < 0 ||
+            obj_map_set(b, "facts", obj_dup(a->facts)) < 0)
+                return;
+        log_info("Enrolling with the coordinator (product UUID %s).",
+                 strna(obj_get_str(a->facts, "productUUID")));
+        send_msg(a, MSG_ENROLL, b);
+}
+
+static void on_connected(void *userdata) {
+        Agent *a = userdata;
+        if (obj_get_str(a->state, "host"))
+                send_hello(a);
+        else
+                send_enroll(a);
+}
+
+static void on_disconnected(void *userdata) {
+        Agent *a = userdata;
+        (void)sd_notifyf(false, "STATUS=%s: coordinator unreachable, reconnecting",
+                         strna(obj_get_str(a->state, "host")));
+}
+
+static void on_auth_failed(void *userdata) {
+        Agent *a = userdata;
+        (void)sd_notify(false, "STATUS=refused by the coordinator (revoked?)");
+        (void)a;
+}
+
+static int on_enroll_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Agent *a = userdata;
+        (void)s;
+        (void)usec;
+        if (!obj_get_str(a->state, "host") && link_connected(a->link))
+                send_enroll(a);
+        return 0;
+}
+
+static void on_message(MsgType type, const Obj *body, void *userdata) {
+        Agent *a = userdata;
+        switch (type) {
+        case MSG_ENROLLED: {
+                const char *host = obj_get_str(body, "host");
+                obj_map_set_str(a->state, "host", host);
+                obj_map_set_str(a->state, "coordinator", a->c.coordinator);
+                if (save(a) < 0)
+                        return;
+                log_field_set(LOG_FIELD_HOST, host);
+                log_event(LOG_NOTICE, ANVIL_MESSAGE_ENROLLED, "Enrolled as host %s.", host);
+                (void)sd_notifyf(false, "STATUS=enrolled as %s: idle", host);
+                a->enroll_backoff = 0;
+                send_hello(a);
+                break;
+        }
+        case MSG_REFUSED: {
+                a->enroll_backoff = a->enroll_backoff ? a->enroll_backoff * 2 : ENROLL_RETRY_MIN;
+                if (a->enroll_backoff > ENROLL_RETRY_MAX)
+                        a->enroll_backoff = ENROLL_RETRY_MAX;
+                log_error("Enrollment refused: %s: %s (retrying in %llus)",
+                          strna(obj_get_str(body, "reason")), strna(obj_get_str(body, "message")),
+                          (unsigned long long)(a->enroll_backoff / USEC_PER_SEC));
+                (void)sd_notifyf(false, "STATUS=enrollment refused: %s",
+                                 strna(obj_get_str(body, "reason")));
+                if (!a->enroll_timer)
+                        (void)sd_event_add_time_relative(a->event, &a->enroll_timer,
+                                                         CLOCK_MONOTONIC, a->enroll_backoff,
+                                                         USEC_PER_SEC, on_enroll_timer, a);
+                else {
+                        sd_event_source_set_time_relative(a->enroll_timer, a->enroll_backoff);
+                        sd_event_source_set_enabled(a->enroll_timer, SD_EVENT_ONESHOT);
+                }
+                break;
+        }
+        case MSG_DESIRED:
+                if (!obj_get_str(a->state, "host")) {
+                        log_warning("Ignoring a desired state before enrollment.");
+                        return;
+                }
+                handle_desired(a, body);
+                break;
+        case MSG_REVOKED:
+                log_error("The coordinator revoked this host: %s",
+                          strna(obj_get_str(body, "reason")));
+                break;
+        case MSG_COMMAND: {
+                _cleanup_(obj_freep) Obj *res = obj_new_map();
+                if (res && obj_map_set_str(res, "id", strempty(obj_get_str(body, "id"))) >= 0 &&
+                    obj_map_set_int(res, "exitCode", 127) >= 0 &&
+                    obj_map_set_str(res, "output", "command not supported by this agent") >= 0)
+                        send_msg(a, MSG_RESULT, res);
+                break;
+        }
+        default:
+                break;
+        }
+}
+
+static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
+        Agent *a = userdata;
+        if (obj_get_str(a->state, "host")) {
+                _cleanup_(obj_freep) Obj *b = obj_new_map();
+                if (b && obj_map_set_int(b, "seq", (int64_t)++a->hb_seq) >= 0 &&
+                    obj_map_set_int(b, "generation", applied_generation(a)) >= 0)
+                        send_msg(a, MSG_HEARTBEAT, b);
+        }
+        sd_event_source_set_time(s, usec + a->c.heartbeat_usec);
+        return 0;
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Agent *a = userdata;
+        (void)a;
+        log_info("Received %s, stopping.", strsignal((int)si->ssi_signo));
+        (void)sd_notify(false, "STOPPING=1\nSTATUS=stopping");
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+/* ---- setup ---- */
+
+Agent *agent_free(Agent *a) {
+        if (!a)
+                return NULL;
+        a->exec = exec_free(a->exec);
+        a->link = link_free(a->link);
+        sd_event_source_disable_unref(a->heartbeat_timer);
+        sd_event_source_disable_unref(a->node_timer);
+        sd_event_source_disable_unref(a->enroll_timer);
+        obj_free(a->state);
+        obj_free(a->facts);
+        obj_free(a->bundle);
+        free(a->state_path);
+        free(a->kubelet_version);
+        keypair_wipe(&a->keys);
+        agent_config_done(&a->c);
+        sd_event_unref(a->event);
+        free(a);
+        return NULL;
+}
+
+int agent_new(AgentConfig *config, Agent **ret) {
+        _cleanup_(agent_freep) Agent *a = calloc(1, sizeof(Agent));
+        if (!a)
+                return log_oom();
+        a->c = *config;
+        *config = (AgentConfig){0};
+        int r;
+
+        if (!a->c.coordinator || !a->c.coordinator_key)
+                return log_error_errno(-EINVAL,
+                                       "No coordinator configured: set coordinator and "
+                                       "coordinator-key in /etc/anvil/agent.yaml, pass "
+                                       "--coordinator/--coordinator-key, or anvil.coordinator= "
+                                       "and anvil.coordinator_key= on the kernel command line.");
+        if (!key_z85_valid(a->c.coordinator_key))
+                return log_error_errno(-EINVAL, "coordinator-key is not a 40-character Z85 CURVE "
+                                                "public key (see 'anvilctl info').");
+        r = mkdir_p(a->c.state_dir, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create state directory %s: %m",
+                                       a->c.state_dir);
+        _cleanup_free_ char *key_path = strjoin(a->c.state_dir, "/agent.key");
+        a->state_path = strjoin(a->c.state_dir, "/state.yaml");
+        if (!key_path || !a->state_path)
+                return log_oom();
+        bool created;
+        r = keypair_load_or_create(key_path, &a->keys, &created);
+        if (r < 0)
+                return log_error_errno(r, "Failed to load the agent key %s: %m", key_path);
+        if (created)
+                log_info("Created this host's key pair in %s.", key_path);
+
+        char err[512];
+        r = state_load(a->state_path, &a->state, err, sizeof(err));
+        if (r == -EBADMSG)
+                return log_error_errno(r, "Refusing to start with a damaged state file: %s. "
+                                          "Inspect it; remove it only if this host is not in "
+                                          "use (it will then enroll again).",
+                                       err);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read %s: %m", a->state_path);
+        r = facts_collect(&a->c, &a->facts);
+        if (r == -ENODATA)
+                return log_error_errno(r, "Cannot read /sys/class/dmi/id/product_uuid (run as "
+                                          "root, or set product-uuid for hosts with broken DMI "
+                                          "data).");
+        if (r < 0)
+                return log_error_errno(r, "Failed to collect hardware facts: %m");
+        log_field_set(LOG_FIELD_HOST, obj_get_str(a->state, "host"));
+        set_log_context(a);
+
+        r = sd_event_default(&a->event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate the event loop: %m");
+        (void)sd_event_set_watchdog(a->event, true);
+        sigset_t ss;
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &ss, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        if ((r = sd_event_add_signal(a->event, NULL, SIGTERM, on_signal, a)) < 0 ||
+            (r = sd_event_add_signal(a->event, NULL, SIGINT, on_signal, a)) < 0)
+                return log_error_errno(r, "Failed to watch signals: %m");
+
+        LinkCallbacks cb = {.connected = on_connected,
+                            .disconnected = on_disconnected,
+                            .auth_failed = on_auth_failed,
+                            .message = on_message};
+        r = link_new(a->event, a->c.coordinator, a->c.coordinator_key, &a->keys, &cb, a, &a->link);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the coordinator link: %m");
+
+        /* First heartbeat at a random point of the interval: no herd. */
+        uint64_t first = a->c.heartbeat_usec / 2 +
+                         randombytes_uniform((uint32_t)(a->c.heartbeat_usec / USEC_PER_MSEC)) *
+                                 USEC_PER_MSEC;
+        r = sd_event_add_time_relative(a->event, &a->heartbeat_timer, CLOCK_MONOTONIC, first,
+                                       USEC_PER_SEC / 4, on_heartbeat, a);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(a->heartbeat_timer, SD_EVENT_ON);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the heartbeat timer: %m");
+        *ret = TAKE_PTR(a);
+        return 0;
+}
+
+int agent_run(Agent *a) {
+        const char *host = obj_get_str(a->state, "host");
+        log_info("Agent %s starting: coordinator %s, state %s, host root %s.", ANVIL_VERSION,
+                 a->c.coordinator, a->c.state_dir, a->c.host_root);
+        if (host)
+                (void)sd_notifyf(false, "READY=1\nSTATUS=enrolled as %s, %s", host,
+                                 plan_state(a));
+        else
+                (void)sd_notify(false, "READY=1\nSTATUS=not enrolled yet: connecting");
+        /* Resume an interrupted plan. */
+        if (streq(plan_state(a), "Provisioning") || streq(plan_state(a), "Deprovisioning"))
+                plan_advance(a);
+        else if (streq(plan_state(a), "Provisioned"))
+                schedule_node_check(a, NODE_POLL_FAST_USEC);
+        return sd_event_loop(a->event);
+}

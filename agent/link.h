@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Link: the agent's one connection to the coordinator. A DEALER socket with CURVE (our key
+ * pair, the coordinator's public key), watched from the event loop; a socket monitor tells
+ * when a handshake succeeds (each new connection, including after a coordinator restart:
+ * the agent then says HELLO and is resynced) and when the coordinator refused our key.
+ * libzmq reconnects by itself; the first reconnect interval is randomised per agent so
+ * 10,000 agents do not return in one burst.
+ */
+#pragma once
+
+#include <systemd/sd-event.h>
+
+#include "keys.h"
+#include "obj.h"
+#include "wire.h"
+
+typedef struct Link Link;
+
+typedef struct LinkCallbacks {
+        void (*connected)(void *userdata);
+        void (*disconnected)(void *userdata);
+        void (*auth_failed)(void *userdata);
+        void (*message)(MsgType type, const Obj *body, void *userdata);
+} LinkCallbacks;
+
+int link_new(sd_event *e, const char *endpoint, const char *server_key, const KeyPair *keys,
+             const LinkCallbacks *cb, void *userdata, Link **ret);
+Link *link_free(Link *l);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Link *, link_free);
+/* Queues a message; -EAGAIN when the queue is full (the caller's state is resent later). */
+int link_send(Link *l, MsgType type, const Obj *body);
+bool link_connected(Link *l);

@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* anvil-agent: read configuration (file, kernel command line, flags), run the Agent. */
+#include <getopt.h>
+#include <sodium.h>
+
+#include "agent-config.h"
+#include "agent.h"
+#include "config.h"
+#include "fileio.h"
+#include "log.h"
+#include "schema.h"
+
+
+#define DEFAULT_CONFIG "/etc/anvil/agent.yaml"
+
+static void help(void) {
+        printf("anvil-agent — runs kubeadm on this host as the Anvil coordinator asks.\n\n"
+               "Usage: anvil-agent [OPTIONS]\n\n"
+               "  -c, --config FILE          configuration (default %s)\n"
+               "      --coordinator URL      tcp://HOST:PORT of the coordinator\n"
+               "      --coordinator-key KEY  its CURVE public key (Z85, from 'anvilctl info')\n"
+               "      --token TOKEN          enrollment token ('anvilctl token create')\n"
+               "      --state-dir DIR        key and progress (default /var/lib/anvil-agent)\n"
+               "      --product-uuid UUID    override the DMI product UUID\n"
+               "      --hostname NAME        override the host name\n"
+               "      --host-root DIR        filesystem root for kubeadm (default /)\n"
+               "      --kubeadm PATH         kubeadm binary (default /usr/bin/kubeadm)\n"
+               "      --kubectl PATH         kubectl binary (default /usr/bin/kubectl)\n"
+               "      --cmdline PATH         kernel command line (default /proc/cmdline)\n"
+               "      --heartbeat DURATION   heartbeat interval (default 10s)\n"
+               "      --log-level LEVEL      debug, info, notice, warning, err\n"
+               "  -h, --help                 this help\n"
+               "      --version              print the version\n",
+               DEFAULT_CONFIG);
+}
+
+static int set(char **dst, const char *v) {
+        free(*dst);
+        *dst = strdup(v);
+        return *dst ? 0 : -ENOMEM;
+}
+
+int main(int argc, char **argv) {
+        enum {
+                ARG_COORD = 0x100,
+                ARG_KEY,
+                ARG_TOKEN,
+                ARG_STATE,
+                ARG_UUID,
+                ARG_HOSTNAME,
+                ARG_ROOT,
+                ARG_KUBEADM,
+                ARG_KUBECTL,
+                ARG_CMDLINE,
+                ARG_HEARTBEAT,
+                ARG_LOGLEVEL,
+                ARG_VERSION,
+        };
+        static const struct option options[] = {
+                {"config", required_argument, NULL, 'c'},
+                {"coordinator", required_argument, NULL, ARG_COORD},
+                {"coordinator-key", required_argument, NULL, ARG_KEY},
+                {"token", required_argument, NULL, ARG_TOKEN},
+                {"state-dir", required_argument, NULL, ARG_STATE},
+                {"product-uuid", required_argument, NULL, ARG_UUID},
+                {"hostname", required_argument, NULL, ARG_HOSTNAME},
+                {"host-root", required_argument, NULL, ARG_ROOT},
+                {"kubeadm", required_argument, NULL, ARG_KUBEADM},
+                {"kubectl", required_argument, NULL, ARG_KUBECTL},
+                {"cmdline", required_argument, NULL, ARG_CMDLINE},
+                {"heartbeat", required_argument, NULL, ARG_HEARTBEAT},
+                {"log-level", required_argument, NULL, ARG_LOGLEVEL},
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, ARG_VERSION},
+                {},
+        };
+        AgentConfig flags = {0};
+        const char *config_path = NULL, *level = NULL, *heartbeat = NULL;
+        int c, r;
+
+        log_setup("anvil-agent", LOG_TARGET_AUTO);
+        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) >= 0) {
+                r = 0;
+                switch (c) {
+                case 'c':
+                        config_path = optarg;
+                        break;
+                case ARG_COORD:
+                        r = set(&flags.coordinator, optarg);
+                        break;
+                case ARG_KEY:
+                        r = set(&flags.coordinator_key, optarg);
+                        break;
+                case ARG_TOKEN:
+                        r = set(&flags.token, optarg);
+                        break;
+                case ARG_STATE:
+                        r = set(&flags.state_dir, optarg);
+                        break;
+                case ARG_UUID:
+                        r = set(&flags.product_uuid, optarg);
+                        break;
+                case ARG_HOSTNAME:
+                        r = set(&flags.hostname, optarg);
+                        break;
+                case ARG_ROOT:
+                        r = set(&flags.host_root, optarg);
+                        break;
+                case ARG_KUBEADM:
+                        r = set(&flags.kubeadm, optarg);
+                        break;
+                case ARG_KUBECTL:
+                        r = set(&flags.kubectl, optarg);
+                        break;
+                case ARG_CMDLINE:
+                        r = set(&flags.cmdline_path, optarg);
+                        break;
+                case ARG_HEARTBEAT:
+                        heartbeat = optarg;
+                        break;
+                case ARG_LOGLEVEL:
+                        level = optarg;
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("anvil-agent %s\n", ANVIL_VERSION);
+                        return 0;
+                default:
+                        fprintf(stderr, "Try 'anvil-agent --help'.\n");
+                        return 2;
+                }
+                if (r < 0)
+                        return 1;
+        }
+        if (optind < argc) {
+                fprintf(stderr, "anvil-agent: unexpected argument '%s'\n", argv[optind]);
+                return 2;
+        }
+        if (level) {
+                int l = log_level_from_string(level);
+                if (l < 0) {
+                        fprintf(stderr, "anvil-agent: --log-level: unknown level '%s'\n", level);
+                        return 2;
+                }
+                log_set_max_level(l);
+        }
+        if (sodium_init() < 0)
+                return 1;
+
+        AgentConfig cfg = {0};
+        /* 1. the configuration file */
+        const char *path = config_path ? config_path : DEFAULT_CONFIG;
+        _cleanup_(obj_freep) Obj *file = NULL;
+        _cleanup_free_ char *errors = NULL;
+        r = config_load(path, agent_config_schema, &file, &errors);
+        if (r == -EBADMSG) {
+                fprintf(stderr, "%s", strempty(errors));
+                log_error("Invalid configuration in %s, refusing to start.", path);
+                return 1;
+        }
+        if (r < 0 && !(r == -ENOENT && !config_path)) {
+                log_error_errno(r, "Failed to read configuration %s: %m", path);
+                return 1;
+        }
+        if (file && agent_config_apply_yaml(&cfg, file) < 0)
+                return 1;
+        /* 2. the kernel command line (how a PXE-booted host is told) */
+        const char *cmdline_path = flags.cmdline_path ? flags.cmdline_path
+                                   : cfg.cmdline_path ? cfg.cmdline_path
+                                                      : "/proc/cmdline";
+        _cleanup_free_ char *cmdline = NULL;
+        if (read_file_bounded(cmdline_path, 65536, &cmdline, NULL) >= 0) {
+                _cleanup_free_ char *err = NULL;
+                r = agent_config_apply_cmdline(&cfg, cmdline, &err);
+                if (r < 0) {
+                        log_error("%s (%s)", strna(err), cmdline_path);
+                        return 1;
+                }
+        }
+        /* 3. flags */
+        char **dst[] = {&cfg.coordinator, &cfg.coordinator_key, &cfg.token,   &cfg.state_dir,
+                        &cfg.product_uuid, &cfg.hostname,       &cfg.host_root, &cfg.kubeadm,
+                        &cfg.kubectl,      &cfg.cmdline_path};
+        char **src[] = {&flags.coordinator, &flags.coordinator_key, &flags.token,
+                        &flags.state_dir,   &flags.product_uuid,    &flags.hostname,
+                        &flags.host_root,   &flags.kubeadm,         &flags.kubectl,
+                        &flags.cmdline_path};
+        for (size_t i = 0; i < ELEMENTSOF(dst); i++)
+                if (*src[i]) {
+                        free(*dst[i]);
+                        *dst[i] = TAKE_PTR(*src[i]);
+                }
+        agent_config_done(&flags);
+        if (heartbeat) {
+                int64_t us;
+                if (parse_go_duration(heartbeat, &us) < 0 || us < (int64_t)USEC_PER_SEC / 10) {
+                        fprintf(stderr, "anvil-agent: --heartbeat: invalid duration '%s'\n",
+                                heartbeat);
+                        return 2;
+                }
+                cfg.heartbeat_usec = (uint64_t)us;
+        }
+        if (agent_config_finish(&cfg) < 0)
+                return 1;
+        if (cfg.coordinator && !startswith(cfg.coordinator, "tcp://")) {
+                log_error("coordinator must be tcp://HOST:PORT, not '%s'.", cfg.coordinator);
+                agent_config_done(&cfg);
+                return 1;
+        }
+
+        _cleanup_(agent_freep) Agent *a = NULL;
+        r = agent_new(&cfg, &a);
+        agent_config_done(&cfg);
+        if (r < 0)
+                return 1;
+        r = agent_run(a);
+        return r < 0 ? 1 : 0;
+}

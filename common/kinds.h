@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The resource kinds Anvil serves, in Cluster API v1beta1 shape: one KindInfo per kind with
+ * its group/version, names (plural, singular, short names as kubectl knows them), scope, and
+ * the schema tables of its spec and status. Validation of a whole document (apiVersion, kind,
+ * metadata, spec; status is controller-owned) is generic and driven by these tables.
+ */
+#pragma once
+
+#include "schema.h"
+
+typedef struct KindInfo KindInfo;
+
+struct KindInfo {
+        const char *group;      /* "cluster.x-k8s.io", "" for core */
+        const char *version;    /* "v1beta1" */
+        const char *kind;       /* "MachineDeployment" */
+        const char *plural;     /* "machinedeployments" */
+        const char *singular;   /* "machinedeployment" */
+        const char *const *short_names; /* "md" */
+        bool namespaced;
+        bool spec_required;
+        bool encrypt_at_rest;   /* body sealed with the store's data key (Secrets) */
+        const SchemaField *spec;
+        const SchemaField *status;
+        const SchemaField *extra; /* other top-level fields (Secret: type, data, stringData) */
+        /* Cross-field checks beyond the tables; adds problems, returns <0 only on OOM. */
+        int (*validate)(const Obj *doc, Problems *p);
+        /* Defaults that need more than a table default (e.g. whole nested objects). */
+        int (*defaults)(Obj *doc);
+};
+
+/* All kinds, NULL-terminated. */
+extern const KindInfo *const anvil_kinds[];
+
+/* By exact Kind name ("Machine"). */
+const KindInfo *kind_lookup(const char *kind);
+/* By any name an operator may type: kind, plural, singular, short name, any case, and
+ * optionally with a group suffix ("machines.cluster.x-k8s.io"). */
+const KindInfo *kind_resolve(const char *name);
+/* "cluster.x-k8s.io/v1beta1" */
+const char *kind_api_version(const KindInfo *k, char *buf, size_t bufsz);
+
+/* Schema of metadata as accepted on apply. */
+extern const SchemaField metadata_fields[];
+
+/*
+ * Validates one manifest document. Problems carry marks from the document and paths from its
+ * root ("spec.replicas"). Returns the kind through ret_kind when apiVersion/kind are usable.
+ */
+int kind_validate_document(const Obj *doc, const KindInfo **ret_kind, Problems *p);
+
+/* Label selectors (metav1.LabelSelector): matchLabels and matchExpressions with In, NotIn,
+ * Exists, DoesNotExist. A missing or empty selector matches everything. -EINVAL when the
+ * selector itself is malformed. */
+int label_selector_matches(const Obj *selector, const Obj *labels);
+/* kubectl's -l syntax: "a=b,c!=d,e in (x,y),!f,g". Builds a LabelSelector Obj. */
+int label_selector_parse(const char *s, Obj **ret);
+/* Renders a selector as kubectl prints it ("role=worker,rack in (r1,r2)"). */
+char *label_selector_to_string(const Obj *selector);
+
+/* Shared sub-schemas. */
+extern const SchemaField object_reference_fields[];
+extern const SchemaField label_selector_fields[];
+extern const SchemaField condition_fields[];
+extern const SchemaField template_metadata_fields[];

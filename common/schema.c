@@ -1,0 +1,666 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdarg.h>
+#include <time.h>
+
+#include "schema.h"
+#include "yamlio.h"
+
+int problems_add(Problems *p, ObjMark mark, const char *path, const char *fmt, ...) {
+        va_list ap;
+        Problem *n = realloc(p->items, (p->n + 1) * sizeof(Problem));
+        if (!n)
+                return -ENOMEM;
+        p->items = n;
+        char *msg = NULL;
+        va_start(ap, fmt);
+        int k = vasprintf(&msg, fmt, ap);
+        va_end(ap);
+        if (k < 0)
+                return -ENOMEM;
+        char *pa = strdup(path ? path : "");
+        if (!pa) {
+                free(msg);
+                return -ENOMEM;
+        }
+        p->items[p->n++] = (Problem){.mark = mark, .path = pa, .message = msg};
+        return 0;
+}
+
+void problems_clear(Problems *p) {
+        for (size_t i = 0; i < p->n; i++) {
+                free(p->items[i].path);
+                free(p->items[i].message);
+        }
+        free(p->items);
+        p->items = NULL;
+        p->n = 0;
+}
+
+const SchemaField *schema_find(const SchemaField *fields, const char *name) {
+        for (const SchemaField *f = fields; f && f->name; f++)
+                if (streq(f->name, name))
+                        return f;
+        return NULL;
+}
+
+static char *path_join(const char *base, const char *name) {
+        if (isempty(base))
+                return strdup(name);
+        return strjoin(base, ".", name);
+}
+
+static char *path_index(const char *base, size_t i) {
+        return asprintf_safe("%s[%zu]", base, i);
+}
+
+bool is_dns_label(const char *s) {
+        size_t n = strlen(s);
+        if (n == 0 || n > 63)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+                bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                          (c == '-' && i > 0 && i < n - 1);
+                if (!ok)
+                        return false;
+        }
+        return true;
+}
+
+bool is_dns_subdomain(const char *s) {
+        size_t n = strlen(s);
+        if (n == 0 || n > 253)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+                bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+                if (alnum)
+                        continue;
+                if ((c == '-' || c == '.') && i > 0 && i < n - 1 && s[i - 1] != '.' &&
+                    !(c == '.' && s[i - 1] == '-') && !(c == '-' && s[i - 1] == '.'))
+                        continue;
+                return false;
+        }
+        return true;
+}
+
+const char *check_dns_subdomain(const Obj *v, char *buf, size_t bufsz) {
+        (void)buf;
+        (void)bufsz;
+        if (!is_dns_subdomain(obj_str(v)))
+                return "must be a lowercase RFC 1123 subdomain (a-z, 0-9, '-' and '.', at most "
+                       "253 characters, starting and ending with a letter or digit)";
+        return NULL;
+}
+
+const char *check_dns_label(const Obj *v, char *buf, size_t bufsz) {
+        (void)buf;
+        (void)bufsz;
+        if (!is_dns_label(obj_str(v)))
+                return "must be a lowercase RFC 1123 label (a-z, 0-9 and '-', at most 63 "
+                       "characters, starting and ending with a letter or digit)";
+        return NULL;
+}
+
+const char *check_k8s_version(const Obj *v, char *buf, size_t bufsz) {
+        const char *s = obj_str(v);
+        (void)buf;
+        (void)bufsz;
+        if (!s || parse_k8s_version(s, NULL) < 0)
+                return "must be a Kubernetes version like \"v1.30.2\"";
+        return NULL;
+}
+
+const char *check_cidr(const Obj *v, char *buf, size_t bufsz) {
+        const char *s = obj_str(v);
+        (void)buf;
+        (void)bufsz;
+        const char *slash = s ? strchr(s, '/') : NULL;
+        if (!slash)
+                return "must be a CIDR like \"192.168.0.0/16\"";
+        char addr[64];
+        size_t n = (size_t)(slash - s);
+        if (n >= sizeof(addr))
+                return "must be a CIDR like \"192.168.0.0/16\"";
+        memcpy(addr, s, n);
+        addr[n] = 0;
+        unsigned char tmp[16];
+        char *end;
+        long bits = strtol(slash + 1, &end, 10);
+        if (*end || slash[1] == 0)
+                return "must be a CIDR like \"192.168.0.0/16\"";
+        if (inet_pton(AF_INET, addr, tmp) == 1 && bits >= 0 && bits <= 32)
+                return NULL;
+        if (inet_pton(AF_INET6, addr, tmp) == 1 && bits >= 0 && bits <= 128)
+                return NULL;
+        return "must be a CIDR like \"192.168.0.0/16\"";
+}
+
+const char *check_percent_or_int(const Obj *v, char *buf, size_t bufsz) {
+        (void)buf;
+        (void)bufsz;
+        if (obj_is(v, OBJ_INT))
+                return v->i < 0 ? "must not be negative" : NULL;
+        const char *s = obj_str(v);
+        size_t n = s ? strlen(s) : 0;
+        if (n < 2 || n > 4 || s[n - 1] != '%')
+                return "must be an integer or a percentage like \"25%\"";
+        for (size_t i = 0; i + 1 < n; i++)
+                if (!isdigit((unsigned char)s[i]))
+                        return "must be an integer or a percentage like \"25%\"";
+        return NULL;
+}
+
+const char *check_label_key(const Obj *v, char *buf, size_t bufsz) {
+        const char *s = obj_str(v);
+        (void)buf;
+        (void)bufsz;
+        if (!s)
+                return "must be a string";
+        const char *slash = strrchr(s, '/');
+        const char *name = slash ? slash + 1 : s;
+        if (slash) {
+                char prefix[254];
+                size_t n = (size_t)(slash - s);
+                if (n == 0 || n > 253)
+                        return "label key prefix must be a DNS subdomain";
+                memcpy(prefix, s, n);
+                prefix[n] = 0;
+                if (!is_dns_subdomain(prefix))
+                        return "label key prefix must be a DNS subdomain";
+        }
+        size_t n = strlen(name);
+        if (n == 0 || n > 63)
+                return "label key name must be 1-63 characters";
+        for (size_t i = 0; i < n; i++) {
+                char c = name[i];
+                bool alnum = isalnum((unsigned char)c);
+                if (!alnum && !((c == '-' || c == '_' || c == '.') && i > 0 && i < n - 1))
+                        return "label key name must be alphanumeric, '-', '_' or '.', starting "
+                               "and ending with an alphanumeric character";
+        }
+        return NULL;
+}
+
+int parse_go_duration(const char *s, int64_t *ret_usec) {
+        if (!s || !*s)
+                return -EINVAL;
+        if (streq(s, "0")) {
+                *ret_usec = 0;
+                return 0;
+        }
+        static const struct {
+                const char *unit;
+                double usec;
+        } units[] = {
+                {"ns", 0.001}, {"us", 1},    {"µs", 1},   {"ms", 1000},
+                {"s", 1e6},    {"m", 60e6},  {"h", 3600e6},
+        };
+        double total = 0;
+        const char *p = s;
+        bool neg = false;
+        if (*p == '-' || *p == '+') {
+                neg = *p == '-';
+                p++;
+        }
+        if (!*p)
+                return -EINVAL;
+        while (*p) {
+                char *end;
+                if (!isdigit((unsigned char)*p) && *p != '.')
+                        return -EINVAL;
+                double v = strtod(p, &end);
+                if (end == p)
+                        return -EINVAL;
+                p = end;
+                size_t best = 0;
+                double mult = 0;
+                for (size_t i = 0; i < ELEMENTSOF(units); i++) {
+                        size_t l = strlen(units[i].unit);
+                        if (strncmp(p, units[i].unit, l) == 0 && l > best) {
+                                /* "m" must not swallow the "m" of "ms" */
+                                best = l;
+                                mult = units[i].usec;
+                        }
+                }
+                if (best == 0)
+                        return -EINVAL;
+                p += best;
+                total += v * mult;
+                if (total > 9.2e15)
+                        return -ERANGE;
+        }
+        *ret_usec = (int64_t)(neg ? -total : total);
+        return 0;
+}
+
+int parse_rfc3339(const char *s, int64_t *ret_usec) {
+        struct tm tm = {0};
+        if (!s)
+                return -EINVAL;
+        const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (!p)
+                return -EINVAL;
+        int64_t frac = 0;
+        if (*p == '.') {
+                p++;
+                int digits = 0;
+                while (isdigit((unsigned char)*p)) {
+                        if (digits < 6) {
+                                frac = frac * 10 + (*p - '0');
+                                digits++;
+                        }
+                        p++;
+                }
+                while (digits++ < 6)
+                        frac *= 10;
+        }
+        int64_t offset = 0;
+        if (*p == 'Z' || *p == 'z')
+                p++;
+        else if (*p == '+' || *p == '-') {
+                int hh, mm;
+                if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
+                        return -EINVAL;
+                offset = (hh * 3600 + mm * 60) * (*p == '+' ? 1 : -1);
+                p += 6;
+        } else
+                return -EINVAL;
+        if (*p)
+                return -EINVAL;
+        time_t t = timegm(&tm);
+        if (t == (time_t)-1)
+                return -EINVAL;
+        *ret_usec = ((int64_t)t - offset) * (int64_t)USEC_PER_SEC + frac;
+        return 0;
+}
+
+char *format_rfc3339(int64_t usec, char buf[static 32]) {
+        time_t t = (time_t)(usec / (int64_t)USEC_PER_SEC);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        return buf;
+}
+
+int parse_k8s_version(const char *s, K8sVersion *ret) {
+        K8sVersion v = {0};
+        unsigned *parts[3] = {&v.major, &v.minor, &v.patch};
+        const char *p = s;
+        if (*p++ != 'v')
+                return -EINVAL;
+        for (int i = 0; i < 3; i++) {
+                if (!isdigit((unsigned char)*p))
+                        return -EINVAL;
+                if (*p == '0' && isdigit((unsigned char)p[1]))
+                        return -EINVAL; /* no leading zeros, as semver says */
+                unsigned long x = 0;
+                while (isdigit((unsigned char)*p)) {
+                        x = x * 10 + (unsigned)(*p++ - '0');
+                        if (x > 100000)
+                                return -ERANGE;
+                }
+                *parts[i] = (unsigned)x;
+                if (i < 2 && *p++ != '.')
+                        return -EINVAL;
+        }
+        if (*p && *p != '-' && *p != '+')
+                return -EINVAL;
+        if (ret)
+                *ret = v;
+        return 0;
+}
+
+static const char *type_name(SchemaType t) {
+        switch (t) {
+        case ST_ANY:
+                return "any value";
+        case ST_STRING:
+        case ST_DURATION:
+        case ST_TIME:
+                return "string";
+        case ST_INT:
+                return "integer";
+        case ST_BOOL:
+                return "boolean";
+        case ST_NUMBER:
+                return "number";
+        case ST_OBJECT:
+        case ST_MAP:
+        case ST_STRMAP:
+                return "object";
+        case ST_LIST:
+                return "list";
+        case ST_INT_OR_STRING:
+                return "integer or string";
+        }
+        return "?";
+}
+
+static int mismatch(Problems *p, const Obj *v, const char *path, SchemaType want) {
+        return problems_add(p, v->mark, path, "expected %s, got %s", type_name(want),
+                            obj_type_name(v->type));
+}
+
+static int validate_item(const SchemaField *f, SchemaType t, const Obj *v, const char *path,
+                         Problems *p);
+
+static int validate_string(const SchemaField *f, const Obj *v, const char *path, Problems *p) {
+        if (f->max > 0 && (int64_t)v->str.len > f->max)
+                return problems_add(p, v->mark, path, "must be at most %lld characters",
+                                    (long long)f->max);
+        if (memchr(v->str.s, 0, v->str.len))
+                return problems_add(p, v->mark, path, "must not contain NUL bytes");
+        if ((f->flags & SF_NONEMPTY) && v->str.len == 0)
+                return problems_add(p, v->mark, path, "must not be empty");
+        if ((f->flags & SF_DNS_NAME) && !is_dns_subdomain(v->str.s))
+                return problems_add(p, v->mark, path, "%s",
+                                    check_dns_subdomain(v, NULL, 0));
+        if (f->values) {
+                for (const char *const *e = f->values; *e; e++)
+                        if (streq(*e, v->str.s))
+                                return 0;
+                char allowed[512] = "";
+                size_t n = 0;
+                for (const char *const *e = f->values; *e && n < sizeof(allowed); e++) {
+                        int k = snprintf(allowed + n, sizeof(allowed) - n, "%s\"%s\"",
+                                         n ? ", " : "", *e);
+                        if (k > 0)
+                                n += (size_t)k;
+                }
+                return problems_add(p, v->mark, path, "unsupported value \"%s\": must be one of %s",
+                                    v->str.s, allowed);
+        }
+        return 0;
+}
+
+static int validate_item(const SchemaField *f, SchemaType t, const Obj *v, const char *path,
+                         Problems *p) {
+        int r;
+        switch (t) {
+        case ST_ANY:
+                return 0;
+        case ST_STRING:
+                if (!obj_is(v, OBJ_STR))
+                        return mismatch(p, v, path, t);
+                r = validate_string(f, v, path, p);
+                if (r != 0)
+                        return r;
+                break;
+        case ST_DURATION: {
+                int64_t us;
+                if (!obj_is(v, OBJ_STR))
+                        return mismatch(p, v, path, t);
+                if (parse_go_duration(v->str.s, &us) < 0 || us < 0)
+                        return problems_add(p, v->mark, path,
+                                            "invalid duration \"%s\": use a form like \"300s\", "
+                                            "\"10m\" or \"1h30m\"",
+                                            v->str.s);
+                break;
+        }
+        case ST_TIME: {
+                int64_t us;
+                if (!obj_is(v, OBJ_STR))
+                        return mismatch(p, v, path, t);
+                if (parse_rfc3339(v->str.s, &us) < 0)
+                        return problems_add(p, v->mark, path,
+                                            "invalid time \"%s\": use RFC 3339, e.g. "
+                                            "\"2024-01-02T15:04:05Z\"",
+                                            v->str.s);
+                break;
+        }
+        case ST_INT:
+                if (!obj_is(v, OBJ_INT))
+                        return mismatch(p, v, path, t);
+                if ((f->min || f->max) && (v->i < f->min || v->i > f->max))
+                        return problems_add(p, v->mark, path, "must be between %lld and %lld",
+                                            (long long)f->min, (long long)f->max);
+                break;
+        case ST_NUMBER:
+                if (!obj_is(v, OBJ_INT) && !obj_is(v, OBJ_FLOAT))
+                        return mismatch(p, v, path, t);
+                break;
+        case ST_BOOL:
+                if (!obj_is(v, OBJ_BOOL))
+                        return mismatch(p, v, path, t);
+                break;
+        case ST_INT_OR_STRING:
+                if (!obj_is(v, OBJ_INT) && !obj_is(v, OBJ_STR))
+                        return mismatch(p, v, path, t);
+                break;
+        case ST_OBJECT:
+                if (!obj_is(v, OBJ_MAP))
+                        return mismatch(p, v, path, t);
+                if (f->fields)
+                        return schema_validate(f->fields, v, path, p);
+                break;
+        case ST_STRMAP:
+                if (!obj_is(v, OBJ_MAP))
+                        return mismatch(p, v, path, t);
+                OBJ_MAP_FOREACH(e, v) {
+                        if (!obj_is(e->value, OBJ_STR)) {
+                                _cleanup_free_ char *sub = path_join(path, e->key);
+                                if (!sub)
+                                        return -ENOMEM;
+                                r = problems_add(p, e->value->mark, sub,
+                                                 "expected string, got %s (quote the value)",
+                                                 obj_type_name(e->value->type));
+                                if (r < 0)
+                                        return r;
+                        }
+                }
+                break;
+        case ST_LIST:
+                if (!obj_is(v, OBJ_LIST))
+                        return mismatch(p, v, path, t);
+                if (f->max > 0 && (int64_t)v->list.n > f->max)
+                        return problems_add(p, v->mark, path, "must have at most %lld items",
+                                            (long long)f->max);
+                OBJ_LIST_FOREACH(it, v, i) {
+                        _cleanup_free_ char *sub = path_index(path, i);
+                        if (!sub)
+                                return -ENOMEM;
+                        SchemaField itemf = *f;
+                        itemf.flags &= ~(unsigned)(SF_REQUIRED | SF_NONEMPTY);
+                        itemf.max = 0;
+                        itemf.check = NULL;
+                        r = validate_item(&itemf, f->item, it, sub, p);
+                        if (r < 0)
+                                return r;
+                }
+                break;
+        case ST_MAP:
+                if (!obj_is(v, OBJ_MAP))
+                        return mismatch(p, v, path, t);
+                OBJ_MAP_FOREACH(e, v) {
+                        _cleanup_free_ char *sub = path_join(path, e->key);
+                        if (!sub)
+                                return -ENOMEM;
+                        SchemaField itemf = *f;
+                        itemf.flags &= ~(unsigned)(SF_REQUIRED | SF_NONEMPTY);
+                        itemf.max = 0;
+                        itemf.check = NULL;
+                        r = validate_item(&itemf, f->item, e->value, sub, p);
+                        if (r < 0)
+                                return r;
+                }
+                break;
+        }
+        if ((f->flags & SF_NONEMPTY) && (obj_is(v, OBJ_LIST) || obj_is(v, OBJ_MAP)) &&
+            obj_len(v) == 0)
+                return problems_add(p, v->mark, path, "must not be empty");
+        if (f->check) {
+                char buf[256];
+                const char *msg = f->check(v, buf, sizeof(buf));
+                if (msg)
+                        return problems_add(p, v->mark, path, "%s", msg);
+        }
+        return 0;
+}
+
+int schema_validate_value(const SchemaField *f, const Obj *v, const char *path, Problems *p) {
+        size_t before = p->n;
+        int r = validate_item(f, f->type, v, path, p);
+        if (r < 0)
+                return r;
+        return (int)(p->n - before);
+}
+
+int schema_validate(const SchemaField *fields, const Obj *o, const char *path, Problems *p) {
+        size_t before = p->n;
+        int r;
+
+        if (!obj_is(o, OBJ_MAP)) {
+                r = problems_add(p, o ? o->mark : (ObjMark){0}, path, "expected object, got %s",
+                                 o ? obj_type_name(o->type) : "nothing");
+                return r < 0 ? r : 1;
+        }
+        OBJ_MAP_FOREACH(e, o) {
+                const SchemaField *f = schema_find(fields, e->key);
+                _cleanup_free_ char *sub = path_join(path, e->key);
+                if (!sub)
+                        return -ENOMEM;
+                if (!f) {
+                        r = problems_add(p, e->key_mark.line ? e->key_mark : e->value->mark, sub,
+                                         "unknown field \"%s\"", e->key);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                /* A null field is an absent field, as in Kubernetes ("labels:" with nothing). */
+                if (obj_is(e->value, OBJ_NULL))
+                        continue;
+                r = validate_item(f, f->type, e->value, sub, p);
+                if (r < 0)
+                        return r;
+        }
+        for (const SchemaField *f = fields; f && f->name; f++) {
+                if (!(f->flags & SF_REQUIRED))
+                        continue;
+                const Obj *v = obj_map_get(o, f->name);
+                if (v && !obj_is(v, OBJ_NULL))
+                        continue;
+                _cleanup_free_ char *sub = path_join(path, f->name);
+                if (!sub)
+                        return -ENOMEM;
+                r = problems_add(p, v ? v->mark : o->mark, sub, "required field is missing");
+                if (r < 0)
+                        return r;
+        }
+        return (int)(p->n - before);
+}
+
+int schema_apply_defaults(const SchemaField *fields, Obj *o) {
+        if (!obj_is(o, OBJ_MAP))
+                return 0;
+        for (const SchemaField *f = fields; f && f->name; f++) {
+                Obj *v = obj_map_get(o, f->name);
+                if (!v && f->def) {
+                        int r = obj_map_set(o, f->name, yaml_resolve_plain(f->def, strlen(f->def)));
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                if (!v || !f->fields)
+                        continue;
+                if (f->type == ST_OBJECT) {
+                        int r = schema_apply_defaults(f->fields, v);
+                        if (r < 0)
+                                return r;
+                } else if (f->type == ST_LIST && f->item == ST_OBJECT) {
+                        OBJ_LIST_FOREACH(it, v, i) {
+                                int r = schema_apply_defaults(f->fields, it);
+                                if (r < 0)
+                                        return r;
+                        }
+                } else if (f->type == ST_MAP && f->item == ST_OBJECT) {
+                        OBJ_MAP_FOREACH(e, v) {
+                                int r = schema_apply_defaults(f->fields, e->value);
+                                if (r < 0)
+                                        return r;
+                        }
+                }
+        }
+        return 0;
+}
+
+int schema_check_immutable(const SchemaField *fields, const Obj *old, const Obj *new,
+                           const char *path, Problems *p) {
+        if (!obj_is(old, OBJ_MAP) || !obj_is(new, OBJ_MAP))
+                return 0;
+        size_t before = p->n;
+        for (const SchemaField *f = fields; f && f->name; f++) {
+                const Obj *ov = obj_map_get(old, f->name), *nv = obj_map_get(new, f->name);
+                _cleanup_free_ char *sub = path_join(path, f->name);
+                if (!sub)
+                        return -ENOMEM;
+                if (f->flags & SF_IMMUTABLE) {
+                        if (ov && !obj_equal(ov, nv)) {
+                                int r = problems_add(p, nv ? nv->mark : new->mark, sub,
+                                                     "field is immutable");
+                                if (r < 0)
+                                        return r;
+                        }
+                        continue;
+                }
+                if (f->type == ST_OBJECT && f->fields) {
+                        int r = schema_check_immutable(f->fields, ov, nv, sub, p);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return (int)(p->n - before);
+}
+
+void schema_redact(const SchemaField *fields, Obj *o) {
+        if (!obj_is(o, OBJ_MAP))
+                return;
+        for (const SchemaField *f = fields; f && f->name; f++) {
+                Obj *v = obj_map_get(o, f->name);
+                if (!v)
+                        continue;
+                if (f->flags & SF_SECRET) {
+                        if (f->type == ST_STRMAP || f->type == ST_MAP) {
+                                for (size_t i = 0; obj_is(v, OBJ_MAP) && i < v->map.n; i++) {
+                                        obj_free(v->map.entries[i].value);
+                                        v->map.entries[i].value = obj_new_str("<redacted>");
+                                }
+                        } else
+                                obj_map_set_str(o, f->name, "<redacted>");
+                        continue;
+                }
+                if (!f->fields)
+                        continue;
+                if (f->type == ST_OBJECT)
+                        schema_redact(f->fields, v);
+                else if (f->type == ST_LIST && f->item == ST_OBJECT) {
+                        OBJ_LIST_FOREACH(it, v, i)
+                        schema_redact(f->fields, it);
+                } else if (f->type == ST_MAP && f->item == ST_OBJECT) {
+                        OBJ_MAP_FOREACH(e, v)
+                        schema_redact(f->fields, e->value);
+                }
+        }
+}
+
+void schema_drop_nulls(const SchemaField *fields, Obj *o) {
+        if (!obj_is(o, OBJ_MAP))
+                return;
+        for (const SchemaField *f = fields; f && f->name; f++) {
+                Obj *v = obj_map_get(o, f->name);
+                if (!v)
+                        continue;
+                if (obj_is(v, OBJ_NULL)) {
+                        obj_map_del(o, f->name);
+                        continue;
+                }
+                if (f->type == ST_OBJECT && f->fields)
+                        schema_drop_nulls(f->fields, v);
+                else if (f->type == ST_LIST && f->item == ST_OBJECT && f->fields) {
+                        OBJ_LIST_FOREACH(it, v, i)
+                        schema_drop_nulls(f->fields, it);
+                }
+        }
+}

@@ -1,0 +1,776 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <time.h>
+#include <zmq.h>
+
+#include <sodium.h>
+
+#include "api.h"
+#include "config.h"
+#include "controllers/controllers.h"
+#include "enroll.h"
+#include "fanout.h"
+#include "json.h"
+#include "log.h"
+#include "resource.h"
+#include "wire.h"
+#include "yamlio.h"
+
+extern const KindInfo kind_host, kind_secret, kind_machinedeployment, kind_machineset,
+        kind_kubeadmcontrolplane;
+
+static int resp_fail(Obj *resp, const char *code, const char *fmt, ...) _printf_(3, 4);
+static int resp_fail(Obj *resp, const char *code, const char *fmt, ...) {
+        va_list ap;
+        char *msg = NULL;
+        va_start(ap, fmt);
+        int n = vasprintf(&msg, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return -ENOMEM;
+        int r = obj_map_set_bool(resp, "ok", false);
+        if (r >= 0)
+                r = obj_map_set_str(resp, "code", code);
+        if (r >= 0)
+                r = obj_map_set(resp, "message", obj_new_str_take(msg));
+        else
+                free(msg);
+        return r;
+}
+
+static int resp_ok(Obj *resp, const char *message) {
+        int r = obj_map_set_bool(resp, "ok", true);
+        if (r >= 0 && message)
+                r = obj_map_set_str(resp, "message", message);
+        return r;
+}
+
+static const char *errno_code(int r) {
+        switch (r) {
+        case -ENOENT:
+                return "NotFound";
+        case -EEXIST:
+                return "AlreadyExists";
+        case -ESTALE:
+                return "Conflict";
+        case -EINVAL:
+        case -EBADMSG:
+                return "Invalid";
+        default:
+                return "InternalError";
+        }
+}
+
+/* ---- apply ---- */
+
+/* kubectl apply's three-way merge on maps: keys in desired are set (maps recursively),
+ * keys that were applied last time and are gone from desired are removed, keys nobody
+ * applied (set by controllers or defaults) stay. Lists are replaced whole. */
+static int merge3(Obj *live, const Obj *last, const Obj *desired) {
+        int r;
+        OBJ_MAP_FOREACH(e, desired) {
+                Obj *lv = obj_map_get(live, e->key);
+                if (obj_is(lv, OBJ_MAP) && obj_is(e->value, OBJ_MAP)) {
+                        r = merge3(lv, obj_map_get(last, e->key), e->value);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                r = obj_map_set(live, e->key, obj_dup(e->value));
+                if (r < 0)
+                        return r;
+        }
+        OBJ_MAP_FOREACH(e, last) {
+                if (!obj_map_get(desired, e->key))
+                        obj_map_del(live, e->key);
+        }
+        return 0;
+}
+
+static char *doc_label(const Obj *doc) {
+        const char *kind = obj_get_str(doc, "kind");
+        const char *name = obj_get_str(doc, "metadata.name");
+        return asprintf_safe("%s/%s", kind ? kind : "?", name ? name : "?");
+}
+
+static int add_problem_lines(Obj *lines, const char *file, const char *label, const Problems *p) {
+        _cleanup_free_ char *text = problems_format(file, label, p);
+        if (!text)
+                return -ENOMEM;
+        char *save = NULL;
+        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                int r = obj_list_append(lines, obj_new_str(line));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static const SchemaField *kind_field_table(const KindInfo *k, const char *top) {
+        if (streq(top, "spec"))
+                return k->spec;
+        return NULL;
+}
+
+/* Prepares a manifest document for storing: no status, no nulls, no server fields. */
+static int normalise(const KindInfo *k, Obj *doc) {
+        obj_map_del(doc, "status");
+        Obj *meta = obj_map_get(doc, "metadata");
+        schema_drop_nulls(metadata_fields, meta);
+        const char *server_owned[] = {"uid", "generation", "creationTimestamp",
+                                      "deletionTimestamp", "deletionGracePeriodSeconds"};
+        for (size_t i = 0; i < ELEMENTSOF(server_owned); i++)
+                obj_map_del(meta, server_owned[i]);
+        Obj *spec = obj_map_get(doc, "spec");
+        if (obj_is(spec, OBJ_NULL))
+                obj_map_del(doc, "spec");
+        else if (spec && k->spec)
+                schema_drop_nulls(k->spec, spec);
+        for (const SchemaField *f = k->extra; f && f->name; f++)
+                if (obj_is(obj_map_get(doc, f->name), OBJ_NULL))
+                        obj_map_del(doc, f->name);
+        if (k->namespaced && !obj_get_str(meta, "namespace")) {
+                int r = obj_map_set_str(meta, "namespace", "default");
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int apply_defaults(const KindInfo *k, Obj *doc) {
+        int r = 0;
+        Obj *spec = obj_map_get(doc, "spec");
+        if (spec && k->spec)
+                r = schema_apply_defaults(k->spec, spec);
+        if (r >= 0 && k->defaults)
+                r = k->defaults(doc);
+        return r;
+}
+
+/* Applies one validated document. *ret_action gets "created", "configured", "unchanged". */
+static int apply_one(Manager *m, const KindInfo *k, const Obj *doc_in, Problems *p,
+                     const char **ret_action) {
+        _cleanup_(obj_freep) Obj *doc = obj_dup(doc_in);
+        if (!doc)
+                return -ENOMEM;
+        int r = normalise(k, doc);
+        if (r < 0)
+                return r;
+        const char *ns = k->namespaced ? meta_namespace(doc) : "";
+        const char *name = meta_name(doc);
+
+        /* The configuration as the operator wrote it, for the next three-way merge. */
+        _cleanup_(obj_freep) Obj *applied = obj_dup(doc);
+        if (!applied)
+                return -ENOMEM;
+        obj_del(applied, "metadata.resourceVersion");
+        Obj *aa = obj_get(applied, "metadata.annotations");
+        obj_map_del(aa, LAST_APPLIED_ANNOTATION);
+        _cleanup_free_ char *applied_json = NULL;
+        r = json_emit(applied, false, &applied_json);
+        if (r < 0)
+                return r;
+
+        _cleanup_(obj_freep) Obj *live = NULL;
+        r = name ? registry_get(m->reg, k, ns, name, &live) : -ENOENT;
+        if (r == -ENOENT) {
+                r = apply_defaults(k, doc);
+                if (r < 0)
+                        return r;
+                if ((r = meta_set_annotation(doc, LAST_APPLIED_ANNOTATION, applied_json)) < 0)
+                        return r;
+                obj_del(doc, "metadata.resourceVersion");
+                r = registry_create(m->reg, doc);
+                if (r < 0)
+                        return r;
+                *ret_action = "created";
+                return 0;
+        }
+        if (r < 0)
+                return r;
+
+        /* Optimistic concurrency: a resourceVersion in the manifest is a precondition. */
+        const char *want_rv = obj_get_str(doc, "metadata.resourceVersion");
+        if (want_rv && !streq_ptr(want_rv, obj_get_str(live, "metadata.resourceVersion"))) {
+                const Obj *rv = obj_get(doc_in, "metadata.resourceVersion");
+                return problems_add(p, rv->mark, "metadata.resourceVersion",
+                                    "the object has been modified (resourceVersion %s, yours "
+                                    "is %s); get it again and reapply",
+                                    strna(obj_get_str(live, "metadata.resourceVersion")),
+                                    want_rv) < 0
+                               ? -ENOMEM
+                               : -ESTALE;
+        }
+
+        _cleanup_(obj_freep) Obj *last = NULL;
+        const char *last_json = meta_annotation(live, LAST_APPLIED_ANNOTATION);
+        if (last_json && json_parse(last_json, strlen(last_json), &last) < 0)
+                last = NULL;
+        _cleanup_(obj_freep) Obj *merged = obj_dup(live);
+        if (!merged)
+                return -ENOMEM;
+        /* Merge everything but status and the server-owned metadata. */
+        OBJ_MAP_FOREACH(e, doc) {
+                if (streq(e->key, "apiVersion") || streq(e->key, "kind"))
+                        continue;
+                Obj *target = obj_map_get(merged, e->key);
+                if (obj_is(target, OBJ_MAP) && obj_is(e->value, OBJ_MAP)) {
+                        r = merge3(target, obj_map_get(last, e->key), e->value);
+                } else
+                        r = obj_map_set(merged, e->key, obj_dup(e->value));
+                if (r < 0)
+                        return r;
+        }
+        OBJ_MAP_FOREACH(e, last) {
+                if (!streq(e->key, "metadata") && !streq(e->key, "status") &&
+                    !obj_map_get(doc, e->key))
+                        obj_map_del(merged, e->key);
+        }
+        r = apply_defaults(k, merged);
+        if (r < 0)
+                return r;
+        r = meta_set_annotation(merged, LAST_APPLIED_ANNOTATION, applied_json);
+        if (r < 0)
+                return r;
+
+        size_t before = p->n;
+        r = schema_check_immutable(kind_field_table(k, "spec"), obj_map_get(live, "spec"),
+                                   obj_map_get(merged, "spec"), "spec", p);
+        if (r < 0)
+                return r;
+        if (p->n > before) {
+                /* Point the errors at the manifest's lines, not the merged copy's. */
+                for (size_t i = before; i < p->n; i++) {
+                        const Obj *src = obj_get(doc_in, p->items[i].path);
+                        if (src)
+                                p->items[i].mark = src->mark;
+                }
+                return -EINVAL;
+        }
+
+        if (obj_equal(live, merged)) {
+                *ret_action = "unchanged";
+                return 0;
+        }
+        r = registry_update(m->reg, merged);
+        if (r < 0)
+                return r;
+        *ret_action = "configured";
+        return 0;
+}
+
+int api_apply(Manager *m, const char *file, const char *content, Obj *resp) {
+        _cleanup_(obj_freep) Obj *docs = NULL;
+        YamlError yerr;
+        int r = yaml_parse_documents(content, strlen(content), &docs, &yerr);
+        if (r == -EBADMSG) {
+                _cleanup_(obj_freep) Obj *lines = obj_new_list();
+                if (!lines ||
+                    obj_list_append(lines, obj_new_str_take(asprintf_safe(
+                                                   "%s:%u:%u: %s", file, yerr.line, yerr.column,
+                                                   yerr.message))) < 0)
+                        return -ENOMEM;
+                r = resp_fail(resp, "Invalid", "%s is not valid YAML", file);
+                if (r >= 0)
+                        r = obj_map_set(resp, "problems", TAKE_PTR(lines));
+                return r;
+        }
+        if (r < 0)
+                return r;
+        if (obj_len(docs) == 0)
+                return resp_fail(resp, "Invalid", "%s: no objects to apply", file);
+
+        /* Pass 1: validate every document; report everything at once. */
+        _cleanup_(obj_freep) Obj *lines = obj_new_list();
+        const KindInfo **kinds = calloc(obj_len(docs), sizeof(KindInfo *));
+        if (!lines || !kinds) {
+                free(kinds);
+                return -ENOMEM;
+        }
+        OBJ_LIST_FOREACH(doc, docs, i) {
+                _cleanup_(problems_clearp) Problems p = {0};
+                r = kind_validate_document(doc, &kinds[i], &p);
+                if (r < 0)
+                        break;
+                _cleanup_free_ char *label = doc_label(doc);
+                if (p.n > 0 && (r = add_problem_lines(lines, file, label, &p)) < 0)
+                        break;
+        }
+        /* The same object twice in one apply is almost always a copy-paste error. */
+        for (size_t i = 0; r >= 0 && obj_len(lines) == 0 && i < obj_len(docs); i++)
+                for (size_t j = 0; j < i; j++) {
+                        const Obj *a = obj_list_get(docs, i), *b = obj_list_get(docs, j);
+                        if (kinds[i] == kinds[j] && streq_ptr(meta_name(a), meta_name(b)) &&
+                            meta_name(a) &&
+                            streq_ptr(meta_namespace(a) ?: "default", meta_namespace(b) ?: "default")) {
+                                _cleanup_free_ char *label = doc_label(a);
+                                r = obj_list_append(
+                                        lines,
+                                        obj_new_str_take(asprintf_safe(
+                                                "%s:%u:%u: %s: metadata.name: duplicate of the "
+                                                "document at line %u",
+                                                file, a->mark.line, a->mark.column, label,
+                                                b->mark.line)));
+                        }
+                }
+        if (r < 0 || obj_len(lines) > 0) {
+                free(kinds);
+                if (r < 0)
+                        return r;
+                r = resp_fail(resp, "Invalid", "%s: %zu problem%s, nothing applied", file,
+                              obj_len(lines), obj_len(lines) == 1 ? "" : "s");
+                if (r >= 0)
+                        r = obj_map_set(resp, "problems", TAKE_PTR(lines));
+                return r;
+        }
+
+        /* Pass 2: all documents or none. */
+        r = store_group_begin(m->store);
+        if (r < 0) {
+                free(kinds);
+                return r;
+        }
+        _cleanup_(obj_freep) Obj *results = obj_new_list();
+        _cleanup_(problems_clearp) Problems p = {0};
+        int failed = 0;
+        const char *fail_label = NULL;
+        _cleanup_free_ char *fail_buf = NULL;
+        OBJ_LIST_FOREACH(doc, docs, i) {
+                const char *action = NULL;
+                size_t before = p.n;
+                r = apply_one(m, kinds[i], doc, &p, &action);
+                if (p.n > before) {
+                        _cleanup_free_ char *label = doc_label(doc);
+                        Problems sub = {.items = p.items + before, .n = p.n - before};
+                        int q = add_problem_lines(lines, file, label, &sub);
+                        if (q < 0)
+                                r = q;
+                }
+                if (r < 0) {
+                        if (!failed) {
+                                failed = r;
+                                fail_buf = doc_label(doc);
+                                fail_label = fail_buf;
+                        }
+                        continue;
+                }
+                char apiv[128];
+                const KindInfo *k = kinds[i];
+                _cleanup_free_ char *line = asprintf_safe(
+                        "%s%s%s/%s %s", k->singular, isempty(k->group) ? "" : ".",
+                        k->group, meta_name(doc) ? meta_name(doc) : "(generated)", action);
+                (void)apiv;
+                if (!line || obj_list_append(results, obj_new_str(line)) < 0) {
+                        failed = -ENOMEM;
+                        break;
+                }
+        }
+        free(kinds);
+        (void)store_group_end(m->store, failed == 0);
+        if (failed) {
+                if (failed == -ENOMEM)
+                        return failed;
+                r = resp_fail(resp, obj_len(lines) ? "Invalid" : errno_code(failed),
+                              "%s: %s: %s; nothing applied", file, strna(fail_label),
+                              failed == -ESTALE  ? "conflict"
+                              : failed == -EINVAL ? "invalid change"
+                                                  : strerror(-failed));
+                if (r >= 0 && obj_len(lines))
+                        r = obj_map_set(resp, "problems", TAKE_PTR(lines));
+                return r;
+        }
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        if (!f)
+                return -ENOMEM;
+        OBJ_LIST_FOREACH(l, results, i)
+        fprintf(f, "%s\n", obj_str(l));
+        fclose(f);
+        r = resp_ok(resp, NULL);
+        if (r >= 0)
+                r = obj_map_set_str(resp, "text", text ? text : "");
+        return r;
+}
+
+/* ---- get / delete / scale / label ---- */
+
+static void overlay_host(Manager *m, Obj *host) {
+        uint64_t seen = fanout_host_last_seen(m->fanout, meta_name(host));
+        if (!seen)
+                return;
+        uint64_t now_mono = now_usec(CLOCK_MONOTONIC);
+        uint64_t ago = now_mono > seen ? now_mono - seen : 0;
+        char ts[32];
+        obj_set_str(host, "status.lastHeartbeat",
+                    format_rfc3339((int64_t)(now_usec(CLOCK_REALTIME) - ago), ts));
+        obj_set_bool(host, "status.connected", fanout_host_connected(m->fanout, meta_name(host)));
+}
+
+static void prepare_output(Manager *m, const KindInfo *k, Obj *o, bool show_secrets) {
+        if (streq(k->kind, "Host"))
+                overlay_host(m, o);
+        if (!show_secrets) {
+                schema_redact(k->extra, o);
+                if (k->spec)
+                        schema_redact(k->spec, obj_map_get(o, "spec"));
+        }
+}
+
+static int api_get(Manager *m, const Obj *req, Obj *resp) {
+        const KindInfo *k = kind_resolve(strempty(obj_get_str(req, "kind")));
+        if (!k)
+                return resp_fail(resp, "NotFound",
+                                 "the server doesn't have a resource type \"%s\"",
+                                 strempty(obj_get_str(req, "kind")));
+        const char *name = obj_get_str(req, "name");
+        const char *ns = obj_get_str(req, "namespace");
+        bool all = obj_get_bool(req, "allNamespaces", false);
+        if (!ns)
+                ns = "default";
+        int r;
+        if (name) {
+                _cleanup_(obj_freep) Obj *o = NULL;
+                r = registry_get(m->reg, k, k->namespaced ? ns : "", name, &o);
+                if (r == -ENOENT)
+                        return resp_fail(resp, "NotFound", "%s \"%s\" not found", k->singular,
+                                         name);
+                if (r < 0)
+                        return r;
+                prepare_output(m, k, o, false);
+                _cleanup_(obj_freep) Obj *items = obj_new_list();
+                if (!items || obj_list_append(items, TAKE_PTR(o)) < 0)
+                        return -ENOMEM;
+                r = resp_ok(resp, NULL);
+                return r < 0 ? r : obj_map_set(resp, "items", TAKE_PTR(items));
+        }
+        _cleanup_(obj_freep) Obj *selector = NULL;
+        const char *sel = obj_get_str(req, "selector");
+        if (sel && label_selector_parse(sel, &selector) < 0)
+                return resp_fail(resp, "Invalid", "invalid label selector \"%s\"", sel);
+        _cleanup_(obj_freep) Obj *items = NULL;
+        r = registry_list_all(m->reg, k, all || !k->namespaced ? NULL : ns, selector, &items);
+        if (r < 0)
+                return r;
+        OBJ_LIST_FOREACH(o, items, i)
+        prepare_output(m, k, o, false);
+        r = resp_ok(resp, NULL);
+        if (r >= 0)
+                r = obj_map_set(resp, "items", TAKE_PTR(items));
+        if (r >= 0)
+                r = obj_map_set_int(resp, "revision", store_revision(m->store));
+        return r;
+}
+
+static int api_delete(Manager *m, const Obj *req, Obj *resp) {
+        const KindInfo *k = kind_resolve(strempty(obj_get_str(req, "kind")));
+        const char *name = obj_get_str(req, "name");
+        if (!k)
+                return resp_fail(resp, "NotFound",
+                                 "the server doesn't have a resource type \"%s\"",
+                                 strempty(obj_get_str(req, "kind")));
+        if (!name)
+                return resp_fail(resp, "Invalid", "a name is required");
+        const char *ns = obj_get_str(req, "namespace");
+        int r = registry_delete(m->reg, k, k->namespaced ? (ns ? ns : "default") : "", name, NULL);
+        if (r == -ENOENT)
+                return resp_fail(resp, "NotFound", "%s \"%s\" not found", k->singular, name);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *msg = asprintf_safe("%s%s%s \"%s\" deleted", k->singular,
+                                                 isempty(k->group) ? "" : ".", k->group, name);
+        return resp_ok(resp, msg);
+}
+
+static int api_scale(Manager *m, const Obj *req, Obj *resp) {
+        const KindInfo *k = kind_resolve(strempty(obj_get_str(req, "kind")));
+        const char *name = obj_get_str(req, "name");
+        int64_t replicas;
+        if (!k || (k != &kind_machinedeployment && k != &kind_machineset &&
+                   k != &kind_kubeadmcontrolplane))
+                return resp_fail(resp, "Invalid",
+                                 "scale works on machinedeployments, machinesets and "
+                                 "kubeadmcontrolplanes");
+        if (!name || !obj_get_int(req, "replicas", &replicas))
+                return resp_fail(resp, "Invalid", "scale needs a name and --replicas");
+        const char *ns = obj_get_str(req, "namespace");
+        _cleanup_(obj_freep) Obj *o = NULL;
+        int r = registry_get(m->reg, k, ns ? ns : "default", name, &o);
+        if (r == -ENOENT)
+                return resp_fail(resp, "NotFound", "%s \"%s\" not found", k->singular, name);
+        if (r < 0)
+                return r;
+        if (k == &kind_kubeadmcontrolplane && replicas % 2 == 0)
+                return resp_fail(resp, "Invalid",
+                                 "kubeadmcontrolplane replicas must be odd (etcd quorum): %lld",
+                                 (long long)replicas);
+        if ((r = obj_set_int(o, "spec.replicas", replicas)) < 0)
+                return r;
+        r = registry_update(m->reg, o);
+        if (r < 0)
+                return r == -ESTALE ? resp_fail(resp, "Conflict", "conflict, try again") : r;
+        _cleanup_free_ char *msg = asprintf_safe("%s%s%s/%s scaled", k->singular,
+                                                 isempty(k->group) ? "" : ".", k->group, name);
+        return resp_ok(resp, msg);
+}
+
+static int api_label(Manager *m, const Obj *req, Obj *resp, bool annotate) {
+        const KindInfo *k = kind_resolve(strempty(obj_get_str(req, "kind")));
+        const char *name = obj_get_str(req, "name");
+        if (!k || !name)
+                return resp_fail(resp, "Invalid", "a known kind and a name are required");
+        const char *ns = obj_get_str(req, "namespace");
+        _cleanup_(obj_freep) Obj *o = NULL;
+        int r = registry_get(m->reg, k, k->namespaced ? (ns ? ns : "default") : "", name, &o);
+        if (r == -ENOENT)
+                return resp_fail(resp, "NotFound", "%s \"%s\" not found", k->singular, name);
+        if (r < 0)
+                return r;
+        const Obj *changes = obj_map_get(req, annotate ? "annotations" : "labels");
+        bool overwrite = obj_get_bool(req, "overwrite", false);
+        OBJ_MAP_FOREACH(e, changes) {
+                const char *v = obj_str(e->value);
+                const char *cur = annotate ? meta_annotation(o, e->key) : meta_label(o, e->key);
+                if (!annotate && !isempty(v) && strlen(v) > 63)
+                        return resp_fail(resp, "Invalid", "label value of %s is longer than 63",
+                                         e->key);
+                if (!annotate) {
+                        _cleanup_(obj_freep) Obj *kk = obj_new_str(e->key);
+                        if (kk && check_label_key(kk, NULL, 0))
+                                return resp_fail(resp, "Invalid", "invalid label key \"%s\": %s",
+                                                 e->key, check_label_key(kk, NULL, 0));
+                }
+                if (cur && v && !overwrite && !streq(cur, v))
+                        return resp_fail(resp, "Invalid",
+                                         "'%s' already has a value (%s), and --overwrite is false",
+                                         e->key, cur);
+                r = annotate ? meta_set_annotation(o, e->key, v) : meta_set_label(o, e->key, v);
+                if (r < 0)
+                        return r;
+        }
+        OBJ_LIST_FOREACH(key, obj_map_get(req, "remove"), i) {
+                r = annotate ? meta_set_annotation(o, obj_str(key), NULL)
+                             : meta_set_label(o, obj_str(key), NULL);
+                if (r < 0)
+                        return r;
+        }
+        r = registry_update(m->reg, o);
+        if (r < 0)
+                return r == -ESTALE ? resp_fail(resp, "Conflict", "conflict, try again") : r;
+        _cleanup_free_ char *msg = asprintf_safe("%s/%s %s", k->singular, name,
+                                                 annotate ? "annotated" : "labeled");
+        return resp_ok(resp, msg);
+}
+
+static int api_info(Manager *m, Obj *resp) {
+        _cleanup_(obj_freep) Obj *o = obj_new_map();
+        char fp[64];
+        key_fingerprint(m->keys.public_z85, fp, sizeof(fp));
+        FanoutStats fs;
+        fanout_get_stats(m->fanout, &fs);
+        if (!o || obj_map_set_str(o, "endpoint", m->config.advertise) < 0 ||
+            obj_map_set_str(o, "listen", m->config.listen) < 0 ||
+            obj_map_set_str(o, "publicKey", m->keys.public_z85) < 0 ||
+            obj_map_set_str(o, "fingerprint", fp) < 0 ||
+            obj_map_set_str(o, "version", ANVIL_VERSION) < 0 ||
+            obj_map_set_int(o, "revision", store_revision(m->store)) < 0 ||
+            obj_map_set_int(o, "hosts", (int64_t)fs.hosts) < 0 ||
+            obj_map_set_int(o, "connected", (int64_t)fs.connected) < 0 ||
+            obj_map_set_str(o, "stateDir", m->config.state_dir) < 0)
+                return -ENOMEM;
+        int r = resp_ok(resp, NULL);
+        return r < 0 ? r : obj_map_set(resp, "object", TAKE_PTR(o));
+}
+
+static int api_token_create(Manager *m, const Obj *req, Obj *resp) {
+        int64_t ttl = 24 * 3600, uses = 0;
+        obj_get_int(req, "ttlSeconds", &ttl);
+        obj_get_int(req, "uses", &uses);
+        const Obj *labels = obj_map_get(req, "labels");
+        OBJ_MAP_FOREACH(e, labels) {
+                _cleanup_(obj_freep) Obj *kk = obj_new_str(e->key);
+                if (kk && check_label_key(kk, NULL, 0))
+                        return resp_fail(resp, "Invalid", "invalid label key \"%s\": %s", e->key,
+                                         check_label_key(kk, NULL, 0));
+                if (strlen(strempty(obj_str(e->value))) > 63)
+                        return resp_fail(resp, "Invalid", "label value of %s is too long", e->key);
+        }
+        TokenSpec spec = {.ttl_usec = (uint64_t)ttl * USEC_PER_SEC,
+                          .uses = uses,
+                          .labels = labels,
+                          .description = obj_get_str(req, "description")};
+        _cleanup_free_ char *token = NULL;
+        int r;
+        for (int tries = 0; tries < 3; tries++) {
+                r = token_create(m, &spec, &token);
+                if (r != -EEXIST)
+                        break;
+        }
+        if (r < 0)
+                return r;
+        log_info("Created enrollment token %.6s (ttl %llds, uses %lld).", token,
+                 (long long)ttl, (long long)uses);
+        r = resp_ok(resp, NULL);
+        if (r >= 0)
+                r = obj_map_set_str(resp, "text", token);
+        if (r >= 0)
+                r = api_info(m, resp);
+        sodium_memzero(token, strlen(token));
+        return r;
+}
+
+static int handle(Manager *m, const Obj *req, Obj *resp) {
+        const char *op = obj_get_str(req, "op");
+        int r;
+        if (streq(op, "apply")) {
+                const char *content = obj_get_str(req, "content");
+                if (!content)
+                        return resp_fail(resp, "Invalid", "apply needs content");
+                return api_apply(m, obj_get_str(req, "file") ?: "-", content, resp);
+        }
+        if (streq(op, "get"))
+                return api_get(m, req, resp);
+        if (streq(op, "delete"))
+                return api_delete(m, req, resp);
+        if (streq(op, "scale"))
+                return api_scale(m, req, resp);
+        if (streq(op, "label"))
+                return api_label(m, req, resp, false);
+        if (streq(op, "annotate"))
+                return api_label(m, req, resp, true);
+        if (streq(op, "info") || streq(op, "version"))
+                return api_info(m, resp);
+        if (streq(op, "describe")) {
+                const KindInfo *k = kind_resolve(strempty(obj_get_str(req, "kind")));
+                const char *name = obj_get_str(req, "name");
+                const char *ns = obj_get_str(req, "namespace") ?: "default";
+                if (!k)
+                        return resp_fail(resp, "NotFound",
+                                         "the server doesn't have a resource type \"%s\"",
+                                         strempty(obj_get_str(req, "kind")));
+                if (!name)
+                        return resp_fail(resp, "Invalid", "describe needs a name");
+                _cleanup_free_ char *text = NULL;
+                r = streq(k->kind, "Cluster") ? describe_cluster(m, ns, name, &text)
+                                               : describe_object(m, k, ns, name, &text);
+                if (r == -ENOENT)
+                        return resp_fail(resp, "NotFound", "%s \"%s\" not found", k->singular,
+                                         name);
+                if (r < 0)
+                        return r;
+                r = resp_ok(resp, NULL);
+                return r < 0 ? r : obj_map_set_str(resp, "text", text);
+        }
+        if (streq(op, "token-create"))
+                return api_token_create(m, req, resp);
+        if (streq(op, "token-list")) {
+                _cleanup_(obj_freep) Obj *items = NULL;
+                r = token_list(m, &items);
+                if (r < 0)
+                        return r;
+                r = resp_ok(resp, NULL);
+                return r < 0 ? r : obj_map_set(resp, "items", TAKE_PTR(items));
+        }
+        if (streq(op, "token-delete")) {
+                const char *id = obj_get_str(req, "name");
+                r = id ? token_delete(m, id) : -EINVAL;
+                if (r == -ENOENT || r == -EINVAL)
+                        return resp_fail(resp, "NotFound", "token \"%s\" not found", strna(id));
+                if (r < 0)
+                        return r;
+                _cleanup_free_ char *msg = asprintf_safe("token \"%s\" deleted", id);
+                return resp_ok(resp, msg);
+        }
+        if (streq(op, "host-revoke")) {
+                _cleanup_free_ char *err = NULL;
+                const char *name = obj_get_str(req, "name");
+                if (!name)
+                        return resp_fail(resp, "Invalid", "host revoke needs a host name");
+                r = host_revoke(m, name, &err);
+                if (r == -ENOENT)
+                        return resp_fail(resp, "NotFound", "%s", strna(err));
+                if (r < 0)
+                        return r;
+                _cleanup_free_ char *msg = asprintf_safe("host/%s revoked", name);
+                return resp_ok(resp, msg);
+        }
+        if (streq(op, "kubeconfig")) {
+                _cleanup_free_ char *text = NULL, *err = NULL;
+                const char *name = obj_get_str(req, "name");
+                const char *ns = obj_get_str(req, "namespace") ?: "default";
+                if (!name)
+                        return resp_fail(resp, "Invalid", "get kubeconfig needs a cluster name");
+                r = kubeconfig_for_cluster(m, ns, name, &text, &err);
+                if (r < 0 && err)
+                        return resp_fail(resp, r == -ENOENT ? "NotFound" : "NotReady", "%s", err);
+                if (r < 0)
+                        return r;
+                r = resp_ok(resp, NULL);
+                return r < 0 ? r : obj_map_set_str(resp, "text", text);
+        }
+        return resp_fail(resp, "Invalid", "operation \"%s\" is not supported", op);
+}
+
+int api_on_request(void *zsock, void *userdata) {
+        Manager *m = userdata;
+        zmq_msg_t rid, body;
+        zmq_msg_init(&rid);
+        zmq_msg_init(&body);
+        int r = 0;
+        if (zmq_msg_recv(&rid, zsock, ZMQ_DONTWAIT) < 0) {
+                r = negative_errno();
+                goto out;
+        }
+        if (!zmq_msg_more(&rid) || zmq_msg_recv(&body, zsock, ZMQ_DONTWAIT) < 0) {
+                r = -EBADMSG;
+                goto out;
+        }
+        while (zmq_msg_more(&body)) {
+                /* extra frames: not ours; drain and refuse */
+                zmq_msg_close(&body);
+                zmq_msg_init(&body);
+                if (zmq_msg_recv(&body, zsock, ZMQ_DONTWAIT) < 0)
+                        break;
+                r = -EBADMSG;
+        }
+
+        _cleanup_(obj_freep) Obj *resp = obj_new_map();
+        if (!resp) {
+                r = -ENOMEM;
+                goto out;
+        }
+        if (r == 0) {
+                MsgType type;
+                _cleanup_(obj_freep) Obj *req = NULL;
+                char err[256];
+                r = wire_decode(CHANNEL_ADMIN_REQUEST, zmq_msg_data(&body), zmq_msg_size(&body),
+                                &type, &req, err, sizeof(err));
+                if (r < 0) {
+                        log_warning("Refused an admin request: %s", err);
+                        r = resp_fail(resp, "BadRequest", "bad request: %s", err);
+                } else {
+                        log_debug("Admin request: %s", strna(obj_get_str(req, "op")));
+                        r = handle(m, req, resp);
+                        if (r < 0) {
+                                log_error_errno(r, "Admin request %s failed: %m",
+                                                strna(obj_get_str(req, "op")));
+                                obj_free(resp);
+                                resp = obj_new_map();
+                                r = resp ? resp_fail(resp, errno_code(r), "%s", strerror(-r))
+                                         : -ENOMEM;
+                        }
+                }
+        } else
+                r = resp_fail(resp, "BadRequest", "bad request: unexpected frames");
+        if (r >= 0) {
+                char *buf;
+                size_t size;
+                r = wire_encode(MSG_API_RESPONSE, resp, &buf, &size);
+                if (r >= 0)
+                        r = manager_send_after_commit(m, zsock, zmq_msg_data(&rid),
+                                                      zmq_msg_size(&rid), buf, size);
+        }
+out:
+        zmq_msg_close(&rid);
+        zmq_msg_close(&body);
+        return r;
+}

@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Dispatch of queued keys to the reconciler of their kind, the mapping from a committed
+ * change to the reconciles it concerns, and the helpers several reconcilers share.
+ */
+#include <time.h>
+
+#include "controllers.h"
+#include "log.h"
+#include "metrics.h"
+#include "resource.h"
+
+extern const KindInfo kind_cluster, kind_machine, kind_machineset, kind_machinedeployment,
+        kind_kubeadmcontrolplane, kind_kubeadmconfig, kind_anvilcluster, kind_anvilmachine,
+        kind_host, kind_kubeadmconfigtemplate, kind_anvilmachinetemplate;
+
+static const struct {
+        const KindInfo *kind;
+        int (*reconcile)(Manager *m, const char *ns, const char *name);
+} reconcilers[] = {
+        {&kind_cluster, reconcile_cluster},
+        {&kind_anvilcluster, reconcile_anvilcluster},
+        {&kind_kubeadmcontrolplane, reconcile_kcp},
+        {&kind_machinedeployment, reconcile_machinedeployment},
+        {&kind_machineset, reconcile_machineset},
+        {&kind_machine, reconcile_machine},
+        {&kind_kubeadmconfig, reconcile_kubeadmconfig},
+        {&kind_anvilmachine, reconcile_anvilmachine},
+        {&kind_host, reconcile_host},
+};
+
+/* Garbage collection: the dependents of a deleted object go too (background cascading
+ * deletion, as Kubernetes' garbage collector does). Keys look like "_gc/<ns>/<uid>". */
+typedef struct GcCtx {
+        Manager *m;
+        const char *uid;
+        size_t n;
+} GcCtx;
+
+static int gc_cb(Obj *o, void *userdata) {
+        GcCtx *c = userdata;
+        OBJ_LIST_FOREACH(ref, obj_get(o, "metadata.ownerReferences"), i) {
+                if (!streq_ptr(obj_get_str(ref, "uid"), c->uid))
+                        continue;
+                const KindInfo *k = kind_lookup(strempty(obj_get_str(o, "kind")));
+                if (k && !meta_deleting(o)) {
+                        int r = registry_delete(c->m->reg, k, k->namespaced ? meta_namespace(o) : "",
+                                                meta_name(o), meta_uid(o));
+                        if (r < 0 && r != -ENOENT && r != -ESTALE)
+                                return r;
+                        c->n++;
+                }
+                break;
+        }
+        return 0;
+}
+
+static int collect_garbage(Manager *m, const char *ns, const char *uid) {
+        GcCtx c = {.m = m, .uid = uid};
+        for (const KindInfo *const *k = anvil_kinds; *k; k++) {
+                int r = registry_list(m->reg, *k, (*k)->namespaced ? ns : NULL, gc_cb, &c);
+                if (r < 0)
+                        return r;
+        }
+        if (c.n)
+                log_debug("Garbage collector: deleted %zu dependents of %s.", c.n, uid);
+        return 0;
+}
+
+int controllers_reconcile(const char *key, void *userdata) {
+        Manager *m = userdata;
+        char buf[512];
+        if (startswith(key, "_gc/")) {
+                const char *ns = key + 4, *slash = strchr(ns, '/');
+                if (!slash || (size_t)(slash - ns) >= sizeof(buf))
+                        return 0;
+                memcpy(buf, ns, (size_t)(slash - ns));
+                buf[slash - ns] = 0;
+                return collect_garbage(m, buf, slash + 1);
+        }
+        const KindInfo *k;
+        const char *ns, *name;
+        if (registry_parse_key(key, buf, sizeof(buf), &k, &ns, &name) < 0)
+                return 0;
+        for (size_t i = 0; i < ELEMENTSOF(reconcilers); i++) {
+                if (reconcilers[i].kind != k)
+                        continue;
+                uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+                int r = reconcilers[i].reconcile(m, ns, name);
+                metrics_reconcile(m->metrics, k->kind, now_usec(CLOCK_MONOTONIC) - t0, r);
+                if (r == -ESTALE) {
+                        /* Someone wrote the object since we read it: look again, soon. */
+                        log_debug("Conflict reconciling %s, retrying.", key);
+                        return -ESTALE;
+                }
+                if (r < 0)
+                        log_warning_errno(r, "Reconciling %s failed, will retry: %m", key);
+                return r;
+        }
+        return 0;
+}
+
+static void enqueue_ref(Manager *m, const Obj *ref, const char *default_ns) {
+        const char *kind = obj_get_str(ref, "kind");
+        const char *name = obj_get_str(ref, "name");
+        if (!kind || !name)
+                return;
+        const KindInfo *k = kind_lookup(kind);
+        if (!k)
+                return;
+        const char *ns = obj_get_str(ref, "namespace");
+        (void)manager_enqueue(m, k->kind, k->namespaced ? (ns ? ns : default_ns) : "", name);
+}
+
+typedef struct EnqueueCtx {
+        Manager *m;
+        const char *cluster;
+        bool only_waiting;
+} EnqueueCtx;
+
+static int enqueue_by_cluster(Obj *o, void *userdata) {
+        EnqueueCtx *c = userdata;
+        if (!streq_ptr(meta_label(o, LABEL_CLUSTER_NAME), c->cluster) &&
+            !streq_ptr(obj_get_str(o, "spec.clusterName"), c->cluster))
+                return 0;
+        (void)manager_enqueue(c->m, obj_get_str(o, "kind"), meta_namespace(o), meta_name(o));
+        return 0;
+}
+
+static int enqueue_waiting_anvilmachine(Obj *o, void *userdata) {
+        EnqueueCtx *c = userdata;
+        if (obj_get(o, "status.hostRef"))
+                return 0;
+        (void)manager_enqueue(c->m, "AnvilMachine", meta_namespace(o), meta_name(o));
+        return 0;
+}
+
+void controllers_map_change(Manager *m, const KindInfo *k, const Obj *obj) {
+        const char *ns = meta_namespace(obj);
+        const char *name = meta_name(obj);
+        if (!name)
+                return;
+        (void)manager_enqueue(m, k->kind, k->namespaced ? ns : "", name);
+
+        /* Owners hear about their dependents. */
+        OBJ_LIST_FOREACH(ref, obj_get(obj, "metadata.ownerReferences"), i)
+        enqueue_ref(m, ref, ns);
+
+        if (k == &kind_host) {
+                /* The Machine (and its AnvilMachine, same name) that claimed it. */
+                const Obj *consumer = obj_get(obj, "spec.consumerRef");
+                if (consumer) {
+                        enqueue_ref(m, consumer, "default");
+                        const char *cname = obj_get_str(consumer, "name");
+                        const char *cns = obj_get_str(consumer, "namespace");
+                        if (cname)
+                                (void)manager_enqueue(m, "AnvilMachine", cns ? cns : "default",
+                                                      cname);
+                } else if (streq_ptr(obj_get_str(obj, "status.phase"), "Available")) {
+                        /* A free host: machines waiting for one may proceed. */
+                        EnqueueCtx c = {.m = m};
+                        (void)registry_list(m->reg, &kind_anvilmachine, NULL,
+                                            enqueue_waiting_anvilmachine, &c);
+                }
+        } else if (k == &kind_machine) {
+                const char *cluster = obj_get_str(obj, "spec.clusterName");
+                if (cluster)
+                        (void)manager_enqueue(m, "Cluster", ns, cluster);
+                enqueue_ref(m, obj_get(obj, "spec.bootstrap.configRef"), ns);
+                enqueue_ref(m, obj_get(obj, "spec.infrastructureRef"), ns);
+        } else if (k == &kind_cluster) {
+                enqueue_ref(m, obj_get(obj, "spec.infrastructureRef"), ns);
+                enqueue_ref(m, obj_get(obj, "spec.controlPlaneRef"), ns);
+                /* Bootstrap configs and deployments wait on cluster state (infrastructure
+                 * ready, control plane initialized). */
+                EnqueueCtx c = {.m = m, .cluster = name};
+                (void)registry_list(m->reg, &kind_kubeadmconfig, ns, enqueue_by_cluster, &c);
+                (void)registry_list(m->reg, &kind_machinedeployment, ns, enqueue_by_cluster, &c);
+                (void)registry_list(m->reg, &kind_machine, ns, enqueue_by_cluster, &c);
+        } else if (k == &kind_anvilcluster || k == &kind_kubeadmcontrolplane) {
+                const char *cluster = meta_label(obj, LABEL_CLUSTER_NAME);
+                if (cluster)
+                        (void)manager_enqueue(m, "Cluster", ns, cluster);
+        } else if (k == &kind_kubeadmconfigtemplate || k == &kind_anvilmachinetemplate) {
+                /* Templates are read by MachineSets/Deployments of their cluster. */
+                EnqueueCtx c = {.m = m, .cluster = meta_label(obj, LABEL_CLUSTER_NAME)};
+                if (c.cluster)
+                        (void)registry_list(m->reg, &kind_machinedeployment, ns,
+                                            enqueue_by_cluster, &c);
+        }
+}
+
+static int enqueue_cb(Obj *o, void *userdata) {
+        Manager *m = userdata;
+        const KindInfo *k = kind_lookup(strempty(obj_get_str(o, "kind")));
+        if (k)
+                (void)manager_enqueue(m, k->kind, k->namespaced ? meta_namespace(o) : "",
+                                      meta_name(o));
+        return 0;
+}
+
+int controllers_enqueue_all(Manager *m) {
+        for (size_t i = 0; i < ELEMENTSOF(reconcilers); i++) {
+                int r = registry_list(m->reg, reconcilers[i].kind, NULL, enqueue_cb, m);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* ---- shared helpers ---- */
+
+bool cluster_paused(const Obj *cluster, const Obj *obj) {
+        if (obj_get_bool(cluster, "spec.paused", false))
+                return true;
+        if (cluster && meta_annotation(cluster, ANNOTATION_PAUSED))
+                return true;
+        return obj && meta_annotation(obj, ANNOTATION_PAUSED) != NULL;
+}
+
+int get_owner_cluster(Manager *m, const Obj *obj, Obj **ret) {
+        const char *name = meta_label(obj, LABEL_CLUSTER_NAME);
+        if (!name)
+                name = obj_get_str(obj, "spec.clusterName");
+        if (!name)
+                return -ENOENT;
+        return registry_get(m->reg, &kind_cluster, meta_namespace(obj), name, ret);
+}
+
+static int set_labels_and_annotations(Obj *o, const Obj *labels, const Obj *annotations) {
+        int r;
+        OBJ_MAP_FOREACH(e, labels)
+        if ((r = meta_set_label(o, e->key, obj_str(e->value))) < 0)
+                return r;
+        OBJ_MAP_FOREACH(e, annotations)
+        if ((r = meta_set_annotation(o, e->key, obj_str(e->value))) < 0)
+                return r;
+        return 0;
+}
+
+static Obj *ref_to(const char *api_version, const char *kind, const char *name, const char *ns) {
+        _cleanup_(obj_freep) Obj *ref = obj_new_map();
+        if (!ref || obj_map_set_str(ref, "apiVersion", api_version) < 0 ||
+            obj_map_set_str(ref, "kind", kind) < 0 || obj_map_set_str(ref, "name", name) < 0 ||
+            obj_map_set_str(ref, "namespace", ns) < 0)
+                return NULL;
+        return TAKE_PTR(ref);
+}
+
+int create_machine_trio(Manager *m, const Obj *owner, const char *cluster_name,
+                        const Obj *machine_template_spec, const Obj *labels, const Obj *annotations,
+                        const Obj *kubeadm_config_spec, const Obj *infra_template_spec,
+                        char **ret_name) {
+        static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+        const char *ns = meta_namespace(owner);
+        char suffix[6], name[256];
+        int r;
+
+        /* Names like Cluster API's: <owner>-<5 random>. Retry a collision. */
+        for (int attempt = 0;; attempt++) {
+                random_string(alphabet, 5, suffix);
+                snprintf(name, sizeof(name), "%.56s-%s", meta_name(owner), suffix);
+                _cleanup_(obj_freep) Obj *existing = NULL;
+                r = registry_get(m->reg, &kind_machine, ns, name, &existing);
+                if (r == -ENOENT)
+                        break;
+                if (r < 0)
+                        return r;
+                if (attempt > 8)
+                        return -EEXIST;
+        }
+
+        /* The Machine first: it owns the other two. */
+        _cleanup_(obj_freep) Obj *machine = obj_new_map();
+        if (!machine || obj_map_set_str(machine, "kind", "Machine") < 0 ||
+            obj_set_str(machine, "metadata.name", name) < 0 ||
+            obj_set_str(machine, "metadata.namespace", ns) < 0)
+                return -ENOMEM;
+        if ((r = set_labels_and_annotations(machine, labels, annotations)) < 0 ||
+            (r = meta_set_label(machine, LABEL_CLUSTER_NAME, cluster_name)) < 0 ||
+            (r = meta_add_owner_ref(machine, owner, true)) < 0 ||
+            (r = meta_add_finalizer(machine, FINALIZER_MACHINE)) < 0)
+                return r;
+        _cleanup_(obj_freep) Obj *spec = machine_template_spec ? obj_dup(machine_template_spec)
+                                                               : obj_new_map();
+        if (!spec || obj_map_set_str(spec, "clusterName", cluster_name) < 0 ||
+            obj_map_set(spec, "bootstrap", obj_new_map()) < 0 ||
+            obj_set(spec, "bootstrap.configRef",
+                    ref_to("bootstrap.cluster.x-k8s.io/v1beta1", "KubeadmConfig", name, ns)) < 0 ||
+            obj_map_set(spec, "infrastructureRef",
+                        ref_to("infrastructure.anvil.dev/v1alpha1", "AnvilMachine", name, ns)) < 0)
+                return -ENOMEM;
+        if ((r = obj_map_set(machine, "spec", TAKE_PTR(spec))) < 0)
+                return r;
+        char ts[32];
+        if ((r = obj_set_str(machine, "status.phase", "Pending")) < 0 ||
+            (r = obj_set_str(machine, "status.lastUpdated", now_rfc3339(ts))) < 0)
+                return r;
+        r = registry_create(m->reg, machine);
+        if (r < 0)
+                return r;
+
+        _cleanup_(obj_freep) Obj *config = obj_new_map();
+        if (!config || obj_map_set_str(config, "kind", "KubeadmConfig") < 0 ||
+            obj_set_str(config, "metadata.name", name) < 0 ||
+            obj_set_str(config, "metadata.namespace", ns) < 0 ||
+            obj_map_set(config, "spec",
+                        kubeadm_config_spec ? obj_dup(kubeadm_config_spec) : obj_new_map()) < 0)
+                return -ENOMEM;
+        if ((r = set_labels_and_annotations(config, labels, NULL)) < 0 ||
+            (r = meta_set_label(config, LABEL_CLUSTER_NAME, cluster_name)) < 0 ||
+            (r = meta_add_owner_ref(config, machine, true)) < 0)
+                return r;
+        r = registry_create(m->reg, config);
+        if (r < 0)
+                return r;
+
+        _cleanup_(obj_freep) Obj *infra = obj_new_map();
+        if (!infra || obj_map_set_str(infra, "kind", "AnvilMachine") < 0 ||
+            obj_set_str(infra, "metadata.name", name) < 0 ||
+            obj_set_str(infra, "metadata.namespace", ns) < 0 ||
+            obj_map_set(infra, "spec",
+                        infra_template_spec ? obj_dup(infra_template_spec) : obj_new_map()) < 0)
+                return -ENOMEM;
+        if ((r = set_labels_and_annotations(infra, labels, NULL)) < 0 ||
+            (r = meta_set_label(infra, LABEL_CLUSTER_NAME, cluster_name)) < 0 ||
+            (r = meta_add_owner_ref(infra, machine, true)) < 0 ||
+            (r = meta_add_finalizer(infra, FINALIZER_ANVILMACHINE)) < 0)
+                return r;
+        r = registry_create(m->reg, infra);
+        if (r < 0)
+                return r;
+
+        manager_event(m, owner, "Normal", "SuccessfulCreate", "Created machine %s", name);
+        if (ret_name) {
+                *ret_name = strdup(name);
+                if (!*ret_name)
+                        return -ENOMEM;
+        }
+        return 0;
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Who may talk to the coordinator, and how a new host becomes one of them.
+ *
+ * ZAP (RFC 27) is served on inproc://zeromq.zap.01 from the main loop: a CURVE client whose
+ * key belongs to an enrolled host is accepted; a revoked key is refused; an unknown key is
+ * accepted only to enroll (the fan-out drops anything but ENROLL from it). The ZAP User-Id is
+ * the client's public key in Z85, so every message carries its authenticated identity.
+ *
+ * Enrollment tokens are "<id>.<secret>" ([a-z0-9]{6}.[a-z0-9]{32}); the store keeps only a
+ * BLAKE2b hash of the whole token under _token/<id>, with its expiry, remaining uses,
+ * labels (which become the Host's labels) and description. A token is shown once, at
+ * creation.
+ */
+#pragma once
+
+#include "manager.h"
+
+int zap_on_request(void *zsock, void *userdata);
+
+typedef struct TokenSpec {
+        uint64_t ttl_usec;  /* 0 = never expires */
+        int64_t uses;       /* 0 = unlimited */
+        const Obj *labels;  /* string map, may be NULL */
+        const char *description;
+} TokenSpec;
+
+/* Creates a token; *ret is the full token text (caller frees, wipes). */
+int token_create(Manager *m, const TokenSpec *spec, char **ret);
+/* OBJ_LIST of {id, description, expires, usesLeft, labels}; never the secret. */
+int token_list(Manager *m, Obj **ret);
+int token_delete(Manager *m, const char *id);
+
+/* Handles ENROLL from key (the authenticated one). Creates or re-keys the Host; replies
+ * ENROLLED or REFUSED through the outbox. */
+int enroll_handle(Manager *m, const char *key_z85, const void *rid, size_t rid_len,
+                  const Obj *body);
+
+/* Revokes a host: its key is refused from now on and its connections are closed. */
+int host_revoke(Manager *m, const char *host, char **ret_error);

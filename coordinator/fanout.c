@@ -1,0 +1,708 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <search.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "controllers/controllers.h"
+#include "enroll.h"
+#include "fanout.h"
+#include "log.h"
+#include "metrics.h"
+#include "resource.h"
+#include "wire.h"
+
+extern const KindInfo kind_host, kind_secret;
+
+#define RETRY_MIN_USEC (1 * USEC_PER_SEC)
+#define RETRY_MAX_USEC (60 * USEC_PER_SEC)
+#define TICK_USEC      (1 * USEC_PER_SEC)
+
+typedef struct HostLink {
+        char key[KEY_Z85_LEN + 1];
+        char *host;            /* NULL until enrolled */
+        uint8_t rid[256];
+        size_t rid_len;
+        bool connected;
+        bool revoked;
+        bool dirty;            /* DESIRED to be sent after the current commit */
+        int64_t desired_gen;   /* Host metadata.generation */
+        int64_t acked_gen;     /* what the agent has acknowledged */
+        int64_t sent_gen;
+        uint64_t sent_at;      /* CLOCK_MONOTONIC µs */
+        uint64_t retry_usec;
+        uint64_t last_seen;
+        int srcfd;             /* the connection's fd, to cut a revoked host off */
+} HostLink;
+
+struct Fanout {
+        Manager *m;
+        void *by_key;   /* tsearch: HostLink by key */
+        void *by_host;  /* tsearch: HostLink by host name */
+        HostLink **dirty;
+        size_t n_dirty, cap_dirty;
+        sd_event_source *tick;
+        FanoutStats stats;
+        uint64_t log_budget_reset;
+        unsigned log_budget;
+};
+
+static int cmp_key(const void *a, const void *b) {
+        return strcmp(((const HostLink *)a)->key, ((const HostLink *)b)->key);
+}
+
+static int cmp_host(const void *a, const void *b) {
+        return strcmp(((const HostLink *)a)->host, ((const HostLink *)b)->host);
+}
+
+static HostLink *find_by_key(Fanout *f, const char *key) {
+        HostLink probe;
+        snprintf(probe.key, sizeof(probe.key), "%s", key);
+        void *n = tfind(&probe, &f->by_key, cmp_key);
+        return n ? *(HostLink **)n : NULL;
+}
+
+static HostLink *find_by_host(Fanout *f, const char *host) {
+        HostLink probe = {.host = (char *)host};
+        void *n = tfind(&probe, &f->by_host, cmp_host);
+        return n ? *(HostLink **)n : NULL;
+}
+
+/* Rate-limits the logging of bad peer input: a hostile peer must not flood the journal. */
+static bool may_log(Fanout *f) {
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        if (now > f->log_budget_reset) {
+                f->log_budget_reset = now + 10 * USEC_PER_SEC;
+                f->log_budget = 20;
+        }
+        if (f->log_budget == 0)
+                return false;
+        f->log_budget--;
+        return true;
+}
+
+static void mark_dirty(Fanout *f, HostLink *l) {
+        if (l->dirty)
+                return;
+        if (f->n_dirty == f->cap_dirty) {
+                size_t nc = f->cap_dirty ? f->cap_dirty * 2 : 256;
+                HostLink **n = realloc(f->dirty, nc * sizeof(HostLink *));
+                if (!n)
+                        return; /* the retransmit tick will catch up */
+                f->dirty = n;
+                f->cap_dirty = nc;
+        }
+        f->dirty[f->n_dirty++] = l;
+        l->dirty = true;
+}
+
+int fanout_link_host(Fanout *f, const char *key, const char *host) {
+        HostLink *l = find_by_key(f, key);
+        if (!host) {
+                if (l) {
+                        if (l->host)
+                                tdelete(l, &f->by_host, cmp_host);
+                        free(l->host);
+                        l->host = NULL;
+                }
+                return 0;
+        }
+        /* A host name moves to a new key on re-enrollment. */
+        HostLink *old = find_by_host(f, host);
+        if (old && old != l) {
+                tdelete(old, &f->by_host, cmp_host);
+                free(old->host);
+                old->host = NULL;
+        }
+        if (!l) {
+                l = calloc(1, sizeof(HostLink));
+                if (!l)
+                        return -ENOMEM;
+                snprintf(l->key, sizeof(l->key), "%s", key);
+                l->srcfd = -1;
+                if (!tsearch(l, &f->by_key, cmp_key)) {
+                        free(l);
+                        return -ENOMEM;
+                }
+        }
+        if (l->host && streq(l->host, host))
+                return 0;
+        if (l->host) {
+                tdelete(l, &f->by_host, cmp_host);
+                free(l->host);
+        }
+        l->host = strdup(host);
+        if (!l->host || !tsearch(l, &f->by_host, cmp_host))
+                return -ENOMEM;
+        return 0;
+}
+
+KeyStatus fanout_key_status(Fanout *f, const char *key) {
+        HostLink *l = find_by_key(f, key);
+        if (!l || !l->host)
+                return KEY_UNKNOWN;
+        return l->revoked ? KEY_REVOKED : KEY_ENROLLED;
+}
+
+bool fanout_host_connected(Fanout *f, const char *host) {
+        HostLink *l = find_by_host(f, host);
+        return l && l->connected;
+}
+
+uint64_t fanout_host_last_seen(Fanout *f, const char *host) {
+        HostLink *l = find_by_host(f, host);
+        return l ? l->last_seen : 0;
+}
+
+static void apply_host(Fanout *f, HostLink *l, const Obj *host) {
+        int64_t og = 0;
+        obj_get_int(host, "status.observedGeneration", &og);
+        l->desired_gen = meta_generation(host);
+        if (og > l->acked_gen)
+                l->acked_gen = og;
+        bool revoked = streq_ptr(obj_get_str(host, "status.phase"), "Revoked");
+        if (revoked && !l->revoked) {
+                l->revoked = true;
+                /* Cut the live connection: libzmq has no per-peer disconnect on a ROUTER, so
+                 * shut the TCP connection down under it; the reconnect then meets ZAP. */
+                if (l->connected) {
+                        _cleanup_(obj_freep) Obj *body = obj_new_map();
+                        char *buf;
+                        size_t size;
+                        if (body && obj_map_set_str(body, "reason", "revoked by the operator") >= 0 &&
+                            wire_encode(MSG_REVOKED, body, &buf, &size) >= 0) {
+                                (void)zmq_send(f->m->router, l->rid, l->rid_len,
+                                               ZMQ_SNDMORE | ZMQ_DONTWAIT);
+                                (void)zmq_send(f->m->router, buf, size, ZMQ_DONTWAIT);
+                                free(buf);
+                        }
+                }
+                if (l->srcfd >= 0)
+                        (void)shutdown(l->srcfd, SHUT_RDWR);
+                l->connected = false;
+        }
+        if (l->connected && l->desired_gen > l->acked_gen && l->desired_gen != l->sent_gen)
+                mark_dirty(f, l);
+}
+
+void fanout_host_changed(Fanout *f, const char *name, const Obj *host) {
+        if (!host) {
+                HostLink *l = find_by_host(f, name);
+                if (l) {
+                        tdelete(l, &f->by_host, cmp_host);
+                        free(l->host);
+                        l->host = NULL;
+                        l->revoked = false; /* deleted: the key must enroll again */
+                }
+                return;
+        }
+        const char *key = obj_get_str(host, "status.agentKey");
+        if (!key)
+                return;
+        if (fanout_link_host(f, key, name) < 0)
+                return;
+        HostLink *l = find_by_key(f, key);
+        if (l)
+                apply_host(f, l, host);
+}
+
+typedef struct LoadCtx {
+        Fanout *f;
+        int r;
+} LoadCtx;
+
+static int load_cb(Obj *host, void *userdata) {
+        LoadCtx *c = userdata;
+        const char *key = obj_get_str(host, "status.agentKey");
+        if (!key || !meta_name(host))
+                return 0;
+        int r = fanout_link_host(c->f, key, meta_name(host));
+        if (r < 0)
+                return r;
+        HostLink *l = find_by_key(c->f, key);
+        apply_host(c->f, l, host);
+        return 0;
+}
+
+int fanout_load(Fanout *f) {
+        LoadCtx c = {f, 0};
+        return registry_list(f->m->reg, &kind_host, NULL, load_cb, &c);
+}
+
+/* ---- sending ---- */
+
+static int send_to(Fanout *f, HostLink *l, MsgType type, const Obj *body) {
+        char *buf;
+        size_t size;
+        int r = wire_encode(type, body, &buf, &size);
+        if (r < 0)
+                return r;
+        if (zmq_send(f->m->router, l->rid, l->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+            zmq_send(f->m->router, buf, size, ZMQ_DONTWAIT) < 0) {
+                r = negative_errno();
+                if (r == -EHOSTUNREACH)
+                        l->connected = false;
+        }
+        free(buf);
+        return r;
+}
+
+static int build_desired(Fanout *f, const char *name, Obj **ret, int64_t *ret_gen) {
+        _cleanup_(obj_freep) Obj *host = NULL;
+        int r = registry_get(f->m->reg, &kind_host, NULL, name, &host);
+        if (r < 0)
+                return r;
+        _cleanup_(obj_freep) Obj *body = obj_new_map();
+        int64_t gen = meta_generation(host);
+        const char *action = obj_get_str(host, "spec.action");
+        if (!body || obj_map_set_int(body, "generation", gen) < 0 ||
+            obj_map_set_str(body, "action", action ? action : "Idle") < 0)
+                return -ENOMEM;
+        const Obj *machine = obj_get(host, "spec.machine");
+        if (machine && (r = obj_map_set(body, "machine", obj_dup(machine))) < 0)
+                return r;
+        const char *sname = obj_get_str(host, "spec.bootstrapSecretRef.name");
+        const char *sns = obj_get_str(host, "spec.bootstrapSecretRef.namespace");
+        if (sname && streq_ptr(action, "Provision")) {
+                _cleanup_(obj_freep) Obj *secret = NULL;
+                r = registry_get(f->m->reg, &kind_secret, sns ? sns : "default", sname, &secret);
+                if (r < 0)
+                        return r; /* not there yet: the retry tick comes back */
+                const char *bundle = obj_get_str(secret, "data.bundle");
+                if (!bundle)
+                        return -ENODATA;
+                if ((r = obj_map_set_str(body, "bootstrap", bundle)) < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(body);
+        *ret_gen = gen;
+        return 0;
+}
+
+static void send_desired(Fanout *f, HostLink *l) {
+        if (!l->host || !l->connected || l->revoked)
+                return;
+        _cleanup_(obj_freep) Obj *body = NULL;
+        int64_t gen = 0;
+        int r = build_desired(f, l->host, &body, &gen);
+        if (r < 0) {
+                log_debug_errno(r, "Cannot build desired state of host %s yet: %m", l->host);
+                return;
+        }
+        if (gen <= l->acked_gen)
+                return;
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        if (l->sent_gen == gen) {
+                l->retry_usec = l->retry_usec ? l->retry_usec * 2 : RETRY_MIN_USEC;
+                if (l->retry_usec > RETRY_MAX_USEC)
+                        l->retry_usec = RETRY_MAX_USEC;
+        } else
+                l->retry_usec = RETRY_MIN_USEC;
+        l->sent_gen = gen;
+        l->sent_at = now;
+        r = send_to(f, l, MSG_DESIRED, body);
+        LOG_FIELD_SCOPE(LOG_FIELD_HOST, l->host);
+        if (r < 0 && r != -EAGAIN)
+                log_debug_errno(r, "Could not send generation %lld to %s now, will retry: %m",
+                                (long long)gen, l->host);
+        else {
+                f->stats.desired_sent++;
+                metrics_desired_sent(f->m->metrics, gen);
+                log_debug("Sent generation %lld to %s.", (long long)gen, l->host);
+        }
+}
+
+/* After every commit: send what the committed changes call for. */
+void fanout_flush(Fanout *f) {
+        for (size_t i = 0; i < f->n_dirty; i++) {
+                HostLink *l = f->dirty[i];
+                l->dirty = false;
+                send_desired(f, l);
+        }
+        f->n_dirty = 0;
+}
+
+/* ---- receiving ---- */
+
+typedef int (*StatusEdit)(Obj *host, const Obj *body, void *userdata);
+
+/* Read-modify-write of a Host's status; writes only when something changed. */
+static int edit_host_status(Fanout *f, const char *name, StatusEdit edit, const Obj *body,
+                            void *userdata) {
+        _cleanup_(obj_freep) Obj *host = NULL;
+        int r = registry_get(f->m->reg, &kind_host, NULL, name, &host);
+        if (r < 0)
+                return r;
+        _cleanup_(obj_freep) Obj *orig = obj_dup(host);
+        if (!orig)
+                return -ENOMEM;
+        r = edit(host, body, userdata);
+        if (r < 0)
+                return r;
+        if (obj_equal(obj_map_get(orig, "status"), obj_map_get(host, "status")))
+                return 0;
+        return registry_update_status(f->m->reg, host);
+}
+
+static int set_if(Obj *host, const char *path, const Obj *v) {
+        if (!v)
+                return 0;
+        return obj_set(host, path, obj_dup(v));
+}
+
+static int edit_connected(Obj *host, const Obj *body, void *userdata) {
+        (void)body;
+        return obj_set_bool(host, "status.connected", *(bool *)userdata);
+}
+
+static int edit_hello(Obj *host, const Obj *body, void *userdata) {
+        (void)userdata;
+        int r;
+        int64_t g = 0, og = 0;
+        obj_get_int(body, "generation", &g);
+        obj_get_int(host, "status.observedGeneration", &og);
+        if (g > og && g <= meta_generation(host) &&
+            (r = obj_set_int(host, "status.observedGeneration", g)) < 0)
+                return r;
+        if ((r = obj_set_bool(host, "status.connected", true)) < 0 ||
+            (r = set_if(host, "status.agentState", obj_map_get(body, "state"))) < 0 ||
+            (r = set_if(host, "status.facts", obj_map_get(body, "facts"))) < 0)
+                return r;
+        if (obj_map_get(body, "step"))
+                r = obj_set(host, "status.step", obj_dup(obj_map_get(body, "step")));
+        return r;
+}
+
+static int edit_ack(Obj *host, const Obj *body, void *userdata) {
+        (void)userdata;
+        int64_t g = 0, og = 0;
+        obj_get_int(body, "generation", &g);
+        obj_get_int(host, "status.observedGeneration", &og);
+        /* Stale or duplicate ACKs change nothing; an ACK from the future is a lie. */
+        if (g <= og || g > meta_generation(host))
+                return 0;
+        return obj_set_int(host, "status.observedGeneration", g);
+}
+
+static int edit_status(Obj *host, const Obj *body, void *userdata) {
+        (void)userdata;
+        int64_t g = 0;
+        obj_get_int(body, "generation", &g);
+        if (g != meta_generation(host))
+                return 0; /* about an older desired state: of no interest now */
+        const char *state = obj_get_str(body, "state");
+        int r = obj_set_str(host, "status.agentState", state);
+        if (r < 0)
+                return r;
+        if (obj_map_get(body, "step") &&
+            (r = obj_set(host, "status.step", obj_dup(obj_map_get(body, "step")))) < 0)
+                return r;
+        if (streq_ptr(state, "Failed")) {
+                _cleanup_(obj_freep) Obj *err = obj_new_map();
+                if (!err)
+                        return -ENOMEM;
+                if ((r = set_if(err, "step", obj_get(body, "step.name"))) < 0 ||
+                    (r = set_if(err, "exitCode", obj_map_get(body, "exitCode"))) < 0 ||
+                    (r = set_if(err, "message", obj_map_get(body, "message"))) < 0 ||
+                    (r = set_if(err, "output", obj_map_get(body, "output"))) < 0)
+                        return r;
+                char ts[32];
+                if ((r = obj_map_set_str(err, "time", now_rfc3339(ts))) < 0)
+                        return r;
+                return obj_set(host, "status.lastError", TAKE_PTR(err));
+        }
+        if (streq_ptr(state, "Provisioning") || streq_ptr(state, "Idle"))
+                obj_del(host, "status.lastError");
+        return 0;
+}
+
+static int edit_report(Obj *host, const Obj *body, void *userdata) {
+        (void)userdata;
+        int r;
+        if ((r = set_if(host, "status.providerID", obj_map_get(body, "providerID"))) < 0 ||
+            (r = set_if(host, "status.nodeName", obj_map_get(body, "nodeName"))) < 0 ||
+            (r = set_if(host, "status.nodeReady", obj_map_get(body, "nodeReady"))) < 0 ||
+            (r = set_if(host, "status.kubeletVersion", obj_map_get(body, "kubeletVersion"))) < 0)
+                return r;
+        return 0;
+}
+
+static int edit_health(Obj *host, const Obj *body, void *userdata) {
+        (void)userdata;
+        const Obj *h = obj_map_get(body, "health");
+        if (!h)
+                return 0;
+        return obj_set(host, "status.health", obj_dup(h));
+}
+
+static void dispatch(Fanout *f, HostLink *l, MsgType type, const Obj *body) {
+        int r = 0;
+        bool was_connected = l->connected;
+        l->connected = true;
+        l->last_seen = now_usec(CLOCK_MONOTONIC);
+        LOG_FIELD_SCOPE(LOG_FIELD_HOST, l->host);
+
+        switch (type) {
+        case MSG_HELLO: {
+                int64_t g = 0;
+                obj_get_int(body, "generation", &g);
+                if (g > l->acked_gen && g <= l->desired_gen)
+                        l->acked_gen = g;
+                /* The agent may have lost a generation we thought it had (a restore): trust
+                 * what it says it has, and resend. */
+                if (g < l->acked_gen)
+                        l->acked_gen = g;
+                l->sent_gen = 0;
+                log_info("Agent of %s connected: has generation %lld, wants %lld, state %s.",
+                         l->host, (long long)g, (long long)l->desired_gen,
+                         strna(obj_get_str(body, "state")));
+                r = edit_host_status(f, l->host, edit_hello, body, NULL);
+                if (l->desired_gen > l->acked_gen)
+                        mark_dirty(f, l);
+                break;
+        }
+        case MSG_ACK: {
+                int64_t g = 0;
+                obj_get_int(body, "generation", &g);
+                f->stats.acks++;
+                if (g > l->acked_gen && g <= l->desired_gen) {
+                        l->acked_gen = g;
+                        metrics_ack(f->m->metrics, g, l->sent_at);
+                        r = edit_host_status(f, l->host, edit_ack, body, NULL);
+                }
+                break;
+        }
+        case MSG_STATUS:
+                r = edit_host_status(f, l->host, edit_status, body, NULL);
+                break;
+        case MSG_REPORT:
+                r = edit_host_status(f, l->host, edit_report, body, NULL);
+                break;
+        case MSG_HEARTBEAT: {
+                int64_t g = 0;
+                if (obj_get_int(body, "generation", &g) && g < l->desired_gen && g >= 0 &&
+                    l->sent_gen != l->desired_gen)
+                        mark_dirty(f, l);
+                if (!was_connected) {
+                        bool yes = true;
+                        r = edit_host_status(f, l->host, edit_connected, body, &yes);
+                }
+                /* Health is written only when it changed (edit_host_status compares). */
+                if (r >= 0 && obj_map_get(body, "health"))
+                        r = edit_host_status(f, l->host, edit_health, body, NULL);
+                break;
+        }
+        case MSG_RESULT:
+                log_info("Command %s on %s finished with exit code %lld.",
+                         strna(obj_get_str(body, "id")), l->host,
+                         (long long)(obj_get(body, "exitCode") ? obj_get(body, "exitCode")->i : -1));
+                break;
+        default:
+                break;
+        }
+        if (r < 0 && r != -ENOENT)
+                log_warning_errno(r, "Failed to record %s from %s: %m", msg_type_to_string(type),
+                                  l->host);
+}
+
+int fanout_on_router(void *zsock, void *userdata) {
+        Fanout *f = userdata;
+        zmq_msg_t rid, body;
+        zmq_msg_init(&rid);
+        zmq_msg_init(&body);
+        int r = 0;
+
+        if (zmq_msg_recv(&rid, zsock, ZMQ_DONTWAIT) < 0) {
+                r = negative_errno();
+                goto out;
+        }
+        if (!zmq_msg_more(&rid)) {
+                r = -EBADMSG;
+                goto out;
+        }
+        if (zmq_msg_recv(&body, zsock, ZMQ_DONTWAIT) < 0) {
+                r = negative_errno();
+                goto out;
+        }
+        if (zmq_msg_more(&body)) {
+                /* More frames than our protocol has: drop them all. */
+                zmq_msg_t extra;
+                do {
+                        zmq_msg_init(&extra);
+                        if (zmq_msg_recv(&extra, zsock, ZMQ_DONTWAIT) < 0) {
+                                zmq_msg_close(&extra);
+                                break;
+                        }
+                        r = zmq_msg_more(&extra);
+                        zmq_msg_close(&extra);
+                } while (r);
+                f->stats.messages_dropped++;
+                r = -EBADMSG;
+                goto out;
+        }
+        f->stats.messages_in++;
+
+        const char *key = zmq_msg_gets(&body, "User-Id");
+        if (!key || strlen(key) != KEY_Z85_LEN) {
+                f->stats.messages_dropped++;
+                r = -EPERM;
+                goto out;
+        }
+        char fp[64];
+        MsgType type;
+        _cleanup_(obj_freep) Obj *obj = NULL;
+        char err[256];
+        r = wire_decode(CHANNEL_AGENT_TO_COORDINATOR, zmq_msg_data(&body), zmq_msg_size(&body),
+                        &type, &obj, err, sizeof(err));
+        if (r < 0) {
+                f->stats.messages_dropped++;
+                if (may_log(f)) {
+                        key_fingerprint(key, fp, sizeof(fp));
+                        HostLink *bl = find_by_key(f, key);
+                        log_warning("Dropped a message from peer %s (%s): %s",
+                                    bl && bl->host ? bl->host : "unenrolled", fp, err);
+                }
+                goto out;
+        }
+
+        HostLink *l = find_by_key(f, key);
+        if (type == MSG_ENROLL) {
+                r = enroll_handle(f->m, key, zmq_msg_data(&rid), zmq_msg_size(&rid), obj);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to handle an enrollment: %m");
+                goto out;
+        }
+        if (!l || !l->host || l->revoked) {
+                f->stats.messages_dropped++;
+                if (may_log(f)) {
+                        key_fingerprint(key, fp, sizeof(fp));
+                        log_notice("Dropped %s from key %s: %s.", msg_type_to_string(type), fp,
+                                   l && l->revoked ? "the host is revoked" : "not enrolled");
+                }
+                r = -EPERM;
+                goto out;
+        }
+        if (zmq_msg_size(&rid) <= sizeof(l->rid)) {
+                memcpy(l->rid, zmq_msg_data(&rid), zmq_msg_size(&rid));
+                l->rid_len = zmq_msg_size(&rid);
+        }
+        l->srcfd = zmq_msg_get(&body, ZMQ_SRCFD);
+        dispatch(f, l, type, obj);
+out:
+        zmq_msg_close(&rid);
+        zmq_msg_close(&body);
+        return r;
+}
+
+/* ---- the tick: retransmits and liveness ---- */
+
+typedef struct TickCtx {
+        Fanout *f;
+        uint64_t now;
+        HostLink **lost;
+        size_t n_lost, cap_lost;
+        size_t connected, pending;
+} TickCtx;
+
+static void tick_visit(const void *node, VISIT which, void *closure) {
+        if (which != postorder && which != leaf)
+                return;
+        HostLink *l = *(HostLink *const *)node;
+        TickCtx *c = closure;
+        if (!l->host)
+                return;
+        if (l->connected)
+                c->connected++;
+        if (l->desired_gen > l->acked_gen)
+                c->pending++;
+        if (l->connected && c->now > l->last_seen + c->f->m->config.heartbeat_grace_usec) {
+                if (c->n_lost == c->cap_lost) {
+                        size_t nc = c->cap_lost ? c->cap_lost * 2 : 16;
+                        HostLink **n = realloc(c->lost, nc * sizeof(HostLink *));
+                        if (!n)
+                                return;
+                        c->lost = n;
+                        c->cap_lost = nc;
+                }
+                c->lost[c->n_lost++] = l;
+                return;
+        }
+        if (l->connected && l->desired_gen > l->acked_gen &&
+            (l->sent_gen != l->desired_gen || c->now >= l->sent_at + l->retry_usec))
+                mark_dirty(c->f, l);
+}
+
+static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+        Fanout *f = userdata;
+        TickCtx c = {.f = f, .now = now_usec(CLOCK_MONOTONIC)};
+        twalk_r(f->by_key, tick_visit, &c);
+        for (size_t i = 0; i < c.n_lost; i++) {
+                HostLink *l = c.lost[i];
+                l->connected = false;
+                LOG_FIELD_SCOPE(LOG_FIELD_HOST, l->host);
+                log_warning("Host %s has not been heard from for %llus: marking it unreachable.",
+                            l->host,
+                            (unsigned long long)((c.now - l->last_seen) / USEC_PER_SEC));
+                bool no = false;
+                int r = edit_host_status(f, l->host, edit_connected, NULL, &no);
+                if (r < 0 && r != -ENOENT)
+                        log_warning_errno(r, "Failed to mark %s unreachable: %m", l->host);
+        }
+        free(c.lost);
+        f->stats.connected = c.connected - c.n_lost;
+        f->stats.pending_acks = c.pending;
+        /* Anything marked dirty is sent by the commit step this iteration triggers. */
+        sd_event_source_set_enabled(f->m->commit_source, SD_EVENT_ON);
+        sd_event_source_set_time(s, usec + TICK_USEC);
+        return 0;
+}
+
+int fanout_new(Manager *m, Fanout **ret) {
+        Fanout *f = calloc(1, sizeof(Fanout));
+        if (!f)
+                return -ENOMEM;
+        f->m = m;
+        int r = sd_event_add_time_relative(m->event, &f->tick, CLOCK_MONOTONIC, TICK_USEC,
+                                           100 * USEC_PER_MSEC, on_tick, f);
+        if (r < 0) {
+                free(f);
+                return r;
+        }
+        sd_event_source_set_enabled(f->tick, SD_EVENT_ON);
+        *ret = f;
+        return 0;
+}
+
+static void free_link(void *p) {
+        HostLink *l = p;
+        free(l->host);
+        free(l);
+}
+
+static void noop(void *p) {
+        (void)p;
+}
+
+Fanout *fanout_free(Fanout *f) {
+        if (!f)
+                return NULL;
+        sd_event_source_disable_unref(f->tick);
+        tdestroy(f->by_host, noop);
+        tdestroy(f->by_key, free_link);
+        free(f->dirty);
+        free(f);
+        return NULL;
+}
+
+static void count_visit(const void *node, VISIT which, void *closure) {
+        (void)node;
+        if (which == postorder || which == leaf)
+                (*(size_t *)closure)++;
+}
+
+void fanout_get_stats(Fanout *f, FanoutStats *ret) {
+        *ret = f->stats;
+        size_t n = 0;
+        twalk_r(f->by_host, count_visit, &n);
+        ret->hosts = n;
+}

@@ -1,0 +1,408 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <fcntl.h>
+#include <sodium.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "api.h"
+#include "controllers/controllers.h"
+#include "enroll.h"
+#include "fanout.h"
+#include "fileio.h"
+#include "log.h"
+#include "manager.h"
+#include "metrics.h"
+#include "wire.h"
+
+#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+
+void manager_config_done(ManagerConfig *c) {
+        free(c->listen);
+        free(c->advertise);
+        free(c->admin_socket);
+        free(c->state_dir);
+        free(c->key_file);
+        free(c->metrics_listen);
+        *c = (ManagerConfig){0};
+}
+
+static void outbox_clear(Manager *m) {
+        for (size_t i = 0; i < m->n_outbox; i++)
+                free(m->outbox[i].data);
+        m->n_outbox = 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        outbox_clear(m);
+        free(m->outbox);
+        m->router_src = zsource_free(m->router_src);
+        m->zap_src = zsource_free(m->zap_src);
+        m->admin_src = zsource_free(m->admin_src);
+        m->queue = queue_free(m->queue);
+        m->fanout = fanout_free(m->fanout);
+        m->metrics = metrics_free(m->metrics);
+        sd_event_source_disable_unref(m->commit_source);
+        sd_event_source_disable_unref(m->resync_timer);
+        if (m->store)
+                (void)store_commit(m->store);
+        m->reg = registry_free(m->reg);
+        m->store = store_free(m->store);
+        if (m->router)
+                zmq_close(m->router);
+        if (m->admin)
+                zmq_close(m->admin);
+        if (m->zap)
+                zmq_close(m->zap);
+        if (m->zctx)
+                zmq_ctx_term(m->zctx);
+        if (m->config.admin_socket)
+                unlink(m->config.admin_socket);
+        sd_event_unref(m->event);
+        keypair_wipe(&m->keys);
+        manager_config_done(&m->config);
+        free(m);
+        return NULL;
+}
+
+int manager_send_after_commit(Manager *m, void *sock, const void *rid, size_t rid_len, char *data,
+                              size_t size) {
+        if (rid_len > sizeof(m->outbox[0].rid)) {
+                free(data);
+                return -EINVAL;
+        }
+        if (m->n_outbox == m->cap_outbox) {
+                size_t nc = m->cap_outbox ? m->cap_outbox * 2 : 64;
+                OutMsg *n = realloc(m->outbox, nc * sizeof(OutMsg));
+                if (!n) {
+                        free(data);
+                        return -ENOMEM;
+                }
+                m->outbox = n;
+                m->cap_outbox = nc;
+        }
+        OutMsg *o = &m->outbox[m->n_outbox++];
+        o->sock = sock;
+        memcpy(o->rid, rid, rid_len);
+        o->rid_len = rid_len;
+        o->data = data;
+        o->size = size;
+        sd_event_source_set_enabled(m->commit_source, SD_EVENT_ON);
+        return 0;
+}
+
+static void outbox_flush(Manager *m) {
+        for (size_t i = 0; i < m->n_outbox; i++) {
+                OutMsg *o = &m->outbox[i];
+                if (zmq_send(o->sock, o->rid, o->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+                    zmq_send(o->sock, o->data, o->size, ZMQ_DONTWAIT) < 0)
+                        log_debug_errno(negative_errno(), "Dropping reply to a gone peer: %m");
+        }
+        outbox_clear(m);
+        zsource_kick(m->router_src);
+        zsource_kick(m->admin_src);
+}
+
+/* The commit step: once per loop iteration in which anything ran. */
+static int on_commit(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+        (void)s;
+        if (store_dirty(m->store)) {
+                int r = store_commit(m->store);
+                if (r < 0) {
+                        /* Nothing of the batch is durable: tell no one anything about it. */
+                        log_error_errno(r, "Failed to commit to the store, dropping %zu replies: %m",
+                                        m->n_outbox);
+                        outbox_clear(m);
+                        return 0;
+                }
+        }
+        if (m->n_outbox > 0)
+                outbox_flush(m);
+        fanout_flush(m->fanout);
+        return 0;
+}
+
+int manager_enqueue(Manager *m, const char *kind, const char *ns, const char *name) {
+        _cleanup_free_ char *key = strjoin(kind, "/", strempty(ns), "/", name);
+        if (!key)
+                return -ENOMEM;
+        return queue_add(m->queue, key);
+}
+
+int manager_enqueue_after(Manager *m, const char *kind, const char *ns, const char *name,
+                          uint64_t usec) {
+        _cleanup_free_ char *key = strjoin(kind, "/", strempty(ns), "/", name);
+        if (!key)
+                return -ENOMEM;
+        return queue_add_after(m->queue, key, usec);
+}
+
+static void on_store_event(const StoreEvent *ev, void *userdata) {
+        Manager *m = userdata;
+        if (ev->kv.key[0] == '_')
+                return; /* internal records (tokens) */
+        char buf[512];
+        const KindInfo *k;
+        const char *ns, *name;
+        if (registry_parse_key(ev->kv.key, buf, sizeof(buf), &k, &ns, &name) < 0)
+                return;
+
+        const StoreKV *kv = ev->type == STORE_EVENT_PUT ? &ev->kv : &ev->prev;
+        _cleanup_(obj_freep) Obj *obj = NULL;
+        if (kv->value && registry_decode(m->reg, kv, &obj) < 0)
+                obj = NULL;
+
+        if (streq(k->kind, "Host"))
+                fanout_host_changed(m->fanout, name, ev->type == STORE_EVENT_PUT ? obj : NULL);
+        if (obj)
+                controllers_map_change(m, k, obj);
+        else
+                (void)manager_enqueue(m, k->kind, ns, name);
+        if (ev->type == STORE_EVENT_DELETE && meta_uid(obj)) {
+                _cleanup_free_ char *gc = strjoin("_gc/", k->namespaced ? ns : "", "/", meta_uid(obj));
+                if (gc)
+                        (void)queue_add(m->queue, gc);
+        }
+        metrics_store_event(m->metrics, k->kind);
+}
+
+static int on_resync(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        /* Level-triggered safety net: look at everything now and then. */
+        (void)controllers_enqueue_all(m);
+        sd_event_source_set_time(s, usec + m->config.resync_usec);
+        sd_event_source_set_enabled(s, SD_EVENT_ON);
+        return 0;
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        if (si->ssi_signo == SIGHUP) {
+                (void)sd_notify(false, "RELOADING=1\nSTATUS=Reloading");
+                log_info("Reload requested: re-reading nothing yet, re-checking every object.");
+                (void)controllers_enqueue_all(m);
+                (void)sd_notifyf(false, "READY=1\nSTATUS=Serving %zu hosts", (size_t)0);
+                return 0;
+        }
+        log_info("Received %s, shutting down.", strsignal((int)si->ssi_signo));
+        (void)sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+static int setup_sockets(Manager *m) {
+        int r, one = 1, zero = 0, backlog = 4096;
+        m->zctx = zmq_ctx_new();
+        if (!m->zctx)
+                return negative_errno();
+        zmq_ctx_set(m->zctx, ZMQ_BLOCKY, 0);
+
+        /* ZAP first: a CURVE server with no handler would accept anyone. */
+        m->zap = zmq_socket(m->zctx, ZMQ_REP);
+        if (!m->zap || zmq_bind(m->zap, ZAP_ENDPOINT) < 0)
+                return log_error_errno(negative_errno(), "Failed to bind the ZAP handler: %m");
+
+        m->router = zmq_socket(m->zctx, ZMQ_ROUTER);
+        if (!m->router)
+                return negative_errno();
+        int64_t maxmsg = WIRE_MAX_AGENT_MESSAGE;
+        int hb_ivl = 10000, hb_timeout = 30000;
+        if (zmq_setsockopt(m->router, ZMQ_CURVE_SERVER, &one, sizeof(one)) < 0 ||
+            zmq_setsockopt(m->router, ZMQ_CURVE_SECRETKEY, m->keys.secret_z85, KEY_Z85_LEN + 1) <
+                    0 ||
+            zmq_setsockopt(m->router, ZMQ_ZAP_DOMAIN, "anvil", 5) < 0 ||
+            zmq_setsockopt(m->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) < 0 ||
+            zmq_setsockopt(m->router, ZMQ_BACKLOG, &backlog, sizeof(backlog)) < 0 ||
+            zmq_setsockopt(m->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0 ||
+            zmq_setsockopt(m->router, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof(hb_ivl)) < 0 ||
+            zmq_setsockopt(m->router, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof(hb_timeout)) < 0 ||
+            zmq_setsockopt(m->router, ZMQ_LINGER, &zero, sizeof(zero)) < 0)
+                return log_error_errno(negative_errno(), "Failed to configure the agent socket: %m");
+        if (zmq_bind(m->router, m->config.listen) < 0)
+                return log_error_errno(negative_errno(), "Failed to listen on %s: %m",
+                                       m->config.listen);
+
+        /* The admin socket: local only, guarded by its file mode. */
+        r = mkdir_parents(m->config.admin_socket, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the directory of %s: %m",
+                                       m->config.admin_socket);
+        m->admin = zmq_socket(m->zctx, ZMQ_ROUTER);
+        if (!m->admin)
+                return negative_errno();
+        maxmsg = WIRE_MAX_ADMIN_MESSAGE;
+        if (zmq_setsockopt(m->admin, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0 ||
+            zmq_setsockopt(m->admin, ZMQ_LINGER, &zero, sizeof(zero)) < 0)
+                return negative_errno();
+        _cleanup_free_ char *ep = strjoin("ipc://", m->config.admin_socket);
+        if (!ep)
+                return -ENOMEM;
+        mode_t old = umask(0117);
+        r = zmq_bind(m->admin, ep);
+        umask(old);
+        if (r < 0)
+                return log_error_errno(negative_errno(), "Failed to bind the admin socket %s: %m",
+                                       m->config.admin_socket);
+        if (chmod(m->config.admin_socket, 0660) < 0)
+                log_warning_errno(negative_errno(), "Failed to set the mode of %s, ignoring: %m",
+                                  m->config.admin_socket);
+
+        if ((r = zsource_new(m->event, m->zap, zap_on_request, m, 1024, &m->zap_src)) < 0 ||
+            (r = zsource_new(m->event, m->router, fanout_on_router, m->fanout, 1024,
+                             &m->router_src)) < 0 ||
+            (r = zsource_new(m->event, m->admin, api_on_request, m, 64, &m->admin_src)) < 0)
+                return log_error_errno(r, "Failed to watch sockets: %m");
+        return 0;
+}
+
+static int lock_state_dir(Manager *m) {
+        _cleanup_free_ char *path = strjoin(m->config.state_dir, "/coordinator.lock");
+        if (!path)
+                return -ENOMEM;
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return log_error_errno(negative_errno(), "Failed to open %s: %m", path);
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                int r = negative_errno();
+                close(fd);
+                return log_error_errno(r,
+                                       "Another coordinator is using %s (lock %s is held): %m",
+                                       m->config.state_dir, path);
+        }
+        /* Kept open (and locked) for the life of the process. */
+        return 0;
+}
+
+int manager_new(const ManagerConfig *config, Manager **ret) {
+        _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(Manager));
+        if (!m)
+                return log_oom();
+        m->config = *config;
+        m->config.listen = strdup(config->listen);
+        m->config.advertise = strdup(config->advertise ? config->advertise : config->listen);
+        m->config.admin_socket = strdup(config->admin_socket);
+        m->config.state_dir = strdup(config->state_dir);
+        m->config.key_file = config->key_file ? strdup(config->key_file)
+                                              : strjoin(config->state_dir, "/coordinator.key");
+        m->config.metrics_listen = strdup(strempty(config->metrics_listen));
+        if (!m->config.listen || !m->config.advertise || !m->config.admin_socket ||
+            !m->config.state_dir || !m->config.key_file || !m->config.metrics_listen)
+                return log_oom();
+        m->started_usec = now_usec(CLOCK_MONOTONIC);
+
+        int r = mkdir_p(m->config.state_dir, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create state directory %s: %m",
+                                       m->config.state_dir);
+        r = lock_state_dir(m);
+        if (r < 0)
+                return r;
+
+        bool created = false;
+        r = keypair_load_or_create(m->config.key_file, &m->keys, &created);
+        if (r == -EBADMSG)
+                return log_error_errno(r, "Key file %s is malformed; refusing to replace it: %m",
+                                       m->config.key_file);
+        if (r < 0)
+                return log_error_errno(r, "Failed to load key pair %s: %m", m->config.key_file);
+        if (created)
+                log_notice("Created a new coordinator key pair in %s (public key %s).",
+                           m->config.key_file, m->keys.public_z85);
+
+        uint8_t data_key[DATA_KEY_LEN];
+        _cleanup_free_ char *dk_path = strjoin(m->config.state_dir, "/data.key");
+        if (!dk_path)
+                return log_oom();
+        r = data_key_load_or_create(dk_path, data_key);
+        if (r < 0)
+                return log_error_errno(r, "Failed to load the data key %s: %m", dk_path);
+
+        _cleanup_free_ char *db = strjoin(m->config.state_dir, "/store.db");
+        if (!db)
+                return log_oom();
+        r = store_open_sqlite(db, &m->store);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open store %s: %m", db);
+        r = registry_new(m->store, data_key, &m->reg);
+        sodium_memzero(data_key, sizeof(data_key));
+        if (r < 0)
+                return log_oom();
+        r = store_watch(m->store, on_store_event, m);
+        if (r < 0)
+                return log_oom();
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate the event loop: %m");
+        (void)sd_event_set_watchdog(m->event, true);
+
+        sigset_t ss;
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGHUP);
+        sigprocmask(SIG_BLOCK, &ss, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        if ((r = sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m)) < 0 ||
+            (r = sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m)) < 0 ||
+            (r = sd_event_add_signal(m->event, NULL, SIGHUP, on_signal, m)) < 0)
+                return log_error_errno(r, "Failed to watch signals: %m");
+
+        r = queue_new(m->event, controllers_reconcile, m, &m->queue);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the work queue: %m");
+        r = fanout_new(m, &m->fanout);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the fan-out: %m");
+        r = metrics_new(m, &m->metrics);
+        if (r < 0)
+                return r;
+
+        r = sd_event_add_post(m->event, &m->commit_source, on_commit, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the commit step: %m");
+        /* Normal priority on purpose: a post source at idle priority would starve behind
+         * busy sockets, and acknowledgements would wait for a quiet moment. */
+
+        if (m->config.resync_usec > 0) {
+                r = sd_event_add_time_relative(m->event, &m->resync_timer, CLOCK_MONOTONIC,
+                                               m->config.resync_usec, USEC_PER_SEC, on_resync, m);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to add the resync timer: %m");
+        }
+
+        r = fanout_load(m->fanout);
+        if (r < 0)
+                return log_error_errno(r, "Failed to load hosts from the store: %m");
+        r = setup_sockets(m);
+        if (r < 0)
+                return r;
+        r = metrics_start(m->metrics, m->config.metrics_listen);
+        if (r < 0)
+                return r;
+        r = controllers_enqueue_all(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to queue the initial reconciles: %m");
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+int manager_run(Manager *m) {
+        log_info("Serving agents on %s (key %s), admin socket %s, store revision %lld.",
+                 m->config.listen, m->keys.public_z85, m->config.admin_socket,
+                 (long long)store_revision(m->store));
+        m->serving = true;
+        (void)sd_notifyf(false, "READY=1\nSTATUS=Serving agents on %s", m->config.listen);
+        int r = sd_event_loop(m->event);
+        /* Whatever the last iteration wrote becomes durable before we go. */
+        int q = store_commit(m->store);
+        if (q < 0)
+                log_error_errno(q, "Failed to commit the last batch on exit: %m");
+        return r;
+}
