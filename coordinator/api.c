@@ -713,6 +713,7 @@ static int handle(Manager *m, const Obj *req, Obj *resp) {
 int api_on_request(void *zsock, void *userdata) {
         Manager *m = userdata;
         zmq_msg_t rid, body;
+        _cleanup_(obj_freep) Obj *resp = NULL;
         zmq_msg_init(&rid);
         zmq_msg_init(&body);
         int r = 0;
@@ -733,7 +734,7 @@ int api_on_request(void *zsock, void *userdata) {
                 r = -EBADMSG;
         }
 
-        _cleanup_(obj_freep) Obj *resp = obj_new_map();
+        resp = obj_new_map();
         if (!resp) {
                 r = -ENOMEM;
                 goto out;

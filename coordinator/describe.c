@@ -35,6 +35,17 @@ static const char *since(const char *rfc3339, char buf[static 32]) {
         return buf;
 }
 
+/* Pads to a display width: tree glyphs are several bytes but one column wide. */
+static void put_padded(FILE *f, const char *s, int width) {
+        int cols = 0;
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+                if ((*p & 0xc0) != 0x80)
+                        cols++;
+        fputs(s, f);
+        for (; cols < width; cols++)
+                fputc(' ', f);
+}
+
 static void row(FILE *f, const char *prefix, const char *label, const Obj *o) {
         const Obj *ready = condition_get(o, "Ready");
         char label_buf[160], ago[32];
@@ -45,7 +56,8 @@ static void row(FILE *f, const char *prefix, const char *label, const Obj *o) {
         const char *msg = strempty(obj_get_str(ready, "message"));
         if (streq(status, "True"))
                 severity = reason = msg = "";
-        fprintf(f, "%-58s %-6s %-8s %-30s %-5s %s\n", label_buf, status, severity, reason,
+        put_padded(f, label_buf, 58);
+        fprintf(f, " %-6s %-8s %-30s %-5s %s\n", status, severity, reason,
                 since(obj_get_str(ready, "lastTransitionTime"), ago), msg);
 }
 

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds Anvil with AddressSanitizer + UndefinedBehaviorSanitizer and runs every test with
+# ctest (unit tests, the fakes' own tests, end-to-end tests with real processes). Exits
+# non-zero on any failure. `.ci/run` runs exactly this.
+#   scripts/test.sh [ctest args...]     e.g. scripts/test.sh -R e2e -V
+set -euo pipefail
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$SRC/scripts/lib.sh"
+if anvil_need_deps; then
+  echo "test: installing dependencies"
+  "$SRC/scripts/install-deps.sh"
+fi
+BUILD=${ANVIL_TEST_BUILD:-$SRC/build-asan}
+echo "test: building with ASan+UBSan in $BUILD"
+cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Debug -DANVIL_SANITIZE=ON >/dev/null
+cmake --build "$BUILD" -j"$(nproc)"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+echo "test: running the suite"
+ctest --test-dir "$BUILD" --output-on-failure -j"$(nproc)" --timeout 900 "$@"
