@@ -197,6 +197,9 @@ int log_internalv(int level, int error, const char *file, int line, const char *
         int saved = errno;
         char msg[2048];
 
+        if (level > L.max_level)
+                return -abs(error);
+
         /* Make %m print the error we were handed, not whatever errno happens to be. */
         if (error != 0)
                 errno = abs(error);

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The walking skeleton, end to end: a coordinator and three real agents (1 control plane,
+# 2 workers, fake kubeadm) bring examples/cluster.yaml to Ready.
+. "$(dirname "$0")/common.sh"
+
+anvil_start_coordinator
+CP=$(anvilctl token create --labels role=control-plane)
+W=$(anvilctl token create --labels role=worker --uses 2)
+anvil_start_agent cp-1 "$CP"
+anvil_start_agent worker-1 "$W"
+anvil_start_agent worker-2 "$W"
+anvil_wait 30 "3 hosts enrolled" bash -c "[ \$($CTL get hosts -o name | wc -l) -eq 3 ]"
+
+anvilctl apply -f "$SRC/examples/cluster.yaml"
+anvil_wait 120 "cluster demo Ready" anvil_cluster_ready demo
+
+# 3 Machines Running, distinct anvil:// provider IDs, each the product UUID of its host.
+anvilctl get machines -o json >"$WORK/machines.json"
+anvilctl get hosts -o json >"$WORK/hosts.json"
+/usr/bin/python3 - "$WORK" <<'PY' || fail "machines/hosts do not match"
+import json, sys
+w = sys.argv[1]
+machines = json.load(open(w + "/machines.json"))["items"]
+hosts = {h["metadata"]["name"]: h for h in json.load(open(w + "/hosts.json"))["items"]}
+assert len(machines) == 3, f"{len(machines)} machines"
+pids = set()
+for m in machines:
+    assert m["status"]["phase"] == "Running", (m["metadata"]["name"], m["status"]["phase"])
+    pid = m["spec"]["providerID"]
+    claimed = [h for h in hosts.values() if h["spec"].get("consumerRef", {}).get("name") == m["metadata"]["name"]]
+    assert len(claimed) == 1, f"{m['metadata']['name']} claimed by {len(claimed)} hosts"
+    h = claimed[0]
+    uuid = open(f"{w}/agents/{h['metadata']['name']}/uuid").read().strip()
+    assert pid == "anvil://" + uuid, (pid, uuid)
+    assert h["status"]["facts"]["productUUID"] == uuid
+    assert m["status"]["nodeRef"]["name"] == h["metadata"]["name"]
+    pids.add(pid)
+assert len(pids) == 3, pids
+cp = [m for m in machines if "cluster.x-k8s.io/control-plane" in m["metadata"].get("labels", {})]
+assert len(cp) == 1 and hosts[cp[0]["status"]["nodeRef"]["name"]]["metadata"]["labels"]["role"] == "control-plane"
+print("machines OK:", sorted(pids))
+PY
+
+# The fake kubeadm ran init exactly once and join twice.
+/usr/bin/python3 - "$FAKE_K8S_STATE/invocations.jsonl" <<'PY' || fail "kubeadm invocations"
+import json, sys
+calls = [json.loads(l) for l in open(sys.argv[1])]
+kubeadm = [c for c in calls if c["tool"] == "kubeadm"]
+inits = [c for c in kubeadm if c["argv"][:1] == ["init"]]
+joins = [c for c in kubeadm if c["argv"][:1] == ["join"]]
+assert len(inits) == 1, f"{len(inits)} inits"
+assert len(joins) == 2, f"{len(joins)} joins"
+assert all(c["exit"] == 0 for c in inits + joins), [c["exit"] for c in inits + joins]
+assert all("--config" in c["argv"] and "--rootfs" in c["argv"] for c in inits + joins)
+print("kubeadm OK: 1 init, 2 joins")
+PY
+
+# Cluster conditions and phase.
+anvilctl get cluster demo -o json >"$WORK/cluster.json"
+/usr/bin/python3 - "$WORK/cluster.json" <<'PY' || fail "cluster status"
+import json, sys
+c = json.load(open(sys.argv[1]))
+conds = {x["type"]: x["status"] for x in c["status"]["conditions"]}
+assert c["status"]["phase"] == "Provisioned", c["status"]["phase"]
+assert conds.get("ControlPlaneInitialized") == "True", conds
+assert conds.get("Ready") == "True", conds
+print("cluster OK:", conds)
+PY
+anvilctl describe cluster demo | grep -q "Machine/" || fail "describe shows no machines"
+echo PASS
