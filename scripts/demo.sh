@@ -75,7 +75,8 @@ if [ "$APPLY" = 1 ]; then
   echo
   end=$((SECONDS + TIMEOUT))
   last=""
-  while ! anvil_cluster_ready demo; do
+  expected=$((1 + 2)) # the example: one control plane machine, two workers
+  while ! { anvil_cluster_ready demo && anvil_machines_running $expected; }; do
     if [ $SECONDS -ge $end ]; then
       echo "demo: the cluster did not become Ready in ${TIMEOUT}s" >&2
       anvilctl describe cluster demo >&2 || true
@@ -90,7 +91,7 @@ print("machines: " + (", ".join("%d %s"%(n,p) for p,n in sorted(phases.items()))
     [ "$line" != "$last" ] && echo "demo: $line" && last=$line
     sleep 1
   done
-  echo "demo: cluster demo is Ready"
+  echo "demo: cluster demo is Ready, all $expected machines Running"
   echo
   echo "\$ anvilctl get machines"
   anvilctl get machines

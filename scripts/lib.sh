@@ -57,6 +57,15 @@ anvil_start_coordinator() {
   return 1
 }
 
+# Kills the coordinator with SIGKILL (a crash) and waits until it is gone for good.
+anvil_crash_coordinator() {
+  local pid
+  pid=$(cat "$WORK/coordinator.pid")
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+}
+
 anvil_coordinator_key() {
   anvilctl info -o json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["publicKey"])'
 }
@@ -108,6 +117,13 @@ import json,sys
 c=json.load(sys.stdin)
 ok=[x for x in c.get("status",{}).get("conditions",[]) if x["type"]=="Ready" and x["status"]=="True"]
 sys.exit(0 if ok else 1)'
+}
+
+anvil_machines_running() { # anvil_machines_running COUNT: exactly COUNT machines, all Running
+  anvilctl get machines -A -o json | /usr/bin/python3 -c '
+import json,sys
+items=json.load(sys.stdin)["items"]
+sys.exit(0 if len(items)==int(sys.argv[1]) and all(m.get("status",{}).get("phase")=="Running" for m in items) else 1)' "$1"
 }
 
 anvil_stop_all() {

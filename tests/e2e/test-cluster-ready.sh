@@ -13,6 +13,7 @@ anvil_wait 30 "3 hosts enrolled" bash -c "[ \$($CTL get hosts -o name | wc -l) -
 
 anvilctl apply -f "$SRC/examples/cluster.yaml"
 anvil_wait 120 "cluster demo Ready" anvil_cluster_ready demo
+anvil_wait 120 "3 machines Running" anvil_machines_running 3
 
 # 3 Machines Running, distinct anvil:// provider IDs, each the product UUID of its host.
 anvilctl get machines -o json >"$WORK/machines.json"

@@ -10,8 +10,7 @@ dump() {
   done
 }
 before=$(dump)
-kill -9 "$(cat "$WORK/coordinator.pid")"
-sleep 0.2
+anvil_crash_coordinator
 anvil_start_coordinator
 after=$(dump)
 assert_eq "$after" "$before" "objects after SIGKILL + restart"
@@ -24,9 +23,10 @@ anvil_start_agent cp-1 "$CP"
 anvil_start_agent worker-1 "$W"
 anvil_start_agent worker-2 "$W"
 anvil_wait 120 "cluster Ready after restart" anvil_cluster_ready demo
+anvil_wait 120 "3 machines Running" anvil_machines_running 3
 # Kill it again mid-life; enrolled hosts and their keys survive.
 hosts_before=$(anvilctl get hosts -o json | json 'sorted((h["metadata"]["name"], h["status"]["agentKey"]) for h in d["items"])')
-kill -9 "$(cat "$WORK/coordinator.pid")"
+anvil_crash_coordinator
 anvil_start_coordinator
 hosts_after=$(anvilctl get hosts -o json | json 'sorted((h["metadata"]["name"], h["status"]["agentKey"]) for h in d["items"])')
 assert_eq "$hosts_after" "$hosts_before" "hosts after restart"
