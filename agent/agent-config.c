@@ -211,3 +211,24 @@ int agent_config_finish(AgentConfig *c) {
                 c->kubeadm_timeout_usec = 900 * USEC_PER_SEC;
         return 0;
 }
+
+char **agent_config_command_env(const AgentConfig *c, const char *machine) {
+        _cleanup_strv_free_ char **env = NULL;
+        for (char **e = c->environment; e && *e; e++)
+                if (strv_extend(&env, *e) < 0)
+                        return NULL;
+        char buf[4200];
+        snprintf(buf, sizeof(buf), "ANVIL_HOST_ROOT=%s", c->host_root);
+        if (strv_extend(&env, buf) < 0)
+                return NULL;
+        snprintf(buf, sizeof(buf), "ANVIL_MACHINE=%s", strempty(machine));
+        if (strv_extend(&env, buf) < 0)
+                return NULL;
+        return TAKE_PTR(env);
+}
+
+char *agent_config_host_path(const AgentConfig *c, const char *p) {
+        if (streq(c->host_root, "/"))
+                return strdup(p);
+        return strjoin(c->host_root, p);
+}

@@ -44,5 +44,11 @@ int agent_config_apply_yaml(AgentConfig *c, const Obj *o);
  * malformed values are reported through ret_error (and change nothing). */
 int agent_config_apply_cmdline(AgentConfig *c, const char *cmdline, char **ret_error);
 
+/* The environment every command gets: the configured one plus ANVIL_HOST_ROOT and
+ * ANVIL_MACHINE (machine may be NULL). NULL on OOM. */
+char **agent_config_command_env(const AgentConfig *c, const char *machine);
+/* Path p (absolute) as seen from here: under host_root unless it is "/". */
+char *agent_config_host_path(const AgentConfig *c, const char *p);
+
 /* Fills defaults for anything unset. */
 int agent_config_finish(AgentConfig *c);

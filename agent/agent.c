@@ -17,6 +17,7 @@
 
 #include "agent.h"
 #include "bundle.h"
+#include "commands.h"
 #include "exec.h"
 #include "facts.h"
 #include "fileio.h"
@@ -53,6 +54,7 @@ struct Agent {
         Obj *bundle;   /* the opened bundle of the current provision plan */
         Link *link;
         Exec *exec;
+        CommandRunner *commands;
         int64_t exec_generation; /* plan generation the running child belongs to */
         uint64_t exec_started;
         sd_event_source *heartbeat_timer, *node_timer, *enroll_timer;
@@ -369,21 +371,7 @@ static void step_done(Agent *a, Obj *step) {
 }
 
 static char **command_env(Agent *a) {
-        _cleanup_strv_free_ char **env = NULL;
-        for (char **e = a->c.environment; e && *e; e++)
-                if (strv_extend(&env, *e) < 0)
-                        return NULL;
-        char buf[4200];
-        snprintf(buf, sizeof(buf), "ANVIL_HOST_ROOT=%s", a->c.host_root);
-        if (strv_extend(&env, buf) < 0)
-                return NULL;
-        snprintf(buf, sizeof(buf), "ANVIL_MACHINE=%s",
-                 strempty(obj_get_str(a->state, "desired.machine.name")));
-        if (strv_extend(&env, buf) < 0)
-                return NULL;
-        if (!env && !(env = calloc(1, sizeof(char *))))
-                return NULL;
-        return TAKE_PTR(env);
+        return agent_config_command_env(&a->c, obj_get_str(a->state, "desired.machine.name"));
 }
 
 static bool root_is_slash(Agent *a) {
@@ -391,9 +379,7 @@ static bool root_is_slash(Agent *a) {
 }
 
 static char *host_path(Agent *a, const char *path) {
-        if (root_is_slash(a))
-                return strdup(path);
-        return strjoin(a->c.host_root, path);
+        return agent_config_host_path(&a->c, path);
 }
 
 static void on_exec_done(Exec *x, int code, const char *tail, void *userdata);
@@ -1074,17 +1060,20 @@ static void on_message(MsgType type, const Obj *body, void *userdata) {
                 log_error("The coordinator revoked this host: %s",
                           strna(obj_get_str(body, "reason")));
                 break;
-        case MSG_COMMAND: {
-                _cleanup_(obj_freep) Obj *res = obj_new_map();
-                if (res && obj_map_set_str(res, "id", strempty(obj_get_str(body, "id"))) >= 0 &&
-                    obj_map_set_int(res, "exitCode", 127) >= 0 &&
-                    obj_map_set_str(res, "output", "command not supported by this agent") >= 0)
-                        send_msg(a, MSG_RESULT, res);
+        case MSG_COMMAND:
+                command_runner_submit(a->commands, body,
+                                      streq(plan_state(a), "Provisioned")
+                                              ? obj_get_str(plan(a), "nodeName")
+                                              : NULL);
                 break;
-        }
         default:
                 break;
         }
+}
+
+static void on_command_result(const Obj *result, void *userdata) {
+        Agent *a = userdata;
+        send_msg(a, MSG_RESULT, (Obj *)result);
 }
 
 static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -1113,6 +1102,7 @@ Agent *agent_free(Agent *a) {
         if (!a)
                 return NULL;
         a->exec = exec_free(a->exec);
+        a->commands = command_runner_free(a->commands);
         a->link = link_free(a->link);
         sd_event_source_disable_unref(a->heartbeat_timer);
         sd_event_source_disable_unref(a->node_timer);
@@ -1194,6 +1184,10 @@ int agent_new(AgentConfig *config, Agent **ret) {
         if ((r = sd_event_add_signal(a->event, NULL, SIGTERM, on_signal, a)) < 0 ||
             (r = sd_event_add_signal(a->event, NULL, SIGINT, on_signal, a)) < 0)
                 return log_error_errno(r, "Failed to watch signals: %m");
+
+        r = command_runner_new(a->event, &a->c, on_command_result, a, &a->commands);
+        if (r < 0)
+                return log_oom();
 
         LinkCallbacks cb = {.connected = on_connected,
                             .disconnected = on_disconnected,

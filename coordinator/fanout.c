@@ -4,6 +4,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "commands.h"
 #include "controllers/controllers.h"
 #include "enroll.h"
 #include "fanout.h"
@@ -245,6 +246,13 @@ static int send_to(Fanout *f, HostLink *l, MsgType type, const Obj *body) {
         }
         free(buf);
         return r;
+}
+
+int fanout_send(Fanout *f, const char *host, MsgType type, const Obj *body) {
+        HostLink *l = find_by_host(f, host);
+        if (!l || !l->connected || l->revoked)
+                return -ENOTCONN;
+        return send_to(f, l, type, body);
 }
 
 static int build_desired(Fanout *f, const char *name, Obj **ret, int64_t *ret_gen) {
@@ -493,9 +501,7 @@ static void dispatch(Fanout *f, HostLink *l, MsgType type, const Obj *body) {
                 break;
         }
         case MSG_RESULT:
-                log_info("Command %s on %s finished with exit code %lld.",
-                         strna(obj_get_str(body, "id")), l->host,
-                         (long long)(obj_get(body, "exitCode") ? obj_get(body, "exitCode")->i : -1));
+                commands_on_result(f->m->commands, l->host, body);
                 break;
         default:
                 break;

@@ -19,6 +19,7 @@
 #pragma once
 
 #include "manager.h"
+#include "wire.h"
 
 int fanout_new(Manager *m, Fanout **ret);
 Fanout *fanout_free(Fanout *f);
@@ -41,6 +42,10 @@ typedef enum KeyStatus {
 KeyStatus fanout_key_status(Fanout *f, const char *key_z85);
 /* Registers/unregisters a key -> host mapping (enrollment, revocation, deletion). */
 int fanout_link_host(Fanout *f, const char *key_z85, const char *host);
+
+/* Sends a message to a host's live connection: -ENOTCONN when it has none (the caller's
+ * level-triggered retry covers it), -EAGAIN when its queue is full. */
+int fanout_send(Fanout *f, const char *host, MsgType type, const Obj *body);
 
 /* For describe/metrics. */
 typedef struct FanoutStats {

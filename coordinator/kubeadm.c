@@ -12,7 +12,7 @@
 extern const KindInfo kind_secret;
 
 #define KUBEADM_API "kubeadm.k8s.io/v1beta3"
-#define TOKEN_TTL   "24h0m0s"
+#define TOKEN_TTL   "24h0m0s" /* the init node's own token; joins register theirs */
 
 int secret_get_data(Manager *m, const char *ns, const char *name, const char *key, char **ret) {
         _cleanup_(obj_freep) Obj *s = NULL;
@@ -97,24 +97,30 @@ int cluster_certificates_ensure(Manager *m, const Obj *cluster) {
             (r = ensure_ca(m, cluster, SECRET_SUFFIX_SA, NULL, true)) < 0)
                 return r;
 
-        _cleanup_free_ char *tname = strjoin(meta_name(cluster), "-", SECRET_SUFFIX_TOKEN);
-        if (!tname)
+        return 0;
+}
+
+int kubeadm_config_token(Manager *m, const Obj *config, char **ret) {
+        _cleanup_free_ char *name = strjoin(meta_name(config), "-token");
+        if (!name)
                 return -ENOMEM;
-        _cleanup_(obj_freep) Obj *existing = NULL;
-        r = registry_get(m->reg, &kind_secret, meta_namespace(cluster), tname, &existing);
-        if (r >= 0)
-                return 0;
+        int r = secret_get_data(m, meta_namespace(config), name, "token", ret);
         if (r != -ENOENT)
                 return r;
-        /* kubeadm's token format: [a-z0-9]{6}.[a-z0-9]{16} */
+        /* kubeadm's token format: [a-z0-9]{6}.[a-z0-9]{16}; one per machine's join. */
         char id[7], secret[17], token[24];
         random_string("abcdefghijklmnopqrstuvwxyz0123456789", 6, id);
         random_string("abcdefghijklmnopqrstuvwxyz0123456789", 16, secret);
         snprintf(token, sizeof(token), "%s.%s", id, secret);
         const char *keys[] = {"token"};
         const char *values[] = {token};
-        r = secret_create(m, meta_namespace(cluster), tname, "bootstrap.kubernetes.io/token",
-                          cluster, meta_name(cluster), keys, values, 1);
+        r = secret_create(m, meta_namespace(config), name, "bootstrap.kubernetes.io/token", config,
+                          meta_label(config, "cluster.x-k8s.io/cluster-name"), keys, values, 1);
+        if (r >= 0) {
+                *ret = strdup(token);
+                if (!*ret)
+                        r = -ENOMEM;
+        }
         sodium_memzero(token, sizeof(token));
         sodium_memzero(secret, sizeof(secret));
         return r;
@@ -313,15 +319,8 @@ static int render_join(Manager *m, const Obj *config, const Obj *cluster, const 
 }
 
 int kubeadm_render_bundle(Manager *m, const Obj *config, const Obj *machine,
-                          const Obj *cluster, BootstrapRole role, char **ret) {
-        _cleanup_free_ char *tname = strjoin(meta_name(cluster), "-", SECRET_SUFFIX_TOKEN);
-        _cleanup_free_ char *token = NULL;
-        if (!tname)
-                return -ENOMEM;
-        int r = secret_get_data(m, meta_namespace(cluster), tname, "token", &token);
-        if (r < 0)
-                return r;
-
+                          const Obj *cluster, BootstrapRole role, const char *token, char **ret) {
+        int r;
         _cleanup_(obj_freep) Obj *docs = obj_new_list();
         if (!docs)
                 return -ENOMEM;
@@ -330,7 +329,6 @@ int kubeadm_render_bundle(Manager *m, const Obj *config, const Obj *machine,
         else
                 r = render_join(m, config, cluster, token, role == BOOTSTRAP_JOIN_CONTROL_PLANE,
                                 docs);
-        sodium_memzero(token, strlen(token));
         if (r < 0)
                 return r;
         _cleanup_free_ char *kubeadm_yaml = NULL;

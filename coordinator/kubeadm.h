@@ -15,11 +15,17 @@
 #define SECRET_SUFFIX_ETCD   "etcd"
 #define SECRET_SUFFIX_PROXY  "proxy"
 #define SECRET_SUFFIX_SA     "sa"
-#define SECRET_SUFFIX_TOKEN  "bootstrap-token"
+#define JOIN_TOKEN_TTL       "24h"
 
-/* Creates the CA, etcd CA, front-proxy CA, service account and join token Secrets of a
- * cluster when they do not exist yet. */
+/* Creates the CA, etcd CA, front-proxy CA and service account Secrets of a cluster when
+ * they do not exist yet. */
 int cluster_certificates_ensure(Manager *m, const Obj *cluster);
+
+/* The bootstrap token of one KubeadmConfig (Secret <config>-token, made at first need):
+ * kubeadm's format, one per machine. The init machine's goes into its InitConfiguration;
+ * a joining machine's is registered on a running control plane host first
+ * (kubeadm token create, through a coordinator command). */
+int kubeadm_config_token(Manager *m, const Obj *config, char **ret);
 
 /* Reads data[key] of Secret ns/name, base64-decoded (NUL-terminated). */
 int secret_get_data(Manager *m, const char *ns, const char *name, const char *key, char **ret);
@@ -36,4 +42,4 @@ typedef enum BootstrapRole {
 
 /* Renders the bundle for machine from config (a KubeadmConfig) in cluster. */
 int kubeadm_render_bundle(Manager *m, const Obj *config, const Obj *machine,
-                          const Obj *cluster, BootstrapRole role, char **ret);
+                          const Obj *cluster, BootstrapRole role, const char *token, char **ret);

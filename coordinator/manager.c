@@ -9,6 +9,7 @@
 #include <zmq.h>
 
 #include "api.h"
+#include "commands.h"
 #include "controllers/controllers.h"
 #include "enroll.h"
 #include "fanout.h"
@@ -46,6 +47,7 @@ Manager *manager_free(Manager *m) {
         m->admin_src = zsource_free(m->admin_src);
         m->queue = queue_free(m->queue);
         m->fanout = fanout_free(m->fanout);
+        m->commands = commands_free(m->commands);
         m->metrics = metrics_free(m->metrics);
         sd_event_source_disable_unref(m->commit_source);
         sd_event_source_disable_unref(m->resync_timer);
@@ -359,6 +361,9 @@ int manager_new(const ManagerConfig *config, Manager **ret) {
         r = fanout_new(m, &m->fanout);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the fan-out: %m");
+        r = commands_new(m, &m->commands);
+        if (r < 0)
+                return log_oom();
         r = metrics_new(m, &m->metrics);
         if (r < 0)
                 return r;

@@ -22,6 +22,7 @@
 #include "zsource.h"
 
 typedef struct Fanout Fanout;
+typedef struct Commands Commands;
 typedef struct Metrics Metrics;
 
 typedef struct ManagerConfig {
@@ -60,6 +61,7 @@ typedef struct Manager {
         Registry *reg;
         Queue *queue;
         Fanout *fanout;
+        Commands *commands;
         Metrics *metrics;
 
         OutMsg *outbox;

@@ -9,6 +9,7 @@
  */
 #include <sodium.h>
 
+#include "commands.h"
 #include "controllers.h"
 #include "kubeadm.h"
 #include "log.h"
@@ -100,8 +101,55 @@ int reconcile_kubeadmconfig(Manager *m, const char *ns, const char *name) {
         r = cluster_certificates_ensure(m, cluster);
         if (r < 0)
                 return r;
+        _cleanup_free_ char *token = NULL;
+        r = kubeadm_config_token(m, config, &token);
+        if (r < 0)
+                return r;
+        if (role != BOOTSTRAP_INIT) {
+                /* A join token must exist in the cluster before anyone uses it: a running
+                 * control plane host registers it (kubeadm token create). */
+                _cleanup_free_ char *cphost = NULL;
+                r = pick_control_plane_host(m, ns, meta_name(cluster), NULL, &cphost);
+                if (r == -ENOENT) {
+                        sodium_memzero(token, strlen(token));
+                        return waiting(m, config, orig, "WaitingForControlPlaneHost",
+                                       "no connected control plane host can register the join "
+                                       "token yet");
+                }
+                if (r < 0)
+                        return r;
+                _cleanup_(obj_freep) Obj *args = obj_new_map();
+                _cleanup_free_ char *id = strjoin("token-", meta_uid(config));
+                _cleanup_free_ char *key = registry_key(&kind_kubeadmconfig, ns, name);
+                if (!args || !id || !key || obj_map_set_str(args, "token", token) < 0 ||
+                    obj_map_set_str(args, "ttl", JOIN_TOKEN_TTL) < 0)
+                        return -ENOMEM;
+                int code = 0;
+                const char *out = NULL;
+                CommandState cs = command_run(m->commands, id, cphost, "token-create", args, key,
+                                              60 * USEC_PER_SEC, &code, &out);
+                Obj *t = obj_map_get(args, "token");
+                sodium_memzero(t->str.s, t->str.len);
+                if (cs == COMMAND_PENDING) {
+                        sodium_memzero(token, strlen(token));
+                        _cleanup_free_ char *msg = asprintf_safe(
+                                "registering this machine's join token on %s", cphost);
+                        return waiting(m, config, orig, "WaitingForJoinToken", strna(msg));
+                }
+                if (cs == COMMAND_FAILED) {
+                        sodium_memzero(token, strlen(token));
+                        command_forget(m->commands, id);
+                        condition_set(config, "DataSecretAvailable", COND_FALSE,
+                                      "JoinTokenFailed", SEVERITY_WARNING,
+                                      "kubeadm token create on %s failed (exit %d): %s", cphost, code,
+                                      strna(out));
+                        (void)patch_save(m->reg, orig, config);
+                        return (int)(10 * USEC_PER_SEC);
+                }
+        }
         _cleanup_free_ char *bundle = NULL;
-        r = kubeadm_render_bundle(m, config, machine, cluster, role, &bundle);
+        r = kubeadm_render_bundle(m, config, machine, cluster, role, token, &bundle);
+        sodium_memzero(token, strlen(token));
         if (r == -ENOENT || r == -ENODATA)
                 return waiting(m, config, orig, "WaitingForClusterCertificates",
                                "the cluster certificates are not there yet");
