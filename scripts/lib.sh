@@ -92,6 +92,7 @@ heartbeat-interval: ${ANVIL_HEARTBEAT:-2s}
 environment:
   - PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
   - FAKE_K8S_STATE=$FAKE_K8S_STATE
+  - FAKE_NODE_IP=127.0.$(( (10#$n / 250) + 1 )).$(( (10#$n % 250) + 2 ))
 YAML
   "$AGENT" --config "$dir/agent.yaml" "$@" >>"$dir/agent.log" 2>&1 &
   echo $! >"$dir/agent.pid"

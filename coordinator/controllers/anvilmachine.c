@@ -54,7 +54,9 @@ static int release_host(Manager *m, Obj *host) {
         obj_map_del(obj_map_get(host, "spec"), "consumerRef");
         obj_map_del(obj_map_get(host, "spec"), "machine");
         obj_map_del(obj_map_get(host, "spec"), "bootstrapSecretRef");
-        int r = obj_set_str(host, "spec.action", "Idle");
+        /* A host released without its reset keeps being asked to reset. */
+        int r = obj_set_str(host, "spec.action",
+                            obj_get_bool(host, "spec.resetRequired", false) ? "Deprovision" : "Idle");
         if (r < 0)
                 return r;
         return registry_update(m->reg, host);
@@ -72,6 +74,36 @@ static int reconcile_delete(Manager *m, Obj *am, const Obj *orig) {
         if (host && streq_ptr(obj_get_str(host, "spec.consumerRef.name"), meta_name(am))) {
                 LOG_FIELD_SCOPE(LOG_FIELD_HOST, hn);
                 const char *action = obj_get_str(host, "spec.action");
+                /* An unreachable host is not waited for beyond the Machine's
+                 * nodeDeletionTimeout: it is released marked resetRequired, and is not handed
+                 * out again until it comes back and has reset (see host.c). */
+                if (!obj_get_bool(host, "status.connected", false) &&
+                    (streq_ptr(action, "Provision") || streq_ptr(action, "Deprovision"))) {
+                        uint64_t timeout = 10 * USEC_PER_SEC;
+                        const Obj *ctrl = meta_controller_ref(am);
+                        _cleanup_(obj_freep) Obj *machine = NULL;
+                        if (ctrl && registry_get(m->reg, &kind_machine, meta_namespace(am),
+                                                 strempty(obj_get_str(ctrl, "name")), &machine) >= 0)
+                                timeout = duration_field(machine, "spec.nodeDeletionTimeout", timeout);
+                        int64_t since = 0;
+                        (void)parse_rfc3339(obj_get_str(am, "metadata.deletionTimestamp"), &since);
+                        if ((int64_t)now_usec(CLOCK_REALTIME) - since >= (int64_t)timeout) {
+                                log_warning("Host %s is unreachable: releasing it from machine %s; "
+                                            "it will be reset when it comes back.",
+                                            hn, meta_name(am));
+                                if ((r = obj_set_bool(host, "spec.resetRequired", true)) < 0)
+                                        return r;
+                                r = release_host(m, host);
+                                if (r < 0)
+                                        return r;
+                                goto released;
+                        }
+                        condition_set(am, "Ready", COND_FALSE, "HostUnreachable", SEVERITY_WARNING,
+                                      "host %s is unreachable; waiting up to nodeDeletionTimeout",
+                                      hn);
+                        r = patch_save(m->reg, orig, am);
+                        return r < 0 ? r : (int)REQUEUE_SOON;
+                }
                 int64_t og = 0;
                 obj_get_int(host, "status.observedGeneration", &og);
                 bool never_provisioned = !streq_ptr(action, "Provision") &&
@@ -106,6 +138,7 @@ static int reconcile_delete(Manager *m, Obj *am, const Obj *orig) {
                         return r < 0 ? r : (int)REQUEUE_SOON;
                 }
         }
+released:;
         _cleanup_free_ char *sealed = strjoin(meta_name(am), "-sealed");
         if (!sealed)
                 return -ENOMEM;

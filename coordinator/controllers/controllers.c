@@ -227,6 +227,23 @@ int get_owner_cluster(Manager *m, const Obj *obj, Obj **ret) {
         return registry_get(m->reg, &kind_cluster, meta_namespace(obj), name, ret);
 }
 
+char *machine_host_name(Manager *m, const Obj *machine) {
+        const char *am_name = obj_get_str(machine, "spec.infrastructureRef.name");
+        _cleanup_(obj_freep) Obj *am = NULL;
+        if (!am_name ||
+            registry_get(m->reg, &kind_anvilmachine, meta_namespace(machine), am_name, &am) < 0)
+                return NULL;
+        const char *h = obj_get_str(am, "status.hostRef.name");
+        return h ? strdup(h) : NULL;
+}
+
+char *object_key(const Obj *obj) {
+        const KindInfo *k = kind_lookup(strempty(obj_get_str(obj, "kind")));
+        if (!k || !meta_name(obj))
+                return NULL;
+        return registry_key(k, meta_namespace(obj), meta_name(obj));
+}
+
 static int set_labels_and_annotations(Obj *o, const Obj *labels, const Obj *annotations) {
         int r;
         OBJ_MAP_FOREACH(e, labels)

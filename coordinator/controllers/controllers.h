@@ -52,6 +52,11 @@ int controllers_enqueue_all(Manager *m);
 /* Shared helpers. */
 bool cluster_paused(const Obj *cluster, const Obj *obj);
 int get_owner_cluster(Manager *m, const Obj *obj, Obj **ret);
+/* The name of the Host a Machine holds (through its AnvilMachine), or NULL. */
+char *machine_host_name(Manager *m, const Obj *machine);
+/* The object key of obj, for command requesters. */
+char *object_key(const Obj *obj);
+
 /* Creates the Machine + KubeadmConfig + AnvilMachine trio for an owner (KCP or
  * MachineSet). */
 int create_machine_trio(Manager *m, const Obj *owner, const char *cluster_name,

@@ -54,6 +54,24 @@ int reconcile_host(Manager *m, const char *ns, const char *name) {
         _cleanup_(obj_freep) Obj *orig = obj_dup(host);
         if (!orig)
                 return -ENOMEM;
+        /* A host released while unreachable: once it is back and has reset (the agent is
+         * idle at the current generation), it returns to the pool. */
+        if (obj_get_bool(host, "spec.resetRequired", false) && !obj_get(host, "spec.consumerRef")) {
+                int64_t og = 0;
+                obj_get_int(host, "status.observedGeneration", &og);
+                if (!streq_ptr(obj_get_str(host, "spec.action"), "Deprovision")) {
+                        if ((r = obj_set_str(host, "spec.action", "Deprovision")) < 0)
+                                return r;
+                } else if (obj_get_bool(host, "status.connected", false) &&
+                           og >= meta_generation(host) &&
+                           streq_ptr(obj_get_str(host, "status.agentState"), "Idle")) {
+                        log_event(LOG_INFO, ANVIL_MESSAGE_HOST_RESET,
+                                  "Host %s reset after it came back; back in the pool.", name);
+                        obj_map_del(obj_map_get(host, "spec"), "resetRequired");
+                        if ((r = obj_set_str(host, "spec.action", "Idle")) < 0)
+                                return r;
+                }
+        }
         const char *phase = compute_phase(host);
         const char *old = obj_get_str(host, "status.phase");
         if (!streq_ptr(old, phase)) {

@@ -7,6 +7,7 @@
  * existing one is ready, so etcd never has two members joining at once. Scale down removes
  * the oldest machine, one at a time, never below one.
  */
+#include "commands.h"
 #include "controllers.h"
 #include "kubeadm.h"
 #include "log.h"
@@ -113,6 +114,59 @@ static int create_cp_machine(Manager *m, const Obj *kcp, const Obj *cluster, boo
         return 0;
 }
 
+/*
+ * Removes one control plane machine without losing etcd quorum: its etcd member is removed
+ * first, by another control plane host (etcdctl member remove through kubectl exec), and
+ * only then is the Machine deleted (drain, host reset, node deletion follow in the Machine
+ * controller). One at a time: the caller only gets here when every other member is ready.
+ */
+static int scale_down(Manager *m, Obj *kcp, const Obj *victim) {
+        const char *node = obj_get_str(victim, "status.nodeRef.name");
+        _cleanup_free_ char *victim_host = machine_host_name(m, victim);
+        if (node) {
+                _cleanup_free_ char *cp = NULL;
+                int r = pick_control_plane_host(m, meta_namespace(kcp),
+                                                meta_label(kcp, LABEL_CLUSTER_NAME), victim_host,
+                                                &cp);
+                if (r < 0 && r != -ENOENT)
+                        return r;
+                if (r >= 0) {
+                        _cleanup_free_ char *id = strjoin("etcd-remove-", meta_uid(victim));
+                        _cleanup_free_ char *key = object_key(kcp);
+                        _cleanup_(obj_freep) Obj *args = obj_new_map();
+                        if (!id || !key || !args || obj_map_set_str(args, "node", node) < 0)
+                                return -ENOMEM;
+                        int code = 0;
+                        const char *out = NULL;
+                        CommandState cs = command_run(m->commands, id, cp, "etcd-remove-member",
+                                                      args, key, 60 * USEC_PER_SEC, &code, &out);
+                        if (cs == COMMAND_PENDING) {
+                                condition_set(kcp, "Resized", COND_FALSE, "RemovingEtcdMember",
+                                              SEVERITY_INFO,
+                                              "removing the etcd member of %s (on %s) before "
+                                              "deleting it",
+                                              meta_name(victim), cp);
+                                return 0;
+                        }
+                        if (cs == COMMAND_FAILED) {
+                                command_forget(m->commands, id);
+                                condition_set(kcp, "Resized", COND_FALSE, "EtcdMemberRemovalFailed",
+                                              SEVERITY_WARNING,
+                                              "removing the etcd member of %s failed (exit %d): "
+                                              "%s",
+                                              meta_name(victim), code, strna(out));
+                                return 0;
+                        }
+                        log_info("Control plane %s: etcd member %s removed.", meta_name(kcp), node);
+                }
+        }
+        log_info("Control plane %s: scaling down, deleting %s.", meta_name(kcp),
+                 meta_name(victim));
+        int r = registry_delete(m->reg, &kind_machine, meta_namespace(victim), meta_name(victim),
+                                meta_uid(victim));
+        return r == -ENOENT ? 0 : r;
+}
+
 static int reconcile_kcp_delete(Manager *m, Obj *kcp, const Obj *orig, Machines *ms) {
         int r;
         OBJ_LIST_FOREACH(mc, ms->list, i) {
@@ -197,17 +251,14 @@ int reconcile_kcp(Manager *m, const char *ns, const char *name) {
                                       "scaling up control plane to %lld replicas (actual %zu)",
                                       (long long)replicas, live);
                 } else if ((int64_t)live > replicas) {
-                        if (ms.provisioning == 0 && ms.deleting == 0 && ms.oldest && live > 1) {
-                                log_info("Control plane %s: scaling down, deleting %s.", name,
-                                         meta_name(ms.oldest));
-                                r = registry_delete(m->reg, &kind_machine, ns, meta_name(ms.oldest),
-                                                    meta_uid(ms.oldest));
-                                if (r < 0 && r != -ENOENT)
-                                        return r;
-                        }
                         condition_set(kcp, "Resized", COND_FALSE, "ScalingDown", SEVERITY_WARNING,
                                       "scaling down control plane to %lld replicas (actual %zu)",
                                       (long long)replicas, live);
+                        if (ms.provisioning == 0 && ms.deleting == 0 && ms.oldest && live > 1) {
+                                r = scale_down(m, kcp, ms.oldest);
+                                if (r < 0)
+                                        return r;
+                        }
                 } else
                         condition_set_true(kcp, "Resized");
         }

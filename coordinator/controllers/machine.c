@@ -11,6 +11,7 @@
  */
 #include <time.h>
 
+#include "commands.h"
 #include "controllers.h"
 #include "log.h"
 #include "resource.h"
@@ -25,13 +26,130 @@ static int get_ref(Manager *m, const Obj *machine, const char *path, const KindI
         return registry_get(m->reg, k, meta_namespace(machine), name, ret);
 }
 
+/*
+ * Cluster API's order of deletion: drain the node (honouring nodeDrainTimeout), release the
+ * infrastructure (here: reset the host and return it to the pool), delete the Node, drop the
+ * finalizer. The Node goes last because a kubelet still running would register it again.
+ * Draining and node deletion run on another control plane host of the cluster (a command);
+ * they are skipped when the cluster itself is being deleted or no such host is left.
+ */
+typedef enum ChoreResult {
+        CHORE_DONE,
+        CHORE_WAITING,
+} ChoreResult;
+
+static ChoreResult drain(Manager *m, Obj *machine, const char *node, const char *own_host) {
+        if (condition_is_true(machine, "DrainingSucceeded") ||
+            streq_ptr(condition_reason(machine, "DrainingSucceeded"), "NodeDrainTimeoutExceeded"))
+                return CHORE_DONE;
+        char ts[32];
+        if (!obj_get_str(machine, "status.deletion.nodeDrainStartTime"))
+                (void)obj_set_str(machine, "status.deletion.nodeDrainStartTime", now_rfc3339(ts));
+        int64_t started = 0;
+        (void)parse_rfc3339(obj_get_str(machine, "status.deletion.nodeDrainStartTime"), &started);
+        uint64_t timeout = duration_field(machine, "spec.nodeDrainTimeout", 0);
+        uint64_t elapsed = (uint64_t)((int64_t)now_usec(CLOCK_REALTIME) - started);
+        if (timeout > 0 && elapsed > timeout) {
+                log_warning("Machine %s: draining node %s took longer than nodeDrainTimeout, "
+                            "deleting it anyway.",
+                            meta_name(machine), node);
+                condition_set(machine, "DrainingSucceeded", COND_FALSE, "NodeDrainTimeoutExceeded",
+                              SEVERITY_WARNING, "drain of node %s exceeded nodeDrainTimeout", node);
+                return CHORE_DONE;
+        }
+        _cleanup_free_ char *cp = NULL;
+        if (pick_control_plane_host(m, meta_namespace(machine),
+                                    obj_get_str(machine, "spec.clusterName"), own_host, &cp) < 0) {
+                log_info("Machine %s: no other control plane host can drain node %s; skipping "
+                         "the drain.",
+                         meta_name(machine), node);
+                condition_set_true(machine, "DrainingSucceeded");
+                return CHORE_DONE;
+        }
+        _cleanup_free_ char *id = strjoin("drain-", meta_uid(machine));
+        _cleanup_free_ char *key = object_key(machine);
+        _cleanup_(obj_freep) Obj *args = obj_new_map();
+        char secs[32];
+        snprintf(secs, sizeof(secs), "%llu",
+                 (unsigned long long)(timeout > 0 ? (timeout - (elapsed < timeout ? elapsed : 0)) /
+                                                            USEC_PER_SEC +
+                                                            1
+                                                  : 300));
+        if (!id || !key || !args || obj_map_set_str(args, "node", node) < 0 ||
+            obj_map_set_str(args, "timeoutSeconds", secs) < 0)
+                return CHORE_WAITING;
+        int code = 0;
+        const char *out = NULL;
+        switch (command_run(m->commands, id, cp, "drain-node", args, key,
+                            (strtoull(secs, NULL, 10) + 60) * USEC_PER_SEC, &code, &out)) {
+        case COMMAND_SUCCEEDED:
+                log_info("Machine %s: node %s drained.", meta_name(machine), node);
+                condition_set_true(machine, "DrainingSucceeded");
+                return CHORE_DONE;
+        case COMMAND_FAILED:
+                command_forget(m->commands, id);
+                condition_set(machine, "DrainingSucceeded", COND_FALSE, "DrainingFailed",
+                              SEVERITY_WARNING, "draining node %s failed (exit %d), retrying: %s",
+                              node, code, strna(out));
+                return CHORE_WAITING;
+        default:
+                condition_set(machine, "DrainingSucceeded", COND_FALSE, "Draining", SEVERITY_INFO,
+                              "draining node %s (on %s)", node, cp);
+                return CHORE_WAITING;
+        }
+}
+
+static ChoreResult delete_node(Manager *m, Obj *machine, const char *node) {
+        if (obj_get_bool(machine, "status.deletion.nodeDeleted", false))
+                return CHORE_DONE;
+        _cleanup_free_ char *cp = NULL;
+        if (pick_control_plane_host(m, meta_namespace(machine),
+                                    obj_get_str(machine, "spec.clusterName"), NULL, &cp) < 0)
+                return CHORE_DONE; /* nobody left to ask: the cluster is going away */
+        _cleanup_free_ char *id = strjoin("delnode-", meta_uid(machine));
+        _cleanup_free_ char *key = object_key(machine);
+        _cleanup_(obj_freep) Obj *args = obj_new_map();
+        if (!id || !key || !args || obj_map_set_str(args, "node", node) < 0)
+                return CHORE_WAITING;
+        int code = 0;
+        const char *out = NULL;
+        switch (command_run(m->commands, id, cp, "delete-node", args, key, 60 * USEC_PER_SEC,
+                            &code, &out)) {
+        case COMMAND_SUCCEEDED:
+                log_info("Machine %s: node %s deleted.", meta_name(machine), node);
+                (void)obj_set_bool(machine, "status.deletion.nodeDeleted", true);
+                return CHORE_DONE;
+        case COMMAND_FAILED:
+                command_forget(m->commands, id);
+                log_warning("Machine %s: deleting node %s failed (exit %d), retrying: %s",
+                            meta_name(machine), node, code, strna(out));
+                return CHORE_WAITING;
+        default:
+                return CHORE_WAITING;
+        }
+}
+
 static int reconcile_delete(Manager *m, Obj *machine, const Obj *orig) {
         int r;
         if ((r = obj_set_str(machine, "status.phase", "Deleting")) < 0)
                 return r;
         condition_set(machine, "Ready", COND_FALSE, "Deleting", SEVERITY_INFO,
-                      "resetting the host and returning it to the pool");
-        /* The infrastructure machine resets and releases the host; only then do we go. */
+                      "deleting: drain, reset the host, delete the node");
+        _cleanup_(obj_freep) Obj *cluster = NULL;
+        r = get_owner_cluster(m, machine, &cluster);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        bool cluster_going = !cluster || meta_deleting(cluster);
+        const char *node = obj_get_str(machine, "status.nodeRef.name");
+        _cleanup_free_ char *own_host = machine_host_name(m, machine);
+
+        /* 1. drain */
+        if (node && !cluster_going && drain(m, machine, node, own_host) == CHORE_WAITING) {
+                r = patch_save(m->reg, orig, machine);
+                return r < 0 ? r : (int)REQUEUE_SOON;
+        }
+
+        /* 2. reset and release the host: the AnvilMachine does it */
         _cleanup_(obj_freep) Obj *am = NULL;
         r = get_ref(m, machine, "spec.infrastructureRef.name", &kind_anvilmachine, &am);
         if (r >= 0 && !meta_deleting(am))
@@ -39,22 +157,38 @@ static int reconcile_delete(Manager *m, Obj *machine, const Obj *orig) {
                                     meta_uid(am));
         if (r < 0 && r != -ENOENT)
                 return r;
-        bool infra_gone = r == -ENOENT;
+        if (r != -ENOENT) {
+                condition_set(machine, "InfrastructureReady", COND_FALSE, "Deleting",
+                              SEVERITY_INFO, "resetting the host");
+                r = patch_save(m->reg, orig, machine);
+                return r < 0 ? r : (int)REQUEUE_SOON;
+        }
+
+        /* 3. the Node */
+        if (node && !cluster_going && delete_node(m, machine, node) == CHORE_WAITING) {
+                r = patch_save(m->reg, orig, machine);
+                return r < 0 ? r : (int)REQUEUE_SOON;
+        }
+
+        /* 4. the bootstrap config, and we are done */
         _cleanup_(obj_freep) Obj *config = NULL;
         r = get_ref(m, machine, "spec.bootstrap.configRef.name", &kind_kubeadmconfig, &config);
-        if (r >= 0 && infra_gone)
+        if (r >= 0)
                 r = registry_delete(m->reg, &kind_kubeadmconfig, meta_namespace(config),
                                     meta_name(config), meta_uid(config));
         if (r < 0 && r != -ENOENT)
                 return r;
-        if (infra_gone) {
-                meta_remove_finalizer(machine, FINALIZER_MACHINE);
-                log_event(LOG_INFO, ANVIL_MESSAGE_MACHINE_DELETED,
-                          "Machine %s deleted; its host is back in the pool.",
-                          meta_name(machine));
-        }
+        meta_remove_finalizer(machine, FINALIZER_MACHINE);
+        log_event(LOG_INFO, ANVIL_MESSAGE_MACHINE_DELETED,
+                  "Machine %s deleted; its host is back in the pool.", meta_name(machine));
+        _cleanup_free_ char *id1 = strjoin("drain-", strempty(meta_uid(machine)));
+        _cleanup_free_ char *id2 = strjoin("delnode-", strempty(meta_uid(machine)));
+        if (id1)
+                command_forget(m->commands, id1);
+        if (id2)
+                command_forget(m->commands, id2);
         r = patch_save(m->reg, orig, machine);
-        return r < 0 ? r : (infra_gone ? 0 : (int)REQUEUE_SOON);
+        return r < 0 ? r : 0;
 }
 
 int reconcile_machine(Manager *m, const char *ns, const char *name) {
