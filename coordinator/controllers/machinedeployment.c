@@ -183,17 +183,26 @@ int reconcile_machinedeployment(Manager *m, const char *ns, const char *name) {
                 if (r < 0 && r != -EEXIST)
                         return r;
         } else if (current) {
-                int64_t cur = -1;
+                /* Keep the current MachineSet in step: replicas, and the fields Cluster API
+                 * propagates without a new revision (deletePolicy, minReadySeconds). */
+                int64_t cur = -1, mrs = 0;
                 obj_get_int(current, "spec.replicas", &cur);
-                if (cur != replicas) {
-                        _cleanup_(obj_freep) Obj *c = obj_dup(current);
-                        if (!c || (r = obj_set_int(c, "spec.replicas", replicas)) < 0)
-                                return -ENOMEM;
+                obj_get_int(md, "spec.minReadySeconds", &mrs);
+                const char *dp = obj_get_str(md, "spec.strategy.rollingUpdate.deletePolicy");
+                _cleanup_(obj_freep) Obj *c = obj_dup(current);
+                if (!c || (r = obj_set_int(c, "spec.replicas", replicas)) < 0 ||
+                    (r = obj_set_int(c, "spec.minReadySeconds", mrs)) < 0 ||
+                    (r = obj_set_str(c, "spec.deletePolicy", dp ? dp : "Random")) < 0)
+                        return -ENOMEM;
+                if (!obj_equal(obj_map_get(c, "spec"), obj_map_get(current, "spec"))) {
                         r = registry_update(m->reg, c);
                         if (r < 0)
                                 return r;
-                        log_info("MachineDeployment %s: scaling MachineSet %s from %lld to %lld.",
-                                 name, meta_name(current), (long long)cur, (long long)replicas);
+                        if (cur != replicas)
+                                log_info("MachineDeployment %s: scaling MachineSet %s from %lld "
+                                         "to %lld.",
+                                         name, meta_name(current), (long long)cur,
+                                         (long long)replicas);
                 }
         }
         /* Older revisions go away (paced by the rollout strategy when it lands). */

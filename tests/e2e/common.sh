@@ -45,3 +45,43 @@ trap e2e_finish EXIT
 json() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
 
 assert_eq() { [ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"; }
+
+# Machine names of a MachineDeployment, sorted.
+md_machines() {
+  anvilctl get machines -l "cluster.x-k8s.io/deployment-name=$1" -o json |
+    json '" ".join(sorted(m["metadata"]["name"] for m in d["items"] if not m["metadata"].get("deletionTimestamp")))'
+}
+# Phase of a host.
+host_phase() { anvilctl get host "$1" -o json | json 'd["status"].get("phase","")'; }
+# The host a machine holds.
+machine_host() { anvilctl get anvilmachine "$1" -o json | json 'd["status"]["hostRef"]["name"]'; }
+# Number of fake kubeadm/kubectl calls whose argv contains all the given words.
+fake_calls() {
+  /usr/bin/python3 - "$FAKE_K8S_STATE/invocations.jsonl" "$@" <<'PY'
+import json, sys
+words = sys.argv[2:]
+n = 0
+for l in open(sys.argv[1]):
+    c = json.loads(l)
+    if all(w in c["argv"] for w in words) and c["exit"] == 0:
+        n += 1
+print(n)
+PY
+}
+# Patch a MachineDeployment's spec fields with a small JSON merge (via apply of the whole doc).
+md_set() { # md_set NAME PYTHON_EXPR_ON_d ; e.g. md_set demo-md-0 'd["spec"]["replicas"]=5'
+  local f=$WORK/md-$1.json
+  anvilctl get md "$1" -o json | /usr/bin/python3 -c "
+import json,sys
+d=json.load(sys.stdin)
+for k in ('status',): d.pop(k, None)
+for k in ('uid','resourceVersion','generation','creationTimestamp','managedFields','ownerReferences','finalizers'): d['metadata'].pop(k, None)
+d['metadata'].get('annotations',{}).pop('anvil.dev/last-applied-configuration', None)
+$2
+json.dump(d, open('$f','w'))"
+  anvilctl apply -f "$f" >/dev/null
+}
+host_is() { [ "$(host_phase "$1")" = "$2" ]; }
+machine_gone() { ! anvilctl get machine "$1" >/dev/null 2>&1; }
+hosts_in_phase() { anvilctl get hosts -o json | json "sum(1 for h in d['items'] if h['status'].get('phase')=='$1')"; }
+n_hosts_in_phase() { [ "$(hosts_in_phase "$2")" -eq "$1" ]; }
