@@ -124,6 +124,10 @@ static inline const char *obj_str(const Obj *o) {
 #define OBJ_MAP_FOREACH(e, m)                                                                      \
         for (const ObjEntry *e = obj_is((m), OBJ_MAP) ? (m)->map.entries : NULL;                   \
              e && e < (m)->map.entries + (m)->map.n; e++)
+/* A loop over a list's items in which `break` and `continue` work as in any loop: the flag
+ * carries a break of the inner one-item loop out to the outer loop. */
 #define OBJ_LIST_FOREACH(it, l, idx)                                                               \
-        for (size_t idx = 0; obj_is((l), OBJ_LIST) && idx < (l)->list.n; idx++)                    \
-                for (Obj *it = (l)->list.items[idx]; it; it = NULL)
+        for (size_t idx = 0, _go_##idx = 1; _go_##idx && obj_is((l), OBJ_LIST) && idx < (l)->list.n; \
+             _go_##idx = !_go_##idx, idx++)                                                        \
+                for (Obj *it = (l)->list.items[idx]; _go_##idx && ((void)it, 1);                \
+                     _go_##idx = !_go_##idx)

@@ -6,6 +6,7 @@
  *   Claimed        claimed by a Machine, waiting for its bootstrap data
  *   Provisioning   running the bootstrap steps
  *   Provisioned    the steps of the current generation are done
+ *   Failed         a step failed (status.lastError); the machine's owner decides what next
  *   Deprovisioning resetting (kubeadm reset, cleanup) before going back to the pool
  *   Unreachable    not heard from within the heartbeat grace period
  *   Revoked        its key is refused (set by `anvilctl host revoke`, kept as is)
@@ -34,6 +35,8 @@ static const char *compute_phase(const Obj *host) {
                         return "Claimed";
                 if (current && streq_ptr(state, "Provisioned"))
                         return "Provisioned";
+                if (current && streq_ptr(state, "Failed"))
+                        return "Failed"; /* a step failed: status.lastError says which */
                 return "Provisioning";
         }
         if (obj_get_bool(host, "spec.resetRequired", false))
