@@ -275,7 +275,17 @@ int kind_validate_document(const Obj *doc, const KindInfo **ret_kind, Problems *
                 }
         }
         if (k->validate && p->n == before) {
-                r = k->validate(doc, p);
+                /* Cross-field checks see the document as it will be stored: defaulted first,
+                 * as Cluster API's mutating webhooks run before its validating ones. */
+                _cleanup_(obj_freep) Obj *defaulted = obj_dup(doc);
+                if (!defaulted)
+                        return -ENOMEM;
+                Obj *dspec = obj_map_get(defaulted, "spec");
+                if (dspec && k->spec && (r = schema_apply_defaults(k->spec, dspec)) < 0)
+                        return r;
+                if (k->defaults && (r = k->defaults(defaulted)) < 0)
+                        return r;
+                r = k->validate(defaulted, p);
                 if (r < 0)
                         return r;
         }
