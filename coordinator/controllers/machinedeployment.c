@@ -83,7 +83,8 @@ static int create_machineset(Manager *m, const Obj *md, const char *hash, int64_
         _cleanup_(obj_freep) Obj *ms = obj_new_map();
         _cleanup_free_ char *name = asprintf_safe("%.52s-%s", meta_name(md), hash);
         if (!ms || !name || obj_map_set_str(ms, "kind", "MachineSet") < 0 ||
-            obj_set_str(ms, "metadata.name", name) < 0 || obj_set_str(ms, "metadata.namespace", ns) < 0)
+            obj_set_str(ms, "metadata.name", name) < 0 ||
+            obj_set_str(ms, "metadata.namespace", ns) < 0)
                 return -ENOMEM;
         const char *cluster = obj_get_str(md, "spec.clusterName");
         int r;
@@ -96,7 +97,8 @@ static int create_machineset(Manager *m, const Obj *md, const char *hash, int64_
         if (!spec || obj_map_set_str(spec, "clusterName", cluster) < 0 ||
             obj_map_set_int(spec, "replicas", replicas) < 0 ||
             obj_map_set(spec, "template", obj_dup(obj_get(md, "spec.template"))) < 0 ||
-            obj_map_set(spec, "selector", obj_dup(obj_get(md, "spec.selector")) ?: obj_new_map()) < 0)
+            obj_map_set(spec, "selector", obj_dup(obj_get(md, "spec.selector")) ?: obj_new_map()) <
+                    0)
                 return -ENOMEM;
         int64_t mrs = 0;
         if (obj_get_int(md, "spec.minReadySeconds", &mrs) &&
@@ -111,6 +113,10 @@ static int create_machineset(Manager *m, const Obj *md, const char *hash, int64_
                 return r;
         if ((r = obj_map_set_str(obj_get(spec, "template.metadata.labels"), LABEL_TEMPLATE_HASH,
                                  hash)) < 0)
+                return r;
+        /* Machines carry their deployment's name, as Cluster API's controller labels them. */
+        if ((r = obj_map_set_str(obj_get(spec, "template.metadata.labels"), LABEL_DEPLOYMENT_NAME,
+                                 meta_name(md))) < 0)
                 return r;
         Obj *ml = obj_map_ensure_map(obj_map_get(spec, "selector"), "matchLabels");
         if (!ml || obj_map_set_str(ml, LABEL_TEMPLATE_HASH, hash) < 0)
@@ -246,8 +252,9 @@ int reconcile_machinedeployment(Manager *m, const char *ns, const char *name) {
                 condition_set_true(md, "Available");
         else
                 condition_set(md, "Available", COND_FALSE, "WaitingForAvailableMachines",
-                              SEVERITY_WARNING, "minimum availability requires %lld replicas, "
-                                                "current %lld available",
+                              SEVERITY_WARNING,
+                              "minimum availability requires %lld replicas, "
+                              "current %lld available",
                               (long long)replicas, (long long)st_avail);
         if (st_ready >= replicas && st_replicas == replicas)
                 condition_set_true(md, "Ready");

@@ -54,8 +54,7 @@ metadata:
   name: x
 YAML
 
-check missing-field "missing-field.yaml:6:3: MachineSet/ms-x: spec.clusterName: required field is missing" \
-  "spec.selector: required field is missing" <<'YAML'
+check missing-field "missing-field.yaml:6:3: MachineSet/ms-x: spec.clusterName: required field is missing" <<'YAML'
 apiVersion: cluster.x-k8s.io/v1beta1
 kind: MachineSet
 metadata:
