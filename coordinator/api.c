@@ -12,6 +12,7 @@
 #include "json.h"
 #include "log.h"
 #include "resource.h"
+#include "watch.h"
 #include "wire.h"
 #include "yamlio.h"
 
@@ -432,6 +433,10 @@ static void prepare_output(Manager *m, const KindInfo *k, Obj *o, bool show_secr
         }
 }
 
+void api_prepare_output(Manager *m, const KindInfo *k, Obj *o) {
+        prepare_output(m, k, o, false);
+}
+
 static int api_get(Manager *m, const Obj *req, Obj *resp) {
         const KindInfo *k = kind_resolve(strempty(obj_get_str(req, "kind")));
         if (!k)
@@ -456,7 +461,10 @@ static int api_get(Manager *m, const Obj *req, Obj *resp) {
                 if (!items || obj_list_append(items, TAKE_PTR(o)) < 0)
                         return -ENOMEM;
                 r = resp_ok(resp, NULL);
-                return r < 0 ? r : obj_map_set(resp, "items", TAKE_PTR(items));
+                if (r >= 0)
+                        r = obj_map_set(resp, "items", TAKE_PTR(items));
+                /* Where a watch of this object starts. */
+                return r < 0 ? r : obj_map_set_int(resp, "revision", store_revision(m->store));
         }
         _cleanup_(obj_freep) Obj *selector = NULL;
         const char *sel = obj_get_str(req, "selector");
@@ -539,20 +547,24 @@ static int api_label(Manager *m, const Obj *req, Obj *resp, bool annotate) {
                 return resp_fail(resp, "NotFound", "%s \"%s\" not found", k->singular, name);
         if (r < 0)
                 return r;
+        _cleanup_(obj_freep) Obj *orig = obj_dup(o);
+        if (!orig)
+                return -ENOMEM;
         const Obj *changes = obj_map_get(req, annotate ? "annotations" : "labels");
         bool overwrite = obj_get_bool(req, "overwrite", false);
         OBJ_MAP_FOREACH(e, changes) {
                 const char *v = obj_str(e->value);
                 const char *cur = annotate ? meta_annotation(o, e->key) : meta_label(o, e->key);
-                if (!annotate && !isempty(v) && strlen(v) > 63)
-                        return resp_fail(resp, "Invalid", "label value of %s is longer than 63",
-                                         e->key);
-                if (!annotate) {
-                        _cleanup_(obj_freep) Obj *kk = obj_new_str(e->key);
-                        if (kk && check_label_key(kk, NULL, 0))
-                                return resp_fail(resp, "Invalid", "invalid label key \"%s\": %s",
-                                                 e->key, check_label_key(kk, NULL, 0));
-                }
+                _cleanup_(obj_freep) Obj *kk = obj_new_str(e->key);
+                if (!kk)
+                        return -ENOMEM;
+                const char *msg = check_label_key(kk, NULL, 0);
+                if (msg)
+                        return resp_fail(resp, "Invalid", "invalid %s key \"%s\": %s",
+                                         annotate ? "annotation" : "label", e->key, msg);
+                if (!annotate && (msg = check_label_value(e->value, NULL, 0)))
+                        return resp_fail(resp, "Invalid", "invalid label value \"%s\" of %s: %s",
+                                         strempty(v), e->key, msg);
                 if (cur && v && !overwrite && !streq(cur, v))
                         return resp_fail(resp, "Invalid",
                                          "'%s' already has a value (%s), and --overwrite is false",
@@ -567,11 +579,19 @@ static int api_label(Manager *m, const Obj *req, Obj *resp, bool annotate) {
                 if (r < 0)
                         return r;
         }
-        r = registry_update(m->reg, o);
-        if (r < 0)
-                return r == -ESTALE ? resp_fail(resp, "Conflict", "conflict, try again") : r;
-        _cleanup_free_ char *msg =
-                asprintf_safe("%s/%s %s", k->singular, name, annotate ? "annotated" : "labeled");
+        /* kubectl's words: labeled, unlabeled (only removals), not labeled (no change). */
+        bool changed = !obj_equal(obj_get(orig, "metadata"), obj_get(o, "metadata"));
+        const char *verb = !changed                ? (annotate ? "not annotated" : "not labeled")
+                           : obj_len(changes) == 0 ? (annotate ? "annotated" : "unlabeled")
+                                                   : (annotate ? "annotated" : "labeled");
+        if (changed) {
+                r = registry_update(m->reg, o);
+                if (r < 0)
+                        return r == -ESTALE ? resp_fail(resp, "Conflict", "conflict, try again")
+                                            : r;
+        }
+        _cleanup_free_ char *msg = asprintf_safe(
+                "%s%s%s/%s %s", k->singular, isempty(k->group) ? "" : ".", k->group, name, verb);
         return resp_ok(resp, msg);
 }
 
@@ -762,6 +782,19 @@ int api_on_request(void *zsock, void *userdata) {
                 if (r < 0) {
                         log_warning("Refused an admin request: %s", err);
                         r = resp_fail(resp, "BadRequest", "bad request: %s", err);
+                } else if (streq_ptr(obj_get_str(req, "op"), "watch")) {
+                        /* A long poll: answered now, or later by the watch hub itself. */
+                        bool parked = false;
+                        r = watch_hub_request(m->watch, zmq_msg_data(&rid), zmq_msg_size(&rid), req,
+                                              resp, &parked);
+                        if (r >= 0 && parked)
+                                goto out;
+                        if (r < 0) {
+                                obj_free(resp);
+                                resp = obj_new_map();
+                                r = resp ? resp_fail(resp, errno_code(r), "%s", strerror(-r))
+                                         : -ENOMEM;
+                        }
                 } else {
                         log_debug("Admin request: %s", strna(obj_get_str(req, "op")));
                         r = handle(m, req, resp);

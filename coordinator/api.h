@@ -19,9 +19,11 @@ int api_on_request(void *zsock, void *userdata);
  * problems). */
 int api_apply(Manager *m, const char *file, const char *content, Obj *resp);
 
+/* What get and watch show of an object: secrets redacted, a Host's liveness from memory. */
+void api_prepare_output(Manager *m, const KindInfo *k, Obj *o);
+
 /* describe: text for one object, and the tree of a whole cluster. */
-int describe_object(Manager *m, const KindInfo *k, const char *ns, const char *name,
-                    char **ret);
+int describe_object(Manager *m, const KindInfo *k, const char *ns, const char *name, char **ret);
 int describe_cluster(Manager *m, const char *ns, const char *name, char **ret);
 
 /* get kubeconfig: an admin kubeconfig signed by the cluster CA. */
