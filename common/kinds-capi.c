@@ -91,7 +91,7 @@ static const SchemaField cluster_status[] = {
 
 static int check_cidrs(const Obj *doc, const char *path, Problems *p) {
         OBJ_LIST_FOREACH(c, obj_get(doc, path), i) {
-                const char *msg = check_cidr(c, NULL, 0);
+                const char *msg = obj_is(c, OBJ_STR) ? check_cidr(c, NULL, 0) : NULL;
                 if (!msg)
                         continue;
                 char sub[128];
@@ -473,7 +473,7 @@ static int md_validate(const Obj *doc, Problems *p) {
                 return r;
         /* The name is a label value on every Machine of the deployment. */
         const Obj *name = obj_get(doc, "metadata.name");
-        const char *msg = name ? check_label_value(name, NULL, 0) : NULL;
+        const char *msg = obj_is(name, OBJ_STR) ? check_label_value(name, NULL, 0) : NULL;
         if (msg && (r = problems_add(p, name->mark, "metadata.name",
                                      "%s (the name is a label value on its Machines)", msg)) < 0)
                 return r;
@@ -587,7 +587,10 @@ static const SchemaField mhc_status[] = {
 static int mhc_validate(const Obj *doc, Problems *p) {
         int r;
         const Obj *sel = obj_get(doc, "spec.selector");
-        if (obj_len(obj_map_get(sel, "matchLabels")) == 0 &&
+        const Obj *spec = obj_get(doc, "spec");
+        if (!obj_is(spec, OBJ_MAP))
+                return 0;
+        if (obj_is(sel, OBJ_MAP) && obj_len(obj_map_get(sel, "matchLabels")) == 0 &&
             obj_len(obj_map_get(sel, "matchExpressions")) == 0 &&
             (r = problems_add(p, sel->mark, "spec.selector", "selector must not be empty")) < 0)
                 return r;
@@ -605,9 +608,9 @@ static int mhc_validate(const Obj *doc, Problems *p) {
             (r = problems_add(p, nst->mark, "spec.nodeStartupTimeout", "must be at least 30s")) < 0)
                 return r;
         const Obj *uc = obj_get(doc, "spec.unhealthyConditions");
-        if (obj_len(uc) == 0 &&
-            (r = problems_add(p, uc ? uc->mark : obj_get(doc, "spec")->mark,
-                              "spec.unhealthyConditions", "must have at least one entry")) < 0)
+        if (obj_len(uc) == 0 && (!uc || obj_is(uc, OBJ_LIST)) &&
+            (r = problems_add(p, uc ? uc->mark : spec->mark, "spec.unhealthyConditions",
+                              "must have at least one entry")) < 0)
                 return r;
         const char *rns = obj_get_str(doc, "spec.remediationTemplate.namespace");
         if (rns && !streq(rns, doc_namespace(doc)))

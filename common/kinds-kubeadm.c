@@ -125,8 +125,20 @@ static const SchemaField taint_fields[] = {
         SCHEMA_END,
 };
 
+/* A node name, or a cloud-init style placeholder such as "{{ ds.meta_data.local_hostname }}"
+ * that the agent fills in on the host (Cluster API manifests use those). */
+static const char *check_node_name(const Obj *v, char *buf, size_t bufsz) {
+        const char *s = obj_str(v);
+        const char *open = s ? strstr(s, "{{") : NULL;
+        if (open && strstr(open, "}}"))
+                return NULL;
+        return check_dns_subdomain(v, buf, bufsz);
+}
+
 const SchemaField node_registration_fields[] = {
-        {"name", ST_STRING, SF_DNS_NAME, .doc = "node name; defaults to the host name"},
+        {"name", ST_STRING, .check = check_node_name,
+         .doc = "node name, or a placeholder like {{ ds.meta_data.local_hostname }}; defaults to "
+                "the host name"},
         {"criSocket", ST_STRING,
          .doc = "CRI socket, e.g. unix:///var/run/containerd/containerd.sock"},
         {"taints", ST_LIST, .item = ST_OBJECT, .fields = taint_fields,

@@ -223,10 +223,10 @@ int check_ref(const Obj *doc, const char *path, const char *const *kinds, Proble
         if (!kpath || !npath || !apath || !nspath)
                 return -ENOMEM;
         const char *kind = obj_get_str(ref, "kind");
-        if (!kind) {
+        if (!obj_map_get(ref, "kind")) {
                 if ((r = problems_add(p, ref->mark, kpath, "required field is missing")) < 0)
                         return r;
-        } else {
+        } else if (kind) {
                 bool ok = false;
                 char allowed[256] = "";
                 size_t n = 0;
@@ -249,7 +249,7 @@ int check_ref(const Obj *doc, const char *path, const char *const *kinds, Proble
                                       "%s is served as \"%s\", not \"%s\"", kind, want, api)) < 0)
                         return r;
         }
-        if (!obj_get_str(ref, "name") &&
+        if (!obj_map_get(ref, "name") &&
             (r = problems_add(p, ref->mark, npath, "required field is missing")) < 0)
                 return r;
         const char *ns = obj_get_str(ref, "namespace");
@@ -432,7 +432,9 @@ int kind_validate_document(const Obj *doc, const KindInfo **ret_kind, Problems *
                                 return r;
                 }
         }
-        if (k->validate && p->n == before) {
+        /* The cross-field checks run even when fields were already found wrong: every
+         * problem of a file is reported at once. They skip values of the wrong type. */
+        if (k->validate) {
                 r = k->validate(doc, p);
                 if (r < 0)
                         return r;

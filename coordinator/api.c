@@ -276,6 +276,28 @@ static int apply_one(Manager *m, const KindInfo *k, const Obj *doc_in, Problems 
 }
 
 int api_apply(Manager *m, const char *file, const char *content, Obj *resp) {
+        return api_apply_in(m, file, content, NULL, resp);
+}
+
+/* `apply -n NS`: documents without a namespace go to NS; one naming another is an error, as
+ * kubectl makes it. Cluster-scoped kinds are left alone. */
+static int apply_namespace(Obj *doc, const char *ns, Problems *p) {
+        const KindInfo *k = kind_lookup(strempty(obj_get_str(doc, "kind")));
+        Obj *meta = obj_map_get(doc, "metadata");
+        if (!ns || !k || !k->namespaced || !obj_is(meta, OBJ_MAP))
+                return 0;
+        const Obj *have = obj_map_get(meta, "namespace");
+        if (!obj_str(have))
+                return obj_map_set_str(meta, "namespace", ns);
+        if (streq(obj_str(have), ns))
+                return 0;
+        return problems_add(p, have->mark, "metadata.namespace",
+                            "the namespace from the provided object \"%s\" does not match the "
+                            "namespace \"%s\" given with --namespace",
+                            obj_str(have), ns);
+}
+
+int api_apply_in(Manager *m, const char *file, const char *content, const char *ns, Obj *resp) {
         _cleanup_(obj_freep) Obj *docs = NULL;
         YamlError yerr;
         int r = yaml_parse_documents(content, strlen(content), &docs, &yerr);
@@ -304,7 +326,9 @@ int api_apply(Manager *m, const char *file, const char *content, Obj *resp) {
         }
         OBJ_LIST_FOREACH(doc, docs, i) {
                 _cleanup_(problems_clearp) Problems p = {0};
-                r = kind_validate_document(doc, &kinds[i], &p);
+                r = apply_namespace(doc, ns, &p);
+                if (r >= 0)
+                        r = kind_validate_document(doc, &kinds[i], &p);
                 if (r < 0)
                         break;
                 _cleanup_free_ char *label = doc_label(doc);
@@ -423,14 +447,27 @@ static void overlay_host(Manager *m, Obj *host) {
         obj_set_bool(host, "status.connected", fanout_host_connected(m->fanout, meta_name(host)));
 }
 
+static void redact(const KindInfo *k, Obj *o) {
+        schema_redact(k->extra, o);
+        if (k->spec)
+                schema_redact(k->spec, obj_map_get(o, "spec"));
+}
+
 static void prepare_output(Manager *m, const KindInfo *k, Obj *o, bool show_secrets) {
         if (streq(k->kind, "Host"))
                 overlay_host(m, o);
-        if (!show_secrets) {
-                schema_redact(k->extra, o);
-                if (k->spec)
-                        schema_redact(k->spec, obj_map_get(o, "spec"));
-        }
+        if (show_secrets)
+                return;
+        redact(k, o);
+        /* The last applied configuration holds what was applied, secrets included. */
+        const char *last = meta_annotation(o, LAST_APPLIED_ANNOTATION);
+        _cleanup_(obj_freep) Obj *lo = NULL;
+        _cleanup_free_ char *text = NULL;
+        if (!last || json_parse(last, strlen(last), &lo) < 0)
+                return;
+        redact(k, lo);
+        if (json_emit(lo, false, &text) >= 0)
+                (void)meta_set_annotation(o, LAST_APPLIED_ANNOTATION, text);
 }
 
 void api_prepare_output(Manager *m, const KindInfo *k, Obj *o) {
@@ -659,7 +696,8 @@ static int handle(Manager *m, const Obj *req, Obj *resp) {
                 const char *content = obj_get_str(req, "content");
                 if (!content)
                         return resp_fail(resp, "Invalid", "apply needs content");
-                return api_apply(m, obj_get_str(req, "file") ?: "-", content, resp);
+                return api_apply_in(m, obj_get_str(req, "file") ?: "-", content,
+                                    obj_get_str(req, "namespace"), resp);
         }
         if (streq(op, "get"))
                 return api_get(m, req, resp);
