@@ -668,8 +668,15 @@ static int list(const KindInfo *k, const char *name, Obj **ret_items, int64_t *r
 
 /* One watch round trip: the changes after *rev (possibly none), *rev advanced. -ESTALE when
  * the coordinator no longer has them (list again). */
-static int watch_once(const KindInfo *k, const char *name, int64_t *rev, Obj **ret_items) {
+static int watch_once(const KindInfo *k, const char *name, int64_t *rev, uint64_t deadline,
+                      Obj **ret_items) {
         _cleanup_(obj_freep) Obj *req = request("watch"), *resp = NULL;
+        if (deadline) {
+                uint64_t now = now_usec(CLOCK_MONOTONIC);
+                int64_t left = now < deadline ? (int64_t)((deadline - now) / USEC_PER_SEC) : 0;
+                if (req && obj_map_set_int(req, "timeoutSeconds", left < 1 ? 1 : left) < 0)
+                        return log_oom();
+        }
         if (!req || obj_map_set_str(req, "kind", k->kind) < 0 ||
             (name && obj_map_set_str(req, "name", name) < 0) ||
             (arg_selector && obj_map_set_str(req, "selector", arg_selector) < 0) ||
@@ -695,7 +702,7 @@ static int watch_once(const KindInfo *k, const char *name, int64_t *rev, Obj **r
 static int watch_loop(const KindInfo *k, const char *name, int64_t rev, Table *t, bool first) {
         for (;;) {
                 _cleanup_(obj_freep) Obj *items = NULL;
-                int r = watch_once(k, name, &rev, &items);
+                int r = watch_once(k, name, &rev, 0, &items);
                 if (r == -ESTALE) {
                         /* Too far behind: list again and go on from there, as a reflector does. */
                         _cleanup_(obj_freep) Obj *all = NULL;
@@ -832,7 +839,7 @@ static int wait_deleted(const KindInfo *k, const char *name) {
                         return -ETIMEDOUT;
                 }
                 _cleanup_(obj_freep) Obj *items = NULL;
-                r = watch_once(k, name, &rev, &items);
+                r = watch_once(k, name, &rev, deadline, &items);
                 if (r == -ESTALE) {
                         _cleanup_(obj_freep) Obj *again = request("get"), *ar = NULL;
                         if (!again || obj_map_set_str(again, "kind", k->kind) < 0 ||

@@ -349,20 +349,20 @@ int describe_object(Manager *m, const KindInfo *k, const char *ns, const char *n
         fprintf(f, "%-14s%s\n", "Kind:", k->kind);
         fprintf(f, "Metadata:\n");
         const Obj *meta = obj_map_get(o, "metadata");
-        fprintf(f, "  %-20s%s\n",
+        fprintf(f, "  %-22s%s\n",
                 "Creation Timestamp:", strna(obj_get_str(meta, "creationTimestamp")));
         if (obj_get_str(meta, "deletionTimestamp"))
-                fprintf(f, "  %-20s%s\n",
+                fprintf(f, "  %-22s%s\n",
                         "Deletion Timestamp:", obj_get_str(meta, "deletionTimestamp"));
         int64_t gen = 0;
         if (obj_get_int(meta, "generation", &gen))
-                fprintf(f, "  %-20s%lld\n", "Generation:", (long long)gen);
-        fprintf(f, "  %-20s%s\n", "Resource Version:", strna(obj_get_str(meta, "resourceVersion")));
-        fprintf(f, "  %-20s%s\n", "UID:", strna(obj_get_str(meta, "uid")));
+                fprintf(f, "  %-22s%lld\n", "Generation:", (long long)gen);
+        fprintf(f, "  %-22s%s\n", "Resource Version:", strna(obj_get_str(meta, "resourceVersion")));
+        fprintf(f, "  %-22s%s\n", "UID:", strna(obj_get_str(meta, "uid")));
         OBJ_LIST_FOREACH(fin, obj_map_get(meta, "finalizers"), i)
-        fprintf(f, "  %-20s%s\n", i == 0 ? "Finalizers:" : "", strempty(obj_str(fin)));
+        fprintf(f, "  %-22s%s\n", i == 0 ? "Finalizers:" : "", strempty(obj_str(fin)));
         OBJ_LIST_FOREACH(ref, obj_map_get(meta, "ownerReferences"), i)
-        fprintf(f, "  %-20s%s/%s%s\n", i == 0 ? "Owner References:" : "",
+        fprintf(f, "  %-22s%s/%s%s\n", i == 0 ? "Owner References:" : "",
                 strna(obj_get_str(ref, "kind")), strna(obj_get_str(ref, "name")),
                 obj_get_bool(ref, "controller", false) ? " (controller)" : "");
 

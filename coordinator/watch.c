@@ -322,6 +322,11 @@ int watch_hub_request(WatchHub *h, const void *rid, size_t rid_len, const Obj *r
         if (sel && label_selector_parse(sel, &selector) < 0)
                 return fail(resp, "Invalid", "invalid label selector");
         Filter f = {k, ns, obj_get_str(req, "name"), selector};
+        /* The client may want its answer sooner (delete --wait with a deadline). */
+        uint64_t hold = WATCH_HOLD_USEC;
+        int64_t secs;
+        if (obj_get_int(req, "timeoutSeconds", &secs) && (uint64_t)secs * USEC_PER_SEC < hold)
+                hold = (uint64_t)secs * USEC_PER_SEC;
 
         _cleanup_(obj_freep) Obj *items = obj_new_list();
         if (!items)
@@ -345,7 +350,7 @@ int watch_hub_request(WatchHub *h, const void *rid, size_t rid_len, const Obj *r
                 .name = f.name ? strdup(f.name) : NULL,
                 .selector = TAKE_PTR(selector),
                 .revision = since,
-                .deadline = now_usec(CLOCK_MONOTONIC) + WATCH_HOLD_USEC,
+                .deadline = now_usec(CLOCK_MONOTONIC) + hold,
         };
         memcpy(p->rid, rid, rid_len);
         if ((ns && !p->ns) || (f.name && !p->name)) {
