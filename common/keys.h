@@ -14,8 +14,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define KEY_Z85_LEN  40 /* characters, without NUL */
-#define KEY_RAW_LEN  32
+#define KEY_Z85_LEN 40  /* characters, without NUL */
+#define KEY_RAW_LEN 32
 #define DATA_KEY_LEN 32
 
 typedef struct KeyPair {

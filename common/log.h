@@ -31,7 +31,7 @@ typedef enum LogField {
 } LogField;
 
 typedef enum LogTarget {
-        LOG_TARGET_AUTO, /* journald if its socket exists, else stderr */
+        LOG_TARGET_AUTO,    /* journald if its socket exists, else stderr */
         LOG_TARGET_JOURNAL,
         LOG_TARGET_STDERR,
 } LogTarget;
@@ -81,9 +81,10 @@ int log_internalv(int level, int error, const char *file, int line, const char *
 #define log_full_errno(level, error, ...)                                                          \
         ({                                                                                         \
                 int _l = (level), _e = (error);                                                    \
-                (log_get_max_level() >= _l) ? log_internal(_l, _e, __FILE__, __LINE__, __func__,   \
-                                                           NULL, NULL, __VA_ARGS__)                \
-                                            : -abs(_e);                                            \
+                (log_get_max_level() >= _l)                                                        \
+                        ? log_internal(_l, _e, __FILE__, __LINE__, __func__, NULL, NULL,           \
+                                       __VA_ARGS__)                                                \
+                        : -abs(_e);                                                                \
         })
 #define log_full(level, ...) (void)log_full_errno((level), 0, __VA_ARGS__)
 

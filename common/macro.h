@@ -14,14 +14,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#define _cleanup_(f)   __attribute__((cleanup(f)))
-#define _unused_       __attribute__((unused))
+#define _cleanup_(f)  __attribute__((cleanup(f)))
+#define _unused_      __attribute__((unused))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
-#define _noreturn_     __attribute__((noreturn))
-#define _pure_         __attribute__((pure))
-#define _sentinel_     __attribute__((sentinel))
-#define _likely_(x)    __builtin_expect(!!(x), 1)
-#define _unlikely_(x)  __builtin_expect(!!(x), 0)
+#define _noreturn_    __attribute__((noreturn))
+#define _pure_        __attribute__((pure))
+#define _sentinel_    __attribute__((sentinel))
+#define _likely_(x)   __builtin_expect(!!(x), 1)
+#define _unlikely_(x) __builtin_expect(!!(x), 0)
 
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -15,10 +15,10 @@
 
 #include "obj.h"
 
-#define YAML_MAX_DEPTH     64
-#define YAML_MAX_NODES     500000
-#define YAML_MAX_STRING    (1U << 20)
-#define YAML_MAX_DOCUMENTS 1024
+#define YAML_MAX_DEPTH      64
+#define YAML_MAX_NODES      500000
+#define YAML_MAX_STRING     (1U << 20)
+#define YAML_MAX_DOCUMENTS  1024
 
 typedef struct YamlError {
         uint32_t line;

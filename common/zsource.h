@@ -20,8 +20,8 @@ typedef struct ZSource ZSource;
  * continues with the next message. */
 typedef int (*ZSourceHandler)(void *zsock, void *userdata);
 
-int zsource_new(sd_event *e, void *zsock, ZSourceHandler handler, void *userdata, unsigned budget,
-                ZSource **ret);
+int zsource_new(sd_event *e, void *zsock, ZSourceHandler handler, void *userdata,
+                unsigned budget, ZSource **ret);
 ZSource *zsource_free(ZSource *s);
 /* Drain now (e.g. right after sending on the socket). */
 void zsource_kick(ZSource *s);

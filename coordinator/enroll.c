@@ -201,10 +201,10 @@ int token_delete(Manager *m, const char *id) {
 
 /* ---- enrollment ---- */
 
-static int refuse(Manager *m, const void *rid, size_t rid_len, const char *reason, const char *fmt,
-                  ...) _printf_(5, 6);
-static int refuse(Manager *m, const void *rid, size_t rid_len, const char *reason, const char *fmt,
-                  ...) {
+static int refuse(Manager *m, const void *rid, size_t rid_len, const char *reason,
+                  const char *fmt, ...) _printf_(5, 6);
+static int refuse(Manager *m, const void *rid, size_t rid_len, const char *reason,
+                  const char *fmt, ...) {
         char msg[512];
         va_list ap;
         va_start(ap, fmt);
@@ -300,9 +300,8 @@ int enroll_handle(Manager *m, const char *key_z85, const void *rid, size_t rid_l
                 id[TOKEN_ID_LEN] = 0;
         }
         if (!token_id_valid(id))
-                return refuse(m, rid, rid_len, "TokenUnknown",
-                              "the token is not a valid Anvil "
-                              "enrollment token");
+                return refuse(m, rid, rid_len, "TokenUnknown", "the token is not a valid Anvil "
+                                                               "enrollment token");
         _cleanup_(obj_freep) Obj *rec = NULL;
         int64_t rec_rev = 0;
         int r = load_token(m, id, &rec, &rec_rev);
@@ -310,8 +309,8 @@ int enroll_handle(Manager *m, const char *key_z85, const void *rid, size_t rid_l
         token_hash(token, hash);
         const char *want = obj_get_str(rec, "hash");
         if (r < 0 || !want || strlen(want) != 64 || sodium_memcmp(want, hash, 64) != 0)
-                return refuse(m, rid, rid_len, "TokenUnknown", "no such enrollment token (key %s)",
-                              fp);
+                return refuse(m, rid, rid_len, "TokenUnknown",
+                              "no such enrollment token (key %s)", fp);
         int64_t expires = 0, uses = -1;
         obj_get_int(rec, "expires", &expires);
         obj_get_int(rec, "usesLeft", &uses);

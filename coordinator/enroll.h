@@ -19,9 +19,9 @@
 int zap_on_request(void *zsock, void *userdata);
 
 typedef struct TokenSpec {
-        uint64_t ttl_usec; /* 0 = never expires */
-        int64_t uses;      /* 0 = unlimited */
-        const Obj *labels; /* string map, may be NULL */
+        uint64_t ttl_usec;  /* 0 = never expires */
+        int64_t uses;       /* 0 = unlimited */
+        const Obj *labels;  /* string map, may be NULL */
         const char *description;
 } TokenSpec;
 

@@ -20,25 +20,25 @@ extern const KindInfo kind_host, kind_secret;
 
 typedef struct HostLink {
         char key[KEY_Z85_LEN + 1];
-        char *host; /* NULL until enrolled */
+        char *host;            /* NULL until enrolled */
         uint8_t rid[256];
         size_t rid_len;
         bool connected;
         bool revoked;
-        bool dirty;          /* DESIRED to be sent after the current commit */
-        int64_t desired_gen; /* Host metadata.generation */
-        int64_t acked_gen;   /* what the agent has acknowledged */
+        bool dirty;            /* DESIRED to be sent after the current commit */
+        int64_t desired_gen;   /* Host metadata.generation */
+        int64_t acked_gen;     /* what the agent has acknowledged */
         int64_t sent_gen;
-        uint64_t sent_at; /* CLOCK_MONOTONIC µs */
+        uint64_t sent_at;      /* CLOCK_MONOTONIC µs */
         uint64_t retry_usec;
         uint64_t last_seen;
-        int srcfd; /* the connection's fd, to cut a revoked host off */
+        int srcfd;             /* the connection's fd, to cut a revoked host off */
 } HostLink;
 
 struct Fanout {
         Manager *m;
-        void *by_key;  /* tsearch: HostLink by key */
-        void *by_host; /* tsearch: HostLink by host name */
+        void *by_key;   /* tsearch: HostLink by key */
+        void *by_host;  /* tsearch: HostLink by host name */
         HostLink **dirty;
         size_t n_dirty, cap_dirty;
         sd_event_source *tick;
@@ -169,8 +169,7 @@ static void apply_host(Fanout *f, HostLink *l, const Obj *host) {
                         _cleanup_(obj_freep) Obj *body = obj_new_map();
                         char *buf;
                         size_t size;
-                        if (body &&
-                            obj_map_set_str(body, "reason", "revoked by the operator") >= 0 &&
+                        if (body && obj_map_set_str(body, "reason", "revoked by the operator") >= 0 &&
                             wire_encode(MSG_REVOKED, body, &buf, &size) >= 0) {
                                 (void)zmq_send(f->m->router, l->rid, l->rid_len,
                                                ZMQ_SNDMORE | ZMQ_DONTWAIT);
@@ -494,10 +493,9 @@ static void dispatch(Fanout *f, HostLink *l, MsgType type, const Obj *body) {
                 break;
         }
         case MSG_RESULT:
-                log_info(
-                        "Command %s on %s finished with exit code %lld.",
-                        strna(obj_get_str(body, "id")), l->host,
-                        (long long)(obj_get(body, "exitCode") ? obj_get(body, "exitCode")->i : -1));
+                log_info("Command %s on %s finished with exit code %lld.",
+                         strna(obj_get_str(body, "id")), l->host,
+                         (long long)(obj_get(body, "exitCode") ? obj_get(body, "exitCode")->i : -1));
                 break;
         default:
                 break;
@@ -643,7 +641,8 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
                 l->connected = false;
                 LOG_FIELD_SCOPE(LOG_FIELD_HOST, l->host);
                 log_warning("Host %s has not been heard from for %llus: marking it unreachable.",
-                            l->host, (unsigned long long)((c.now - l->last_seen) / USEC_PER_SEC));
+                            l->host,
+                            (unsigned long long)((c.now - l->last_seen) / USEC_PER_SEC));
                 bool no = false;
                 int r = edit_host_status(f, l->host, edit_connected, NULL, &no);
                 if (r < 0 && r != -ENOENT)

@@ -31,9 +31,9 @@ int secret_get_data(Manager *m, const char *ns, const char *name, const char *ke
         return 0;
 }
 
-int secret_create(Manager *m, const char *ns, const char *name, const char *type, const Obj *owner,
-                  const char *cluster, const char *const *keys, const char *const *values,
-                  size_t n) {
+int secret_create(Manager *m, const char *ns, const char *name, const char *type,
+                  const Obj *owner, const char *cluster, const char *const *keys,
+                  const char *const *values, size_t n) {
         _cleanup_(obj_freep) Obj *s = obj_new_map();
         if (!s || obj_map_set_str(s, "kind", "Secret") < 0 ||
             obj_set_str(s, "metadata.name", name) < 0 ||
@@ -125,8 +125,7 @@ int cluster_certificates_ensure(Manager *m, const Obj *cluster) {
 static int add_file(Obj *files, const char *path, const char *content, const char *perm) {
         _cleanup_(obj_freep) Obj *f = obj_new_map();
         if (!f || obj_map_set_str(f, "path", path) < 0 ||
-            obj_map_set_str(f, "content", content) < 0 ||
-            obj_map_set_str(f, "owner", "root:root") < 0 ||
+            obj_map_set_str(f, "content", content) < 0 || obj_map_set_str(f, "owner", "root:root") < 0 ||
             obj_map_set_str(f, "permissions", perm) < 0)
                 return -ENOMEM;
         return obj_list_append(files, TAKE_PTR(f));
@@ -178,8 +177,7 @@ static char *join_cidrs(const Obj *list) {
         char buf[1024] = "";
         size_t n = 0;
         OBJ_LIST_FOREACH(c, list, i) {
-                int w = snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? "," : "",
-                                 strempty(obj_str(c)));
+                int w = snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? "," : "", strempty(obj_str(c)));
                 if (w > 0 && (size_t)w < sizeof(buf) - n)
                         n += (size_t)w;
         }
@@ -201,18 +199,17 @@ static int node_registration(Obj *nr) {
         return 0;
 }
 
-static int render_init(const Obj *config, const Obj *machine, const Obj *cluster, const char *token,
-                       Obj *docs) {
+static int render_init(const Obj *config, const Obj *machine, const Obj *cluster,
+                       const char *token, Obj *docs) {
         int r;
-        _cleanup_(obj_freep) Obj *cc =
-                obj_dup(obj_get(config, "spec.clusterConfiguration")) ?: obj_new_map();
-        _cleanup_(obj_freep) Obj *ic =
-                obj_dup(obj_get(config, "spec.initConfiguration")) ?: obj_new_map();
+        _cleanup_(obj_freep) Obj *cc = obj_dup(obj_get(config, "spec.clusterConfiguration"))
+                                               ?: obj_new_map();
+        _cleanup_(obj_freep) Obj *ic = obj_dup(obj_get(config, "spec.initConfiguration"))
+                                               ?: obj_new_map();
         _cleanup_free_ char *ep = endpoint_of(cluster);
-        _cleanup_free_ char *pods =
-                join_cidrs(obj_get(cluster, "spec.clusterNetwork.pods.cidrBlocks"));
-        _cleanup_free_ char *svcs =
-                join_cidrs(obj_get(cluster, "spec.clusterNetwork.services.cidrBlocks"));
+        _cleanup_free_ char *pods = join_cidrs(obj_get(cluster, "spec.clusterNetwork.pods.cidrBlocks"));
+        _cleanup_free_ char *svcs = join_cidrs(
+                obj_get(cluster, "spec.clusterNetwork.services.cidrBlocks"));
         if (!cc || !ic || !ep)
                 return -ENOMEM;
         /* What Cluster API fills in from the Cluster and Machine. */
@@ -227,8 +224,7 @@ static int render_init(const Obj *config, const Obj *machine, const Obj *cluster
         Obj *net = obj_map_ensure_map(cc, "networking");
         if (!net)
                 return -ENOMEM;
-        if (pods && !obj_map_get(net, "podSubnet") &&
-            (r = obj_map_set_str(net, "podSubnet", pods)) < 0)
+        if (pods && !obj_map_get(net, "podSubnet") && (r = obj_map_set_str(net, "podSubnet", pods)) < 0)
                 return r;
         if (svcs && !obj_map_get(net, "serviceSubnet") &&
             (r = obj_map_set_str(net, "serviceSubnet", svcs)) < 0)
@@ -245,15 +241,14 @@ static int render_init(const Obj *config, const Obj *machine, const Obj *cluster
         if (!tokens)
                 return -ENOMEM;
         _cleanup_(obj_freep) Obj *t = obj_new_map();
-        if (!t || obj_map_set_str(t, "token", token) < 0 ||
-            obj_map_set_str(t, "ttl", TOKEN_TTL) < 0 ||
+        if (!t || obj_map_set_str(t, "token", token) < 0 || obj_map_set_str(t, "ttl", TOKEN_TTL) < 0 ||
             obj_map_set_str(t, "description", "created by Anvil for joining nodes") < 0)
                 return -ENOMEM;
         Obj *groups = obj_map_ensure_list(t, "groups");
         Obj *usages = obj_map_ensure_list(t, "usages");
         if (!groups || !usages ||
-            obj_list_append(groups,
-                            obj_new_str("system:bootstrappers:kubeadm:default-node-token")) < 0 ||
+            obj_list_append(groups, obj_new_str("system:bootstrappers:kubeadm:default-node-token")) <
+                    0 ||
             obj_list_append(usages, obj_new_str("signing")) < 0 ||
             obj_list_append(usages, obj_new_str("authentication")) < 0)
                 return -ENOMEM;
@@ -276,8 +271,8 @@ static int render_join(Manager *m, const Obj *config, const Obj *cluster, const 
                        bool control_plane, Obj *docs) {
         (void)m;
         int r;
-        _cleanup_(obj_freep) Obj *jc =
-                obj_dup(obj_get(config, "spec.joinConfiguration")) ?: obj_new_map();
+        _cleanup_(obj_freep) Obj *jc = obj_dup(obj_get(config, "spec.joinConfiguration"))
+                                               ?: obj_new_map();
         _cleanup_free_ char *ep = endpoint_of(cluster);
         if (!jc || !ep)
                 return -ENOMEM;
@@ -302,8 +297,7 @@ static int render_join(Manager *m, const Obj *config, const Obj *cluster, const 
                 return r;
         if (!obj_map_get(bt, "token") && (r = obj_map_set_str(bt, "token", token)) < 0)
                 return r;
-        if (!obj_map_get(bt, "caCertHashes") &&
-            !obj_get_bool(bt, "unsafeSkipCAVerification", false)) {
+        if (!obj_map_get(bt, "caCertHashes") && !obj_get_bool(bt, "unsafeSkipCAVerification", false)) {
                 Obj *hl = obj_map_ensure_list(bt, "caCertHashes");
                 if (!hl || obj_list_append(hl, obj_new_str(hash)) < 0)
                         return -ENOMEM;
@@ -318,8 +312,8 @@ static int render_join(Manager *m, const Obj *config, const Obj *cluster, const 
         return obj_list_append(docs, TAKE_PTR(jc));
 }
 
-int kubeadm_render_bundle(Manager *m, const Obj *config, const Obj *machine, const Obj *cluster,
-                          BootstrapRole role, char **ret) {
+int kubeadm_render_bundle(Manager *m, const Obj *config, const Obj *machine,
+                          const Obj *cluster, BootstrapRole role, char **ret) {
         _cleanup_free_ char *tname = strjoin(meta_name(cluster), "-", SECRET_SUFFIX_TOKEN);
         _cleanup_free_ char *token = NULL;
         if (!tname)
@@ -357,9 +351,10 @@ int kubeadm_render_bundle(Manager *m, const Obj *config, const Obj *machine, con
                 return r;
         Obj *kb = obj_map_ensure_map(b, "kubeadm");
         if (!kb || obj_map_set_str(kb, "command", role == BOOTSTRAP_INIT ? "init" : "join") < 0 ||
-            obj_map_set_str(kb, "configPath",
-                            role == BOOTSTRAP_INIT ? "/run/kubeadm/kubeadm.yaml"
-                                                   : "/run/kubeadm/kubeadm-join-config.yaml") < 0 ||
+            obj_map_set_str(kb, "configPath", role == BOOTSTRAP_INIT
+                                                      ? "/run/kubeadm/kubeadm.yaml"
+                                                      : "/run/kubeadm/kubeadm-join-config.yaml") <
+                    0 ||
             obj_map_set_str(kb, "config", kubeadm_yaml) < 0)
                 return -ENOMEM;
         sodium_memzero(kubeadm_yaml, strlen(kubeadm_yaml));

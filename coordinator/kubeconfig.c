@@ -31,8 +31,7 @@ int kubeconfig_for_cluster(Manager *m, const char *ns, const char *name, char **
         int64_t port = 6443;
         obj_get_int(cluster, "spec.controlPlaneEndpoint.port", &port);
         if (!host) {
-                *ret_error =
-                        asprintf_safe("cluster \"%s\" has no control plane endpoint yet", name);
+                *ret_error = asprintf_safe("cluster \"%s\" has no control plane endpoint yet", name);
                 return -EAGAIN;
         }
         _cleanup_free_ char *ca_name = strjoin(name, "-ca");
@@ -79,10 +78,10 @@ int kubeconfig_for_cluster(Manager *m, const char *ns, const char *name, char **
         _cleanup_(obj_freep) Obj *kc = obj_new_map();
         _cleanup_(obj_freep) Obj *cl = obj_new_map(), *us = obj_new_map(), *cx = obj_new_map();
         if (!kc || !cl || !us || !cx || obj_map_set_str(kc, "apiVersion", "v1") < 0 ||
-            obj_map_set_str(kc, "kind", "Config") < 0 || obj_map_set_str(cl, "name", name) < 0 ||
+            obj_map_set_str(kc, "kind", "Config") < 0 ||
+            obj_map_set_str(cl, "name", name) < 0 ||
             obj_set_str(cl, "cluster.certificate-authority-data", ca_b64) < 0 ||
-            obj_set_str(cl, "cluster.server", server) < 0 ||
-            obj_map_set_str(us, "name", user) < 0 ||
+            obj_set_str(cl, "cluster.server", server) < 0 || obj_map_set_str(us, "name", user) < 0 ||
             obj_set_str(us, "user.client-certificate-data", crt_b64) < 0 ||
             obj_set_str(us, "user.client-key-data", key_b64) < 0 ||
             obj_map_set_str(cx, "name", context) < 0 ||

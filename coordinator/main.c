@@ -124,27 +124,24 @@ int main(int argc, char **argv) {
         }
 
         ManagerConfig mc = {
-                .listen =
-                        (char *)(listen ? listen : config_str(cfg, "listen", "tcp://0.0.0.0:7443")),
+                .listen = (char *)(listen ? listen : config_str(cfg, "listen", "tcp://0.0.0.0:7443")),
                 .advertise = (char *)(advertise ? advertise : config_str(cfg, "advertise", NULL)),
-                .admin_socket =
-                        (char *)(admin ? admin
-                                       : config_str(cfg, "admin-socket", "/run/anvil/admin.sock")),
-                .state_dir =
-                        (char *)(state ? state : config_str(cfg, "state-dir", "/var/lib/anvil")),
+                .admin_socket = (char *)(admin ? admin
+                                               : config_str(cfg, "admin-socket",
+                                                            "/run/anvil/admin.sock")),
+                .state_dir = (char *)(state ? state : config_str(cfg, "state-dir", "/var/lib/anvil")),
                 .key_file = (char *)config_str(cfg, "key-file", NULL),
-                .metrics_listen =
-                        (char *)(metrics ? metrics
-                                         : config_str(cfg, "metrics-listen", "127.0.0.1:9450")),
+                .metrics_listen = (char *)(metrics ? metrics
+                                                   : config_str(cfg, "metrics-listen",
+                                                                "127.0.0.1:9450")),
                 .heartbeat_grace_usec = config_duration(cfg, "heartbeat-grace", 30 * USEC_PER_SEC),
                 .resync_usec = config_duration(cfg, "resync-period", 600 * USEC_PER_SEC),
         };
         if (grace) {
                 int64_t us;
                 if (parse_go_duration(grace, &us) < 0 || us <= 0) {
-                        fprintf(stderr,
-                                "anvil-coordinator: --heartbeat-grace: invalid duration "
-                                "'%s'\n",
+                        fprintf(stderr, "anvil-coordinator: --heartbeat-grace: invalid duration "
+                                        "'%s'\n",
                                 grace);
                         return 2;
                 }

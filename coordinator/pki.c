@@ -10,7 +10,7 @@
 #include "macro.h"
 #include "pki.h"
 
-#define CA_DAYS  3650
+#define CA_DAYS 3650
 #define RSA_BITS 2048
 
 void pem_pair_done(PemPair *p) {
@@ -102,8 +102,8 @@ static int random_serial(X509 *c) {
 }
 
 static int set_name(X509_NAME *n, const char *cn, const char *o) {
-        if (o &&
-            !X509_NAME_add_entry_by_txt(n, "O", MBSTRING_UTF8, (const unsigned char *)o, -1, -1, 0))
+        if (o && !X509_NAME_add_entry_by_txt(n, "O", MBSTRING_UTF8, (const unsigned char *)o, -1,
+                                             -1, 0))
                 return -EINVAL;
         if (!X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1,
                                         0))

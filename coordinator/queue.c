@@ -5,19 +5,19 @@
 #include "log.h"
 #include "queue.h"
 
-#define BATCH            256
+#define BATCH 256
 #define BACKOFF_MIN_USEC (5 * USEC_PER_MSEC)
 #define BACKOFF_MAX_USEC (300 * USEC_PER_SEC)
 
 /* One entry per known key: in the ready FIFO, scheduled, or only remembering a backoff. */
 typedef struct Item {
         char *key;
-        bool ready;        /* in the FIFO */
-        bool processing;   /* being handled right now */
-        bool dirty;        /* added again while processing */
-        uint64_t due;      /* CLOCK_MONOTONIC µs when scheduled, 0 = not scheduled */
-        uint64_t backoff;  /* next failure delay */
-        struct Item *next; /* FIFO link */
+        bool ready;         /* in the FIFO */
+        bool processing;    /* being handled right now */
+        bool dirty;         /* added again while processing */
+        uint64_t due;       /* CLOCK_MONOTONIC µs when scheduled, 0 = not scheduled */
+        uint64_t backoff;   /* next failure delay */
+        struct Item *next;  /* FIFO link */
 } Item;
 
 struct Queue {
@@ -25,8 +25,8 @@ struct Queue {
         sd_event_source *defer, *timer;
         QueueHandler handler;
         void *userdata;
-        void *items;       /* tsearch tree of Item by key */
-        Item *head, *tail; /* ready FIFO */
+        void *items;        /* tsearch tree of Item by key */
+        Item *head, *tail;  /* ready FIFO */
         size_t n_ready, n_delayed;
         uint64_t timer_due;
 };

@@ -30,7 +30,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Queue *, queue_free);
 
 int queue_add(Queue *q, const char *key);
 int queue_add_after(Queue *q, const char *key, uint64_t usec);
-size_t queue_length(Queue *q);  /* ready keys */
-size_t queue_delayed(Queue *q); /* scheduled for later */
+size_t queue_length(Queue *q);    /* ready keys */
+size_t queue_delayed(Queue *q);   /* scheduled for later */
 /* Runs until no key is ready (tests, and shutdown). */
 int queue_run_ready(Queue *q);

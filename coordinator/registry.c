@@ -159,8 +159,8 @@ bool meta_owned_by(const Obj *o, const Obj *owner) {
 
 static Obj *owner_ref_new(const Obj *owner, bool controller) {
         _cleanup_(obj_freep) Obj *ref = obj_new_map();
-        if (!ref ||
-            obj_map_set_str(ref, "apiVersion", strempty(obj_get_str(owner, "apiVersion"))) < 0 ||
+        if (!ref || obj_map_set_str(ref, "apiVersion", strempty(obj_get_str(owner, "apiVersion"))) <
+                            0 ||
             obj_map_set_str(ref, "kind", strempty(obj_get_str(owner, "kind"))) < 0 ||
             obj_map_set_str(ref, "name", strempty(meta_name(owner))) < 0 ||
             obj_map_set_str(ref, "uid", strempty(meta_uid(owner))) < 0)
@@ -200,8 +200,7 @@ int meta_set_controller_ref(Obj *o, const Obj *owner) {
 
 Obj *object_ref(const Obj *o) {
         _cleanup_(obj_freep) Obj *ref = obj_new_map();
-        if (!ref ||
-            obj_map_set_str(ref, "apiVersion", strempty(obj_get_str(o, "apiVersion"))) < 0 ||
+        if (!ref || obj_map_set_str(ref, "apiVersion", strempty(obj_get_str(o, "apiVersion"))) < 0 ||
             obj_map_set_str(ref, "kind", strempty(obj_get_str(o, "kind"))) < 0 ||
             obj_map_set_str(ref, "name", strempty(meta_name(o))) < 0)
                 return NULL;

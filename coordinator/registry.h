@@ -72,8 +72,8 @@ int meta_set_annotation(Obj *o, const char *key, const char *value);
 bool meta_deleting(const Obj *o);
 int64_t meta_generation(const Obj *o);
 bool meta_has_finalizer(const Obj *o, const char *f);
-int meta_add_finalizer(Obj *o, const char *f);    /* 1 if added */
-int meta_remove_finalizer(Obj *o, const char *f); /* 1 if removed */
+int meta_add_finalizer(Obj *o, const char *f);   /* 1 if added */
+int meta_remove_finalizer(Obj *o, const char *f);/* 1 if removed */
 /* The controller owner reference, if any. */
 const Obj *meta_controller_ref(const Obj *o);
 bool meta_owned_by(const Obj *o, const Obj *owner);

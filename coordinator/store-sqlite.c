@@ -33,7 +33,7 @@ typedef struct PendingEvent {
 struct Store {
         sqlite3 *db;
         sqlite3_stmt *st_get, *st_put, *st_del, *st_meta_put;
-        int64_t revision; /* including uncommitted writes */
+        int64_t revision;           /* including uncommitted writes */
         int64_t committed_revision;
         bool in_tx;
         PendingEvent *pending;
@@ -300,8 +300,8 @@ static int pending_add(Store *s, StoreEventType type, const char *key, const voi
                 s->cap_pending = nc;
         }
         PendingEvent *e = &s->pending[s->n_pending];
-        *e = (PendingEvent){
-                .type = type, .create_rev = create_rev, .mod_rev = mod_rev, .version = version};
+        *e = (PendingEvent){.type = type, .create_rev = create_rev, .mod_rev = mod_rev,
+                            .version = version};
         e->key = strdup(key);
         if (!e->key)
                 return -ENOMEM;
@@ -364,8 +364,8 @@ static int apply_op(Store *s, const StoreOp *op, int64_t rev) {
                 free(prev.value);
                 return sqlite_error(s, rc, "put");
         }
-        r = pending_add(s, STORE_EVENT_PUT, op->key, op->value, op->size, create_rev, rev, version,
-                        &prev);
+        r = pending_add(s, STORE_EVENT_PUT, op->key, op->value, op->size, create_rev, rev,
+                        version, &prev);
         free(prev.value);
         return r;
 }
@@ -521,18 +521,13 @@ int store_commit(Store *s) {
                 PendingEvent *e = &events[i];
                 StoreEvent ev = {
                         .type = e->type,
-                        .kv = {.key = e->key,
-                               .value = e->value,
-                               .size = e->size,
-                               .create_rev = e->create_rev,
-                               .mod_rev = e->mod_rev,
+                        .kv = {.key = e->key, .value = e->value, .size = e->size,
+                               .create_rev = e->create_rev, .mod_rev = e->mod_rev,
                                .version = e->version},
                 };
                 if (e->has_prev)
-                        ev.prev = (StoreKV){.key = e->key,
-                                            .value = e->prev_value,
-                                            .size = e->prev_size,
-                                            .create_rev = e->prev_create_rev,
+                        ev.prev = (StoreKV){.key = e->key, .value = e->prev_value,
+                                            .size = e->prev_size, .create_rev = e->prev_create_rev,
                                             .mod_rev = e->prev_mod_rev,
                                             .version = e->prev_version};
                 for (size_t w = 0; w < s->n_watchers; w++)

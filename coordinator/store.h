@@ -39,8 +39,8 @@ typedef struct StoreKV {
 } StoreKV;
 
 typedef enum StoreCmpTarget {
-        STORE_CMP_MOD_REV, /* mod_rev == value (0 = key absent) */
-        STORE_CMP_EXISTS,  /* value != 0: key must exist; 0: must not */
+        STORE_CMP_MOD_REV,  /* mod_rev == value (0 = key absent) */
+        STORE_CMP_EXISTS,   /* value != 0: key must exist; 0: must not */
 } StoreCmpTarget;
 
 typedef struct StoreCmp {
@@ -68,8 +68,8 @@ typedef enum StoreEventType {
 
 typedef struct StoreEvent {
         StoreEventType type;
-        StoreKV kv;   /* the new value (PUT) */
-        StoreKV prev; /* the previous value (DELETE always; PUT when it existed) */
+        StoreKV kv;        /* the new value (PUT) */
+        StoreKV prev;      /* the previous value (DELETE always; PUT when it existed) */
 } StoreEvent;
 
 /* Called after commit, once per event, in revision order. Values are borrowed. */
