@@ -69,7 +69,8 @@ int bundle_parse(const char *text, size_t size, Obj **ret, char *err, size_t err
                 const char *path = obj_get_str(f, "path");
                 if (path[0] != '/' || strstr(path, "/../") ||
                     (strlen(path) >= 3 && streq(path + strlen(path) - 3, "/.."))) {
-                        snprintf(err, errsz, "files[%zu].path: must be absolute without \"..\"", i);
+                        snprintf(err, errsz, "files[%zu].path: must be absolute without \"..\"",
+                                 i);
                         return -EBADMSG;
                 }
         }

@@ -154,8 +154,8 @@ Obj *obj_dup(const Obj *o) {
                 if (!c)
                         return NULL;
                 for (size_t i = 0; i < o->map.n; i++) {
-                        if (obj_map_set(c, o->map.entries[i].key,
-                                        obj_dup(o->map.entries[i].value)) < 0)
+                        if (obj_map_set(c, o->map.entries[i].key, obj_dup(o->map.entries[i].value)) <
+                            0)
                                 return NULL;
                         c->map.entries[c->map.n - 1].key_mark = o->map.entries[i].key_mark;
                 }

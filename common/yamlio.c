@@ -77,9 +77,9 @@ Obj *yaml_resolve_plain(const char *s, size_t len) {
                                 return obj_new_int(v);
                 }
                 /* Floats: digits with a '.' or exponent; ".inf" / ".nan" as YAML spells them. */
-                if (strpbrk(s, ".eE") &&
-                    (isdigit((unsigned char)s[0]) || ((s[0] == '-' || s[0] == '+' || s[0] == '.') &&
-                                                      isdigit((unsigned char)s[1])))) {
+                if (strpbrk(s, ".eE") && (isdigit((unsigned char)s[0]) ||
+                                          ((s[0] == '-' || s[0] == '+' || s[0] == '.') &&
+                                           isdigit((unsigned char)s[1])))) {
                         errno = 0;
                         double d = strtod(s, &end);
                         if (errno == 0 && *end == 0 && isfinite(d))
@@ -151,9 +151,9 @@ static int parse_collection(Parser *ps, yaml_event_t *start, unsigned depth, Obj
         if (!o)
                 return -ENOMEM;
         set_mark(o, &start->start_mark);
-        int r = remember_anchor(
-                ps, is_map ? start->data.mapping_start.anchor : start->data.sequence_start.anchor,
-                o);
+        int r = remember_anchor(ps, is_map ? start->data.mapping_start.anchor
+                                           : start->data.sequence_start.anchor,
+                                o);
         if (r < 0)
                 return r;
 
@@ -194,8 +194,8 @@ static int parse_collection(Parser *ps, yaml_event_t *start, unsigned depth, Obj
                         yaml_event_delete(&ev);
                         return r;
                 }
-                _cleanup_free_ char *key =
-                        strndup((const char *)ev.data.scalar.value, ev.data.scalar.length);
+                _cleanup_free_ char *key = strndup((const char *)ev.data.scalar.value,
+                                                   ev.data.scalar.length);
                 yaml_mark_t key_mark = ev.start_mark;
                 yaml_event_delete(&ev);
                 if (!key)
@@ -225,7 +225,8 @@ static int parse_node(Parser *ps, yaml_event_t *ev, unsigned depth, Obj **ret) {
         if (depth > YAML_MAX_DEPTH)
                 return fail(ps, &ev->start_mark, "nesting deeper than %d levels", YAML_MAX_DEPTH);
         if (++ps->nodes > YAML_MAX_NODES)
-                return fail(ps, &ev->start_mark, "document has more than %d nodes", YAML_MAX_NODES);
+                return fail(ps, &ev->start_mark, "document has more than %d nodes",
+                            YAML_MAX_NODES);
 
         switch (ev->type) {
         case YAML_SCALAR_EVENT: {
@@ -254,7 +255,8 @@ static int parse_node(Parser *ps, yaml_event_t *ev, unsigned depth, Obj **ret) {
                                 size_t n = count_nodes(ps->anchors[i - 1].node);
                                 if (ps->nodes + n > YAML_MAX_NODES)
                                         return fail(ps, &ev->start_mark,
-                                                    "alias expands past %d nodes", YAML_MAX_NODES);
+                                                    "alias expands past %d nodes",
+                                                    YAML_MAX_NODES);
                                 ps->nodes += n;
                                 Obj *o = obj_dup(ps->anchors[i - 1].node);
                                 if (!o)
@@ -338,7 +340,8 @@ int yaml_parse_one(const char *buf, size_t size, Obj **ret, YamlError *err) {
                         Obj *second = obj_list_get(docs, 1);
                         err->line = second->mark.line;
                         err->column = second->mark.column;
-                        snprintf(err->message, sizeof(err->message), "expected a single document");
+                        snprintf(err->message, sizeof(err->message),
+                                 "expected a single document");
                 }
                 return -EBADMSG;
         }
@@ -380,7 +383,8 @@ static int buf_write(void *data, unsigned char *buffer, size_t size) {
 
 static int emit_scalar(yaml_emitter_t *e, const char *s, size_t len, yaml_scalar_style_t style) {
         yaml_event_t ev;
-        if (!yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s, (int)len, 1, 1, style))
+        if (!yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s, (int)len, 1, 1,
+                                          style))
                 return -ENOMEM;
         return yaml_emitter_emit(e, &ev) ? 0 : -EIO;
 }

@@ -49,8 +49,8 @@ void zsource_kick(ZSource *s) {
                 drain(s);
 }
 
-int zsource_new(sd_event *e, void *zsock, ZSourceHandler handler, void *userdata, unsigned budget,
-                ZSource **ret) {
+int zsource_new(sd_event *e, void *zsock, ZSourceHandler handler, void *userdata,
+                unsigned budget, ZSource **ret) {
         int fd;
         size_t len = sizeof(fd);
         if (zmq_getsockopt(zsock, ZMQ_FD, &fd, &len) < 0)
@@ -59,9 +59,7 @@ int zsource_new(sd_event *e, void *zsock, ZSourceHandler handler, void *userdata
         ZSource *s = calloc(1, sizeof(ZSource));
         if (!s)
                 return -ENOMEM;
-        *s = (ZSource){.zsock = zsock,
-                       .handler = handler,
-                       .userdata = userdata,
+        *s = (ZSource){.zsock = zsock, .handler = handler, .userdata = userdata,
                        .budget = budget ? budget : 1024};
         int r = sd_event_add_io(e, &s->io, fd, EPOLLIN, on_io, s);
         if (r >= 0)

@@ -25,7 +25,8 @@ int api_apply_in(Manager *m, const char *file, const char *content, const char *
 void api_prepare_output(Manager *m, const KindInfo *k, Obj *o);
 
 /* describe: text for one object, and the tree of a whole cluster. */
-int describe_object(Manager *m, const KindInfo *k, const char *ns, const char *name, char **ret);
+int describe_object(Manager *m, const KindInfo *k, const char *ns, const char *name,
+                    char **ret);
 int describe_cluster(Manager *m, const char *ns, const char *name, char **ret);
 
 /* get kubeconfig: an admin kubeconfig signed by the cluster CA. */

@@ -118,8 +118,7 @@ static int on_commit(sd_event_source *s, void *userdata) {
                 int r = store_commit(m->store);
                 if (r < 0) {
                         /* Nothing of the batch is durable: tell no one anything about it. */
-                        log_error_errno(r,
-                                        "Failed to commit to the store, dropping %zu replies: %m",
+                        log_error_errno(r, "Failed to commit to the store, dropping %zu replies: %m",
                                         m->n_outbox);
                         outbox_clear(m);
                         return 0;
@@ -168,8 +167,7 @@ static void on_store_event(const StoreEvent *ev, void *userdata) {
         else
                 (void)manager_enqueue(m, k->kind, ns, name);
         if (ev->type == STORE_EVENT_DELETE && meta_uid(obj)) {
-                _cleanup_free_ char *gc =
-                        strjoin("_gc/", k->namespaced ? ns : "", "/", meta_uid(obj));
+                _cleanup_free_ char *gc = strjoin("_gc/", k->namespaced ? ns : "", "/", meta_uid(obj));
                 if (gc)
                         (void)queue_add(m->queue, gc);
         }
@@ -226,8 +224,7 @@ static int setup_sockets(Manager *m) {
             zmq_setsockopt(m->router, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof(hb_ivl)) < 0 ||
             zmq_setsockopt(m->router, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof(hb_timeout)) < 0 ||
             zmq_setsockopt(m->router, ZMQ_LINGER, &zero, sizeof(zero)) < 0)
-                return log_error_errno(negative_errno(),
-                                       "Failed to configure the agent socket: %m");
+                return log_error_errno(negative_errno(), "Failed to configure the agent socket: %m");
         if (zmq_bind(m->router, m->config.listen) < 0)
                 return log_error_errno(negative_errno(), "Failed to listen on %s: %m",
                                        m->config.listen);
@@ -275,7 +272,8 @@ static int lock_state_dir(Manager *m) {
         if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
                 int r = negative_errno();
                 close(fd);
-                return log_error_errno(r, "Another coordinator is using %s (lock %s is held): %m",
+                return log_error_errno(r,
+                                       "Another coordinator is using %s (lock %s is held): %m",
                                        m->config.state_dir, path);
         }
         /* Kept open (and locked) for the life of the process. */
