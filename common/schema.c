@@ -201,8 +201,8 @@ int parse_go_duration(const char *s, int64_t *ret_usec) {
                 const char *unit;
                 double usec;
         } units[] = {
-                {"ns", 0.001}, {"us", 1},   {"µs", 1},     {"ms", 1000},
-                {"s", 1e6},    {"m", 60e6}, {"h", 3600e6},
+                {"ns", 0.001}, {"us", 1},    {"µs", 1},   {"ms", 1000},
+                {"s", 1e6},    {"m", 60e6},  {"h", 3600e6},
         };
         double total = 0;
         const char *p = s;
@@ -362,7 +362,8 @@ static int validate_string(const SchemaField *f, const Obj *v, const char *path,
         if ((f->flags & SF_NONEMPTY) && v->str.len == 0)
                 return problems_add(p, v->mark, path, "must not be empty");
         if ((f->flags & SF_DNS_NAME) && !is_dns_subdomain(v->str.s))
-                return problems_add(p, v->mark, path, "%s", check_dns_subdomain(v, NULL, 0));
+                return problems_add(p, v->mark, path, "%s",
+                                    check_dns_subdomain(v, NULL, 0));
         if (f->values) {
                 for (const char *const *e = f->values; *e; e++)
                         if (streq(*e, v->str.s))

@@ -83,8 +83,7 @@ static int create_machineset(Manager *m, const Obj *md, const char *hash, int64_
         _cleanup_(obj_freep) Obj *ms = obj_new_map();
         _cleanup_free_ char *name = asprintf_safe("%.52s-%s", meta_name(md), hash);
         if (!ms || !name || obj_map_set_str(ms, "kind", "MachineSet") < 0 ||
-            obj_set_str(ms, "metadata.name", name) < 0 ||
-            obj_set_str(ms, "metadata.namespace", ns) < 0)
+            obj_set_str(ms, "metadata.name", name) < 0 || obj_set_str(ms, "metadata.namespace", ns) < 0)
                 return -ENOMEM;
         const char *cluster = obj_get_str(md, "spec.clusterName");
         int r;
@@ -97,8 +96,7 @@ static int create_machineset(Manager *m, const Obj *md, const char *hash, int64_
         if (!spec || obj_map_set_str(spec, "clusterName", cluster) < 0 ||
             obj_map_set_int(spec, "replicas", replicas) < 0 ||
             obj_map_set(spec, "template", obj_dup(obj_get(md, "spec.template"))) < 0 ||
-            obj_map_set(spec, "selector", obj_dup(obj_get(md, "spec.selector")) ?: obj_new_map()) <
-                    0)
+            obj_map_set(spec, "selector", obj_dup(obj_get(md, "spec.selector")) ?: obj_new_map()) < 0)
                 return -ENOMEM;
         int64_t mrs = 0;
         if (obj_get_int(md, "spec.minReadySeconds", &mrs) &&
@@ -252,9 +250,8 @@ int reconcile_machinedeployment(Manager *m, const char *ns, const char *name) {
                 condition_set_true(md, "Available");
         else
                 condition_set(md, "Available", COND_FALSE, "WaitingForAvailableMachines",
-                              SEVERITY_WARNING,
-                              "minimum availability requires %lld replicas, "
-                              "current %lld available",
+                              SEVERITY_WARNING, "minimum availability requires %lld replicas, "
+                                                "current %lld available",
                               (long long)replicas, (long long)st_avail);
         if (st_ready >= replicas && st_replicas == replicas)
                 condition_set_true(md, "Ready");
