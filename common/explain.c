@@ -210,8 +210,11 @@ static void md_type(FILE *f, const SchemaField *fl) {
         const char *named = fl->fields ? schema_type_name(fl->fields) : NULL;
         if (named) {
                 md_anchor(anchor, sizeof(anchor), named);
+                /* "[]X" and "map[string]X": the brackets escaped, so only X is a link. */
                 const char *pre = strstr(t, named);
-                fprintf(f, "%.*s[%s](#%s)", pre ? (int)(pre - t) : 0, t, named, anchor);
+                for (const char *c = t; pre && c < pre; c++)
+                        fprintf(f, "%s%c", *c == '[' || *c == ']' ? "\\" : "", *c);
+                fprintf(f, "[%s](#%s)", named, anchor);
         } else
                 fprintf(f, "%s", t);
 }
