@@ -7,6 +7,7 @@
  * exit code 0 on success and 1 on any failure. `explain` needs no coordinator: the kind
  * tables are compiled in.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <getopt.h>
 #include <strings.h>
@@ -1352,8 +1353,10 @@ static const Command *find_command(const char *name) {
 }
 
 static void help_command(const Command *c) {
-        printf("%s.\n\nUsage: anvilctl %s\n\n%s%s\n%s", c->summary, c->usage, c->details,
-               isempty(c->details) ? "" : "", global_options);
+        /* The summary is a list entry in the overview; here it is a sentence. */
+        printf("%c%s.\n\nUsage: anvilctl %s\n\n%s%s%s", toupper((unsigned char)c->summary[0]),
+               c->summary + 1, c->usage, c->details, isempty(c->details) ? "" : "\n",
+               global_options);
 }
 
 static void help(void) {
