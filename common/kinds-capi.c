@@ -284,6 +284,12 @@ static const SchemaField machine_template_fields[] = {
 
 static const char *const delete_policies[] = {"Random", "Newest", "Oldest", NULL};
 
+static const SchemaField naming_strategy_fields[] = {
+        {"template", ST_STRING, .max = 256,
+         .doc = "accepted, not used: Machines are named <owner>-<5 random characters>"},
+        SCHEMA_END,
+};
+
 static const SchemaField machineset_spec[] = {
         {"clusterName", ST_STRING, SF_REQUIRED | SF_IMMUTABLE | SF_NONEMPTY, .max = 63,
          .doc = "the Cluster this set belongs to"},
@@ -297,6 +303,8 @@ static const SchemaField machineset_spec[] = {
                 "set-name label"},
         {"template", ST_OBJECT, .fields = machine_template_fields,
          .doc = "what each Machine looks like"},
+        {"machineNamingStrategy", ST_OBJECT, .fields = naming_strategy_fields,
+         .doc = "how Machines are named"},
         SCHEMA_END,
 };
 
@@ -418,11 +426,19 @@ static const SchemaField rolling_update_fields[] = {
         SCHEMA_END,
 };
 
+static const SchemaField md_remediation_fields[] = {
+        {"maxInFlight", ST_INT_OR_STRING, .check = check_percent_or_int,
+         .doc = "Machines remediated at once (accepted, not used)"},
+        SCHEMA_END,
+};
+
 static const SchemaField md_strategy_fields[] = {
         {"type", ST_STRING, .values = md_strategy_types,
          .doc = "RollingUpdate (default) or OnDelete (accepted; Anvil rolls as RollingUpdate)"},
         {"rollingUpdate", ST_OBJECT, .fields = rolling_update_fields,
          .doc = "parameters of a RollingUpdate"},
+        {"remediation", ST_OBJECT, .fields = md_remediation_fields,
+         .doc = "how MachineHealthCheck remediation is paced"},
         SCHEMA_END,
 };
 
@@ -445,6 +461,8 @@ static const SchemaField md_spec[] = {
         {"paused", ST_BOOL, .doc = "stops the controller from acting on this deployment"},
         {"progressDeadlineSeconds", ST_INT, .min = 0, .max = INT32_MAX,
          .doc = "defaults to 600 (accepted, not used yet)"},
+        {"machineNamingStrategy", ST_OBJECT, .fields = naming_strategy_fields,
+         .doc = "how Machines are named"},
         SCHEMA_END,
 };
 
