@@ -4,118 +4,152 @@
  * controlplane.cluster.x-k8s.io/v1beta1 (KubeadmControlPlane). The embedded kubeadm types
  * (ClusterConfiguration, InitConfiguration, JoinConfiguration) use the field names of Cluster
  * API's bootstrap/kubeadm/api/v1beta1/kubeadm_types.go, which mirror kubeadm's v1beta3.
+ * Checks and defaults follow the kubeadmconfig and kubeadmcontrolplane webhooks, including
+ * which KubeadmControlPlane fields may change after creation.
  */
 #include "kinds.h"
 
 extern const SchemaField api_endpoint_fields[];
 extern const SchemaField machine_spec_fields[];
 
-static const SchemaField type_meta[] = {
-        {"apiVersion", ST_STRING},
-        {"kind", ST_STRING},
-        SCHEMA_END,
-};
-#define TYPE_META {"apiVersion", ST_STRING}, {"kind", ST_STRING}
+#define TYPE_META                                                                                  \
+        {"apiVersion", ST_STRING, .doc = "ignored; Anvil renders kubeadm.k8s.io/v1beta3"}, {       \
+                "kind", ST_STRING, .doc = "ignored"                                                \
+        }
 
 static const SchemaField host_path_mount_fields[] = {
-        {"name", ST_STRING, SF_REQUIRED},
-        {"hostPath", ST_STRING, SF_REQUIRED},
-        {"mountPath", ST_STRING, SF_REQUIRED},
-        {"readOnly", ST_BOOL},
-        {"pathType", ST_STRING},
+        {"name", ST_STRING, SF_REQUIRED, .doc = "volume name in the static pod"},
+        {"hostPath", ST_STRING, SF_REQUIRED, .doc = "path on the host"},
+        {"mountPath", ST_STRING, SF_REQUIRED, .doc = "path in the pod"},
+        {"readOnly", ST_BOOL, .doc = "mount read-only"},
+        {"pathType", ST_STRING, .doc = "HostPath type, e.g. DirectoryOrCreate"},
+        SCHEMA_END,
+};
+
+static const SchemaField env_var_fields[] = {
+        {"name", ST_STRING, SF_REQUIRED, .doc = "variable name"},
+        {"value", ST_STRING, .doc = "its value"},
+        {"valueFrom", ST_OBJECT, .doc = "not supported by kubeadm here; accepted"},
         SCHEMA_END,
 };
 
 static const SchemaField control_plane_component_fields[] = {
-        {"extraArgs", ST_STRMAP},
-        {"extraVolumes", ST_LIST, .item = ST_OBJECT, .fields = host_path_mount_fields},
-        {"extraEnvs", ST_LIST, .item = ST_ANY},
+        {"extraArgs", ST_STRMAP, .doc = "extra command line flags, without the leading --"},
+        {"extraVolumes", ST_LIST, .item = ST_OBJECT, .fields = host_path_mount_fields,
+         .doc = "extra host paths mounted into the static pod"},
+        {"extraEnvs", ST_LIST, .item = ST_OBJECT, .fields = env_var_fields,
+         .doc = "extra environment variables of the static pod"},
         SCHEMA_END,
 };
 
 static const SchemaField api_server_fields[] = {
-        {"extraArgs", ST_STRMAP},
-        {"extraVolumes", ST_LIST, .item = ST_OBJECT, .fields = host_path_mount_fields},
-        {"extraEnvs", ST_LIST, .item = ST_ANY},
-        {"certSANs", ST_LIST, .item = ST_STRING},
-        {"timeoutForControlPlane", ST_DURATION},
+        {"extraArgs", ST_STRMAP, .doc = "extra kube-apiserver flags, without the leading --"},
+        {"extraVolumes", ST_LIST, .item = ST_OBJECT, .fields = host_path_mount_fields,
+         .doc = "extra host paths mounted into the static pod"},
+        {"extraEnvs", ST_LIST, .item = ST_OBJECT, .fields = env_var_fields,
+         .doc = "extra environment variables of the static pod"},
+        {"certSANs", ST_LIST, .item = ST_STRING, .doc = "extra SANs of the serving certificate"},
+        {"timeoutForControlPlane", ST_DURATION, .doc = "how long kubeadm waits for the API server"},
         SCHEMA_END,
 };
 
 static const SchemaField image_meta_fields[] = {
-        {"imageRepository", ST_STRING},
-        {"imageTag", ST_STRING},
+        {"imageRepository", ST_STRING, .doc = "registry to pull from"},
+        {"imageTag", ST_STRING, .doc = "image tag"},
         SCHEMA_END,
 };
 
 static const SchemaField local_etcd_fields[] = {
-        {"imageRepository", ST_STRING},
-        {"imageTag", ST_STRING},
-        {"dataDir", ST_STRING},
-        {"extraArgs", ST_STRMAP},
-        {"extraEnvs", ST_LIST, .item = ST_ANY},
-        {"serverCertSANs", ST_LIST, .item = ST_STRING},
-        {"peerCertSANs", ST_LIST, .item = ST_STRING},
+        {"imageRepository", ST_STRING, .doc = "registry to pull etcd from"},
+        {"imageTag", ST_STRING, .doc = "etcd image tag"},
+        {"dataDir", ST_STRING, .doc = "etcd data directory; kubeadm's default /var/lib/etcd"},
+        {"extraArgs", ST_STRMAP, .doc = "extra etcd flags"},
+        {"extraEnvs", ST_LIST, .item = ST_OBJECT, .fields = env_var_fields,
+         .doc = "extra environment variables"},
+        {"serverCertSANs", ST_LIST, .item = ST_STRING, .doc = "extra SANs of the server cert"},
+        {"peerCertSANs", ST_LIST, .item = ST_STRING, .doc = "extra SANs of the peer cert"},
         SCHEMA_END,
 };
 
 static const SchemaField external_etcd_fields[] = {
-        {"endpoints", ST_LIST, SF_REQUIRED, .item = ST_STRING},
-        {"caFile", ST_STRING, SF_REQUIRED},
-        {"certFile", ST_STRING, SF_REQUIRED},
-        {"keyFile", ST_STRING, SF_REQUIRED},
+        {"endpoints", ST_LIST, SF_REQUIRED | SF_NONEMPTY, .item = ST_STRING,
+         .doc = "etcd member URLs"},
+        {"caFile", ST_STRING, SF_REQUIRED, .doc = "CA file on the host"},
+        {"certFile", ST_STRING, SF_REQUIRED, .doc = "client certificate file on the host"},
+        {"keyFile", ST_STRING, SF_REQUIRED, .doc = "client key file on the host"},
         SCHEMA_END,
 };
 
 static const SchemaField etcd_fields[] = {
-        {"local", ST_OBJECT, .fields = local_etcd_fields},
-        {"external", ST_OBJECT, .fields = external_etcd_fields},
+        {"local", ST_OBJECT, .fields = local_etcd_fields,
+         .doc = "stacked etcd on the control plane hosts (the default)"},
+        {"external", ST_OBJECT, .fields = external_etcd_fields,
+         .doc = "an etcd cluster elsewhere; exclusive with local"},
         SCHEMA_END,
 };
 
 static const SchemaField networking_fields[] = {
-        {"serviceSubnet", ST_STRING},
-        {"podSubnet", ST_STRING},
-        {"dnsDomain", ST_STRING},
+        {"serviceSubnet", ST_STRING, .doc = "defaults to the Cluster's services cidrBlocks"},
+        {"podSubnet", ST_STRING, .doc = "defaults to the Cluster's pods cidrBlocks"},
+        {"dnsDomain", ST_STRING, .doc = "defaults to the Cluster's serviceDomain"},
         SCHEMA_END,
 };
 
-static const SchemaField cluster_configuration_fields[] = {
+const SchemaField cluster_configuration_fields[] = {
         TYPE_META,
-        {"etcd", ST_OBJECT, .fields = etcd_fields},
-        {"networking", ST_OBJECT, .fields = networking_fields},
-        {"kubernetesVersion", ST_STRING},
-        {"controlPlaneEndpoint", ST_STRING},
-        {"apiServer", ST_OBJECT, .fields = api_server_fields},
-        {"controllerManager", ST_OBJECT, .fields = control_plane_component_fields},
-        {"scheduler", ST_OBJECT, .fields = control_plane_component_fields},
-        {"dns", ST_OBJECT, .fields = image_meta_fields},
-        {"certificatesDir", ST_STRING},
-        {"imageRepository", ST_STRING},
-        {"featureGates", ST_MAP, .item = ST_BOOL},
-        {"clusterName", ST_STRING},
+        {"etcd", ST_OBJECT, .fields = etcd_fields, .doc = "etcd: local (stacked) or external"},
+        {"networking", ST_OBJECT, .fields = networking_fields,
+         .doc = "the cluster's networks; defaults from the Cluster's clusterNetwork"},
+        {"kubernetesVersion", ST_STRING, .doc = "set from the Machine's version"},
+        {"controlPlaneEndpoint", ST_STRING, .doc = "set from the Cluster's controlPlaneEndpoint"},
+        {"apiServer", ST_OBJECT, .fields = api_server_fields, .doc = "kube-apiserver settings"},
+        {"controllerManager", ST_OBJECT, .fields = control_plane_component_fields,
+         .doc = "kube-controller-manager settings"},
+        {"scheduler", ST_OBJECT, .fields = control_plane_component_fields,
+         .doc = "kube-scheduler settings"},
+        {"dns", ST_OBJECT, .fields = image_meta_fields, .doc = "CoreDNS image"},
+        {"certificatesDir", ST_STRING, .doc = "kubeadm's default /etc/kubernetes/pki"},
+        {"imageRepository", ST_STRING, .doc = "registry of the control plane images"},
+        {"featureGates", ST_MAP, .item = ST_BOOL, .doc = "kubeadm feature gates"},
+        {"clusterName", ST_STRING, .doc = "set from the Cluster's name"},
         SCHEMA_END,
 };
 
 static const char *const taint_effects[] = {"NoSchedule", "PreferNoSchedule", "NoExecute", NULL};
 
 static const SchemaField taint_fields[] = {
-        {"key", ST_STRING, SF_REQUIRED},
-        {"value", ST_STRING},
-        {"effect", ST_STRING, SF_REQUIRED, .values = taint_effects},
-        {"timeAdded", ST_TIME},
+        {"key", ST_STRING, SF_REQUIRED, .doc = "taint key"},
+        {"value", ST_STRING, .doc = "taint value"},
+        {"effect", ST_STRING, SF_REQUIRED, .values = taint_effects, .doc = "taint effect"},
+        {"timeAdded", ST_TIME, .doc = "when added"},
         SCHEMA_END,
 };
 
-static const SchemaField node_registration_fields[] = {
-        {"name", ST_STRING, SF_DNS_NAME},
-        {"criSocket", ST_STRING},
-        {"taints", ST_LIST, .item = ST_OBJECT, .fields = taint_fields},
-        {"kubeletExtraArgs", ST_STRMAP},
-        {"ignorePreflightErrors", ST_LIST, .item = ST_STRING},
+/* A node name, or a cloud-init style placeholder such as "{{ ds.meta_data.local_hostname }}"
+ * that the agent fills in on the host (Cluster API manifests use those). */
+static const char *check_node_name(const Obj *v, char *buf, size_t bufsz) {
+        const char *s = obj_str(v);
+        const char *open = s ? strstr(s, "{{") : NULL;
+        if (open && strstr(open, "}}"))
+                return NULL;
+        return check_dns_subdomain(v, buf, bufsz);
+}
+
+const SchemaField node_registration_fields[] = {
+        {"name", ST_STRING, .check = check_node_name,
+         .doc = "node name, or a placeholder like {{ ds.meta_data.local_hostname }}; defaults to "
+                "the host name"},
+        {"criSocket", ST_STRING,
+         .doc = "CRI socket, e.g. unix:///var/run/containerd/containerd.sock"},
+        {"taints", ST_LIST, .item = ST_OBJECT, .fields = taint_fields,
+         .doc = "taints to register with; [] for none"},
+        {"kubeletExtraArgs", ST_STRMAP, .doc = "extra kubelet flags, without the leading --"},
+        {"ignorePreflightErrors", ST_LIST, .item = ST_STRING,
+         .doc = "preflight checks to ignore, e.g. Swap"},
         {"imagePullPolicy", ST_STRING,
-         .values = (const char *const[]){"Always", "IfNotPresent", "Never", NULL}},
-        {"imagePullSerial", ST_BOOL},
+         .values = (const char *const[]){"Always", "IfNotPresent", "Never", NULL},
+         .doc = "image pull policy of kubeadm"},
+        {"imagePullSerial", ST_BOOL, .doc = "pull images one at a time"},
         SCHEMA_END,
 };
 
@@ -135,84 +169,95 @@ static const char *check_bootstrap_token(const Obj *v, char *buf, size_t bufsz) 
 }
 
 static const SchemaField bootstrap_token_fields[] = {
-        {"token", ST_STRING, SF_REQUIRED | SF_SECRET, .check = check_bootstrap_token},
-        {"description", ST_STRING},
-        {"ttl", ST_DURATION},
-        {"expires", ST_TIME},
-        {"usages", ST_LIST, .item = ST_STRING},
-        {"groups", ST_LIST, .item = ST_STRING},
+        {"token", ST_STRING, SF_REQUIRED | SF_SECRET, .check = check_bootstrap_token,
+         .doc = "abcdef.0123456789abcdef"},
+        {"description", ST_STRING, .doc = "why the token exists"},
+        {"ttl", ST_DURATION, .doc = "lifetime; kubeadm's default 24h"},
+        {"expires", ST_TIME, .doc = "expiry; exclusive with ttl"},
+        {"usages", ST_LIST, .item = ST_STRING, .doc = "token usages"},
+        {"groups", ST_LIST, .item = ST_STRING, .doc = "extra groups"},
         SCHEMA_END,
 };
 
 static const SchemaField patches_fields[] = {
-        {"directory", ST_STRING},
+        {"directory", ST_STRING, .doc = "directory of kubeadm patch files on the host"},
         SCHEMA_END,
 };
 
-static const SchemaField init_configuration_fields[] = {
+static const SchemaField local_api_endpoint_fields[] = {
+        {"advertiseAddress", ST_STRING, .doc = "address this API server advertises"},
+        {"bindPort", ST_INT, .min = 0, .max = 65535, .doc = "port it binds; default 6443"},
+        SCHEMA_END,
+};
+
+const SchemaField init_configuration_fields[] = {
         TYPE_META,
-        {"bootstrapTokens", ST_LIST, .item = ST_OBJECT, .fields = bootstrap_token_fields},
-        {"nodeRegistration", ST_OBJECT, .fields = node_registration_fields},
-        {"localAPIEndpoint", ST_OBJECT,
-         .fields = (const SchemaField[]){{"advertiseAddress", ST_STRING},
-                                         {"bindPort", ST_INT, .min = 0, .max = 65535},
-                                         SCHEMA_END}},
-        {"skipPhases", ST_LIST, .item = ST_STRING},
-        {"patches", ST_OBJECT, .fields = patches_fields},
+        {"bootstrapTokens", ST_LIST, .item = ST_OBJECT, .fields = bootstrap_token_fields,
+         .doc = "tokens to create; Anvil adds the cluster's join token"},
+        {"nodeRegistration", ST_OBJECT, .fields = node_registration_fields,
+         .doc = "how the first control plane node registers"},
+        {"localAPIEndpoint", ST_OBJECT, .fields = local_api_endpoint_fields,
+         .doc = "this node's API server endpoint"},
+        {"skipPhases", ST_LIST, .item = ST_STRING, .doc = "kubeadm init phases to skip"},
+        {"patches", ST_OBJECT, .fields = patches_fields, .doc = "kubeadm patches"},
         SCHEMA_END,
 };
 
 static const SchemaField bootstrap_token_discovery_fields[] = {
-        {"token", ST_STRING, SF_SECRET},
-        {"apiServerEndpoint", ST_STRING},
-        {"caCertHashes", ST_LIST, .item = ST_STRING},
-        {"unsafeSkipCAVerification", ST_BOOL},
+        {"token", ST_STRING, SF_REQUIRED | SF_SECRET, .doc = "the join token"},
+        {"apiServerEndpoint", ST_STRING, .doc = "where to fetch cluster information"},
+        {"caCertHashes", ST_LIST, .item = ST_STRING,
+         .doc = "CA public key pins (sha256:...); Anvil adds the cluster CA's"},
+        {"unsafeSkipCAVerification", ST_BOOL, .doc = "join without a CA pin"},
         SCHEMA_END,
 };
 
 static const SchemaField file_discovery_fields[] = {
-        {"kubeConfigPath", ST_STRING, SF_REQUIRED},
-        {"kubeConfig", ST_OBJECT},
+        {"kubeConfigPath", ST_STRING, SF_REQUIRED, .doc = "path or URL of a kubeconfig"},
+        {"kubeConfig", ST_OBJECT, .doc = "a kubeconfig generated from these fields"},
         SCHEMA_END,
 };
 
 static const SchemaField discovery_fields[] = {
-        {"bootstrapToken", ST_OBJECT, .fields = bootstrap_token_discovery_fields},
-        {"file", ST_OBJECT, .fields = file_discovery_fields},
-        {"tlsBootstrapToken", ST_STRING, SF_SECRET},
-        {"timeout", ST_DURATION},
+        {"bootstrapToken", ST_OBJECT, .fields = bootstrap_token_discovery_fields,
+         .doc = "token discovery; filled in by Anvil"},
+        {"file", ST_OBJECT, .fields = file_discovery_fields, .doc = "file discovery"},
+        {"tlsBootstrapToken", ST_STRING, SF_SECRET, .doc = "token for TLS bootstrap"},
+        {"timeout", ST_DURATION, .doc = "discovery timeout"},
         SCHEMA_END,
 };
 
 static const SchemaField join_control_plane_fields[] = {
-        {"localAPIEndpoint", ST_OBJECT,
-         .fields = (const SchemaField[]){{"advertiseAddress", ST_STRING},
-                                         {"bindPort", ST_INT, .min = 0, .max = 65535},
-                                         SCHEMA_END}},
+        {"localAPIEndpoint", ST_OBJECT, .fields = local_api_endpoint_fields,
+         .doc = "this node's API server endpoint"},
         SCHEMA_END,
 };
 
-static const SchemaField join_configuration_fields[] = {
+const SchemaField join_configuration_fields[] = {
         TYPE_META,
-        {"nodeRegistration", ST_OBJECT, .fields = node_registration_fields},
-        {"caCertPath", ST_STRING},
-        {"discovery", ST_OBJECT, .fields = discovery_fields},
-        {"controlPlane", ST_OBJECT, .fields = join_control_plane_fields},
-        {"skipPhases", ST_LIST, .item = ST_STRING},
-        {"patches", ST_OBJECT, .fields = patches_fields},
+        {"nodeRegistration", ST_OBJECT, .fields = node_registration_fields,
+         .doc = "how a joining node registers"},
+        {"caCertPath", ST_STRING, .doc = "kubeadm's default /etc/kubernetes/pki/ca.crt"},
+        {"discovery", ST_OBJECT, .fields = discovery_fields,
+         .doc = "how the node finds the cluster; filled in by Anvil"},
+        {"controlPlane", ST_OBJECT, .fields = join_control_plane_fields,
+         .doc = "set for control plane joins (by Anvil)"},
+        {"skipPhases", ST_LIST, .item = ST_STRING, .doc = "kubeadm join phases to skip"},
+        {"patches", ST_OBJECT, .fields = patches_fields, .doc = "kubeadm patches"},
         SCHEMA_END,
 };
 
 static const char *const file_encodings[] = {"base64", "gzip", "gzip+base64", NULL};
 
 static const SchemaField secret_key_ref_fields[] = {
-        {"name", ST_STRING, SF_REQUIRED},
-        {"key", ST_STRING, SF_REQUIRED},
+        {"name", ST_STRING, SF_REQUIRED | SF_NONEMPTY, .doc = "a Secret in the config's namespace"},
+        {"key", ST_STRING, SF_REQUIRED | SF_NONEMPTY, .doc = "the key in its data"},
         SCHEMA_END,
 };
 
 static const SchemaField file_source_fields[] = {
-        {"secret", ST_OBJECT, SF_REQUIRED, .fields = secret_key_ref_fields},
+        {"secret", ST_OBJECT, SF_REQUIRED, .fields = secret_key_ref_fields,
+         .doc = "the Secret key holding the content"},
         SCHEMA_END,
 };
 
@@ -241,53 +286,95 @@ static const char *check_abs_path(const Obj *v, char *buf, size_t bufsz) {
 }
 
 static const SchemaField file_fields[] = {
-        {"path", ST_STRING, SF_REQUIRED, .max = 4096, .check = check_abs_path},
-        {"owner", ST_STRING},
-        {"permissions", ST_STRING, .check = check_permissions},
-        {"encoding", ST_STRING, .values = file_encodings},
-        {"append", ST_BOOL},
-        {"content", ST_STRING, .max = 1 << 20},
-        {"contentFrom", ST_OBJECT, .fields = file_source_fields},
+        {"path", ST_STRING, SF_REQUIRED, .max = 4096, .check = check_abs_path,
+         .doc = "absolute path on the host; unique among the files"},
+        {"owner", ST_STRING, .doc = "user:group, e.g. root:root"},
+        {"permissions", ST_STRING, .check = check_permissions, .doc = "octal mode, e.g. \"0640\""},
+        {"encoding", ST_STRING, .values = file_encodings, .doc = "how content is encoded"},
+        {"append", ST_BOOL, .doc = "append instead of replacing"},
+        {"content", ST_STRING, .max = 1 << 20, .doc = "the content; exclusive with contentFrom"},
+        {"contentFrom", ST_OBJECT, .fields = file_source_fields,
+         .doc = "content from a Secret key; exclusive with content"},
         SCHEMA_END,
 };
 
 static const SchemaField user_fields[] = {
-        {"name", ST_STRING, SF_REQUIRED},
-        {"gecos", ST_STRING},
-        {"groups", ST_STRING},
-        {"homeDir", ST_STRING},
-        {"inactive", ST_BOOL},
-        {"shell", ST_STRING},
-        {"passwd", ST_STRING, SF_SECRET},
-        {"passwdFrom", ST_OBJECT},
-        {"primaryGroup", ST_STRING},
-        {"lockPassword", ST_BOOL},
-        {"sudo", ST_STRING},
-        {"sshAuthorizedKeys", ST_LIST, .item = ST_STRING},
+        {"name", ST_STRING, SF_REQUIRED, .doc = "user name"},
+        {"gecos", ST_STRING, .doc = "GECOS"},
+        {"groups", ST_STRING, .doc = "extra groups, comma-separated"},
+        {"homeDir", ST_STRING, .doc = "home directory"},
+        {"inactive", ST_BOOL, .doc = "mark inactive"},
+        {"shell", ST_STRING, .doc = "login shell"},
+        {"passwd", ST_STRING, SF_SECRET, .doc = "hashed password"},
+        {"passwdFrom", ST_OBJECT, .fields = file_source_fields,
+         .doc = "hashed password from a Secret key"},
+        {"primaryGroup", ST_STRING, .doc = "primary group"},
+        {"lockPassword", ST_BOOL, .doc = "disable password login"},
+        {"sudo", ST_STRING, .doc = "sudoers rule"},
+        {"sshAuthorizedKeys", ST_LIST, .item = ST_STRING, .doc = "SSH public keys"},
         SCHEMA_END,
 };
 
 static const SchemaField ntp_fields[] = {
-        {"servers", ST_LIST, .item = ST_STRING},
-        {"enabled", ST_BOOL},
+        {"servers", ST_LIST, .item = ST_STRING, .doc = "NTP servers"},
+        {"enabled", ST_BOOL, .doc = "enable NTP"},
+        SCHEMA_END,
+};
+
+static const SchemaField partition_fields[] = {
+        {"device", ST_STRING, SF_REQUIRED, .doc = "device name"},
+        {"layout", ST_BOOL, SF_REQUIRED, .doc = "one partition for the whole device"},
+        {"overwrite", ST_BOOL, .doc = "overwrite existing partitions"},
+        {"tableType", ST_STRING, .values = (const char *const[]){"mbr", "gpt", NULL},
+         .doc = "partition table type"},
+        SCHEMA_END,
+};
+
+static const SchemaField filesystem_fields[] = {
+        {"device", ST_STRING, SF_REQUIRED, .doc = "device name"},
+        {"filesystem", ST_STRING, SF_REQUIRED, .doc = "file system type"},
+        {"label", ST_STRING, SF_REQUIRED, .doc = "file system label"},
+        {"partition", ST_STRING, .doc = "partition: auto, any, none or a number"},
+        {"overwrite", ST_BOOL, .doc = "overwrite an existing file system"},
+        {"replaceFS", ST_STRING, .doc = "file system to replace"},
+        {"extraOpts", ST_LIST, .item = ST_STRING, .doc = "extra mkfs options"},
+        SCHEMA_END,
+};
+
+static const SchemaField disk_setup_fields[] = {
+        {"partitions", ST_LIST, .item = ST_OBJECT, .fields = partition_fields,
+         .doc = "partitions to create"},
+        {"filesystems", ST_LIST, .item = ST_OBJECT, .fields = filesystem_fields,
+         .doc = "file systems to create"},
         SCHEMA_END,
 };
 
 const SchemaField kubeadm_config_spec_fields[] = {
-        {"clusterConfiguration", ST_OBJECT, .fields = cluster_configuration_fields},
-        {"initConfiguration", ST_OBJECT, .fields = init_configuration_fields},
-        {"joinConfiguration", ST_OBJECT, .fields = join_configuration_fields},
-        {"files", ST_LIST, .item = ST_OBJECT, .fields = file_fields, .max = 256},
-        {"diskSetup", ST_OBJECT},
-        {"mounts", ST_LIST, .item = ST_LIST},
-        {"preKubeadmCommands", ST_LIST, .item = ST_STRING, .max = 256},
-        {"postKubeadmCommands", ST_LIST, .item = ST_STRING, .max = 256},
-        {"users", ST_LIST, .item = ST_OBJECT, .fields = user_fields},
-        {"ntp", ST_OBJECT, .fields = ntp_fields},
-        {"format", ST_STRING, .values = (const char *const[]){"cloud-config", "ignition", NULL}},
-        {"verbosity", ST_INT, .min = 0, .max = 10},
-        {"useExperimentalRetryJoin", ST_BOOL},
-        {"ignition", ST_OBJECT},
+        {"clusterConfiguration", ST_OBJECT, .fields = cluster_configuration_fields,
+         .doc = "kubeadm ClusterConfiguration (init)"},
+        {"initConfiguration", ST_OBJECT, .fields = init_configuration_fields,
+         .doc = "kubeadm InitConfiguration (the first control plane node)"},
+        {"joinConfiguration", ST_OBJECT, .fields = join_configuration_fields,
+         .doc = "kubeadm JoinConfiguration (every other node)"},
+        {"files", ST_LIST, .item = ST_OBJECT, .fields = file_fields, .max = 256,
+         .doc = "files the agent writes before kubeadm runs"},
+        {"diskSetup", ST_OBJECT, .fields = disk_setup_fields,
+         .doc = "partitions and file systems (accepted; the agent does not apply it)"},
+        {"mounts", ST_LIST, .item = ST_LIST,
+         .doc = "mount points (accepted; the agent does not apply them)"},
+        {"preKubeadmCommands", ST_LIST, .item = ST_STRING, .max = 256,
+         .doc = "shell commands run before kubeadm, in order"},
+        {"postKubeadmCommands", ST_LIST, .item = ST_STRING, .max = 256,
+         .doc = "shell commands run after kubeadm, in order"},
+        {"users", ST_LIST, .item = ST_OBJECT, .fields = user_fields,
+         .doc = "users to create (accepted; the agent does not apply them)"},
+        {"ntp", ST_OBJECT, .fields = ntp_fields,
+         .doc = "NTP (accepted; the agent does not apply it)"},
+        {"format", ST_STRING, .values = (const char *const[]){"cloud-config", "ignition", NULL},
+         .doc = "cloud-config (the default); ignition is refused: the agent applies the data"},
+        {"verbosity", ST_INT, .min = 0, .max = 10, .doc = "kubeadm --v (accepted, not used yet)"},
+        {"useExperimentalRetryJoin", ST_BOOL, .doc = "accepted; the agent retries on its own"},
+        {"ignition", ST_OBJECT, .doc = "refused: Ignition is not supported"},
         SCHEMA_END,
 };
 
@@ -295,40 +382,85 @@ static int kubeadm_config_spec_validate(const Obj *spec, const char *path, Probl
         int r;
         const Obj *files = obj_map_get(spec, "files");
         OBJ_LIST_FOREACH(f, files, i) {
-                bool content = obj_map_get(f, "content") != NULL;
-                bool from = obj_map_get(f, "contentFrom") != NULL;
-                if (content && from) {
-                        char fp[128];
-                        snprintf(fp, sizeof(fp), "%s.files[%zu].contentFrom", path, i);
-                        r = problems_add(p, obj_map_get(f, "contentFrom")->mark, fp,
-                                         "content and contentFrom are mutually exclusive");
+                char fp[160];
+                const Obj *from = obj_map_get(f, "contentFrom");
+                if (obj_map_get(f, "content") && from) {
+                        snprintf(fp, sizeof(fp), "%s.files[%zu]", path, i);
+                        r = problems_add(p, from->mark, fp,
+                                         "only one of content or contentFrom may be specified "
+                                         "for a single file");
                         if (r < 0)
                                 return r;
+                }
+                const char *fpath = obj_get_str(f, "path");
+                for (size_t j = 0; fpath && j < i; j++) {
+                        if (!streq_ptr(obj_get_str(obj_list_get(files, j), "path"), fpath))
+                                continue;
+                        snprintf(fp, sizeof(fp), "%s.files[%zu].path", path, i);
+                        r = problems_add(p, obj_map_get(f, "path")->mark, fp,
+                                         "path property must be unique among all files (also "
+                                         "files[%zu])",
+                                         j);
+                        if (r < 0)
+                                return r;
+                        break;
                 }
         }
         const Obj *etcd = obj_get(spec, "clusterConfiguration.etcd");
         if (obj_map_get(etcd, "local") && obj_map_get(etcd, "external")) {
-                char fp[128];
-                snprintf(fp, sizeof(fp), "%s.clusterConfiguration.etcd", path);
-                r = problems_add(p, etcd->mark, fp, "local and external are mutually exclusive");
+                char fp[160];
+                snprintf(fp, sizeof(fp), "%s.clusterConfiguration.etcd.local", path);
+                r = problems_add(p, obj_map_get(etcd, "local")->mark, fp,
+                                 "cannot have both external and local etcd");
+                if (r < 0)
+                        return r;
+        }
+        const Obj *fmt = obj_map_get(spec, "format");
+        if (streq_ptr(obj_str(fmt), "ignition")) {
+                char fp[160];
+                snprintf(fp, sizeof(fp), "%s.format", path);
+                r = problems_add(p, fmt->mark, fp,
+                                 "Ignition is not supported: Anvil's agent applies the bootstrap "
+                                 "data itself; remove format or use \"cloud-config\"");
+                if (r < 0)
+                        return r;
+        }
+        const Obj *ign = obj_map_get(spec, "ignition");
+        if (ign) {
+                char fp[160];
+                snprintf(fp, sizeof(fp), "%s.ignition", path);
+                r = problems_add(p, ign->mark, fp, "Ignition is not supported by Anvil");
                 if (r < 0)
                         return r;
         }
         return 0;
 }
 
+/* Cluster API's bootstrap webhook defaults the format. */
+static int kubeadm_config_spec_defaults(Obj *doc, const char *path) {
+        Obj *spec = obj_get(doc, path);
+        if (!obj_is(spec, OBJ_MAP) || obj_map_get(spec, "format"))
+                return 0;
+        return obj_map_set_str(spec, "format", "cloud-config");
+}
+
 static const SchemaField kubeadm_config_status[] = {
-        {"ready", ST_BOOL},
-        {"dataSecretName", ST_STRING},
-        {"failureReason", ST_STRING},
-        {"failureMessage", ST_STRING},
-        {"observedGeneration", ST_INT},
-        {"conditions", ST_LIST, .item = ST_OBJECT, .fields = condition_fields},
+        {"ready", ST_BOOL, .doc = "the bootstrap data is in dataSecretName"},
+        {"dataSecretName", ST_STRING, .doc = "the Secret with the bootstrap data"},
+        {"failureReason", ST_STRING, .doc = "terminal problem, machine-readable"},
+        {"failureMessage", ST_STRING, .doc = "terminal problem, human-readable"},
+        {"observedGeneration", ST_INT, .doc = "the generation last reconciled"},
+        {"conditions", ST_LIST, .item = ST_OBJECT, .fields = condition_fields,
+         .doc = "Ready, DataSecretAvailable"},
         SCHEMA_END,
 };
 
 static int kubeadm_config_validate(const Obj *doc, Problems *p) {
         return kubeadm_config_spec_validate(obj_get(doc, "spec"), "spec", p);
+}
+
+static int kubeadm_config_defaults(Obj *doc) {
+        return kubeadm_config_spec_defaults(doc, "spec");
 }
 
 const KindInfo kind_kubeadmconfig = {
@@ -342,22 +474,32 @@ const KindInfo kind_kubeadmconfig = {
         .spec = kubeadm_config_spec_fields,
         .status = kubeadm_config_status,
         .validate = kubeadm_config_validate,
+        .defaults = kubeadm_config_defaults,
+        .doc = "How one Machine is bootstrapped with kubeadm. Usually created from a "
+               "KubeadmConfigTemplate or by the KubeadmControlPlane; its rendered bootstrap data "
+               "goes into a Secret named in status.dataSecretName, never into the Machine.",
 };
 
 static const SchemaField kubeadm_config_template_resource_fields[] = {
-        {"metadata", ST_OBJECT, .fields = template_metadata_fields},
-        {"spec", ST_OBJECT, .fields = kubeadm_config_spec_fields},
+        {"metadata", ST_OBJECT, .fields = template_metadata_fields,
+         .doc = "labels and annotations of the KubeadmConfigs"},
+        {"spec", ST_OBJECT, .fields = kubeadm_config_spec_fields, .doc = "their spec"},
         SCHEMA_END,
 };
 
 static const SchemaField kubeadm_config_template_spec[] = {
-        {"template", ST_OBJECT, SF_REQUIRED, .fields = kubeadm_config_template_resource_fields},
+        {"template", ST_OBJECT, SF_REQUIRED, .fields = kubeadm_config_template_resource_fields,
+         .doc = "the KubeadmConfig of each Machine"},
         SCHEMA_END,
 };
 
 static int kubeadm_config_template_validate(const Obj *doc, Problems *p) {
         return kubeadm_config_spec_validate(obj_get(doc, "spec.template.spec"),
                                             "spec.template.spec", p);
+}
+
+static int kubeadm_config_template_defaults(Obj *doc) {
+        return kubeadm_config_spec_defaults(doc, "spec.template.spec");
 }
 
 const KindInfo kind_kubeadmconfigtemplate = {
@@ -371,74 +513,115 @@ const KindInfo kind_kubeadmconfigtemplate = {
         .spec_required = true,
         .spec = kubeadm_config_template_spec,
         .validate = kubeadm_config_template_validate,
+        .defaults = kubeadm_config_template_defaults,
+        .doc = "The KubeadmConfig of every Machine of a MachineDeployment or MachineSet.",
 };
 
 /* ---- KubeadmControlPlane ---- */
 
 static const SchemaField kcp_machine_template_fields[] = {
-        {"metadata", ST_OBJECT, .fields = template_metadata_fields},
-        {"infrastructureRef", ST_OBJECT, SF_REQUIRED, .fields = object_reference_fields},
-        {"nodeDrainTimeout", ST_DURATION},
-        {"nodeVolumeDetachTimeout", ST_DURATION},
-        {"nodeDeletionTimeout", ST_DURATION},
+        {"metadata", ST_OBJECT, .fields = template_metadata_fields,
+         .doc = "labels and annotations of the control plane Machines"},
+        {"infrastructureRef", ST_OBJECT, SF_REQUIRED, .fields = object_reference_fields,
+         .doc = "the AnvilMachineTemplate of the control plane Machines"},
+        {"nodeDrainTimeout", ST_DURATION, .doc = "as in MachineSpec"},
+        {"nodeVolumeDetachTimeout", ST_DURATION, .doc = "as in MachineSpec"},
+        {"nodeDeletionTimeout", ST_DURATION, .doc = "as in MachineSpec"},
+        {"readinessGates", ST_LIST, .item = ST_ANY, .doc = "accepted, not used"},
         SCHEMA_END,
 };
 
 static const SchemaField kcp_rolling_update_fields[] = {
-        {"maxSurge", ST_INT_OR_STRING, .check = check_percent_or_int},
+        {"maxSurge", ST_INT_OR_STRING, .check = check_percent_or_int,
+         .doc = "1 (the default: add a new machine, then remove an old one) or 0 (remove "
+                "first; needs at least 3 replicas)"},
         SCHEMA_END,
 };
 
 static const SchemaField kcp_rollout_strategy_fields[] = {
-        {"type", ST_STRING, .values = (const char *const[]){"RollingUpdate", NULL}},
-        {"rollingUpdate", ST_OBJECT, .fields = kcp_rolling_update_fields},
+        {"type", ST_STRING, .values = (const char *const[]){"RollingUpdate", NULL},
+         .doc = "RollingUpdate, the only one"},
+        {"rollingUpdate", ST_OBJECT, .fields = kcp_rolling_update_fields, .doc = "its parameters"},
         SCHEMA_END,
 };
 
 static const SchemaField kcp_remediation_fields[] = {
-        {"maxRetry", ST_INT, .min = 0, .max = 1000},
-        {"retryPeriod", ST_DURATION},
-        {"minHealthyPeriod", ST_DURATION},
+        {"maxRetry", ST_INT, .min = 0, .max = INT32_MAX, .doc = "accepted, not used yet"},
+        {"retryPeriod", ST_DURATION, .doc = "accepted, not used yet"},
+        {"minHealthyPeriod", ST_DURATION, .doc = "accepted, not used yet"},
+        SCHEMA_END,
+};
+
+static const SchemaField kcp_rollout_before_fields[] = {
+        {"certificatesExpiryDays", ST_INT, .min = 7, .max = INT32_MAX,
+         .doc = "accepted, not used yet"},
+        SCHEMA_END,
+};
+
+static const SchemaField machine_naming_strategy_fields[] = {
+        {"template", ST_STRING, .doc = "accepted, not used: names are <owner>-<random>"},
         SCHEMA_END,
 };
 
 static const SchemaField kcp_spec[] = {
-        {"replicas", ST_INT, .min = 0, .max = 15},
-        {"version", ST_STRING, SF_REQUIRED, .check = check_k8s_version},
-        {"machineTemplate", ST_OBJECT, SF_REQUIRED, .fields = kcp_machine_template_fields},
-        {"kubeadmConfigSpec", ST_OBJECT, SF_REQUIRED, .fields = kubeadm_config_spec_fields},
-        {"rolloutBefore", ST_OBJECT,
-         .fields = (const SchemaField[]){{"certificatesExpiryDays", ST_INT, .min = 7},
-                                         SCHEMA_END}},
-        {"rolloutAfter", ST_TIME},
-        {"rolloutStrategy", ST_OBJECT, .fields = kcp_rollout_strategy_fields},
-        {"remediationStrategy", ST_OBJECT, .fields = kcp_remediation_fields},
+        {"replicas", ST_INT, .min = 1, .max = INT32_MAX,
+         .doc = "control plane Machines; odd with stacked etcd; defaults to 1"},
+        {"version", ST_STRING, SF_REQUIRED, .check = check_k8s_version,
+         .doc = "Kubernetes version; upgrades go one minor version at a time"},
+        {"machineTemplate", ST_OBJECT, SF_REQUIRED, .fields = kcp_machine_template_fields,
+         .doc = "how control plane Machines look"},
+        {"kubeadmConfigSpec", ST_OBJECT, SF_REQUIRED, .fields = kubeadm_config_spec_fields,
+         .doc = "the kubeadm configuration of the control plane"},
+        {"rolloutBefore", ST_OBJECT, .fields = kcp_rollout_before_fields,
+         .doc = "roll out before certificates expire"},
+        {"rolloutAfter", ST_TIME, .doc = "accepted, not used yet"},
+        {"rolloutStrategy", ST_OBJECT, .fields = kcp_rollout_strategy_fields,
+         .doc = "how Machines are replaced; defaults to RollingUpdate with maxSurge 1"},
+        {"remediationStrategy", ST_OBJECT, .fields = kcp_remediation_fields,
+         .doc = "how unhealthy control plane Machines are remediated"},
+        {"machineNamingStrategy", ST_OBJECT, .fields = machine_naming_strategy_fields,
+         .doc = "how Machines are named"},
+        SCHEMA_END,
+};
+
+static const SchemaField last_remediation_fields[] = {
+        {"machine", ST_STRING},
+        {"timestamp", ST_TIME},
+        {"retryCount", ST_INT},
         SCHEMA_END,
 };
 
 static const SchemaField kcp_status[] = {
-        {"selector", ST_STRING},
-        {"replicas", ST_INT},
-        {"version", ST_STRING},
-        {"updatedReplicas", ST_INT},
-        {"readyReplicas", ST_INT},
-        {"unavailableReplicas", ST_INT},
-        {"initialized", ST_BOOL},
-        {"ready", ST_BOOL},
-        {"failureReason", ST_STRING},
-        {"failureMessage", ST_STRING},
-        {"observedGeneration", ST_INT},
-        {"conditions", ST_LIST, .item = ST_OBJECT, .fields = condition_fields},
-        {"lastRemediation", ST_OBJECT},
+        {"selector", ST_STRING, .doc = "the Machines' selector in -l syntax"},
+        {"replicas", ST_INT, .doc = "control plane Machines that exist"},
+        {"version", ST_STRING, .doc = "the lowest Kubernetes version among them"},
+        {"updatedReplicas", ST_INT, .doc = "Machines of the current spec"},
+        {"readyReplicas", ST_INT, .doc = "Machines whose node is ready"},
+        {"unavailableReplicas", ST_INT, .doc = "replicas still missing"},
+        {"initialized", ST_BOOL, .doc = "kubeadm init has succeeded"},
+        {"ready", ST_BOOL, .doc = "the API server answers"},
+        {"failureReason", ST_STRING, .doc = "terminal problem, machine-readable"},
+        {"failureMessage", ST_STRING, .doc = "terminal problem, human-readable"},
+        {"observedGeneration", ST_INT, .doc = "the generation last reconciled"},
+        {"conditions", ST_LIST, .item = ST_OBJECT, .fields = condition_fields,
+         .doc = "Ready, Available, CertificatesAvailable, MachinesReady, Resized"},
+        {"lastRemediation", ST_OBJECT, .fields = last_remediation_fields,
+         .doc = "not written by Anvil"},
         SCHEMA_END,
 };
 
+static bool kcp_external_etcd(const Obj *doc) {
+        return obj_get(doc, "spec.kubeadmConfigSpec.clusterConfiguration.etcd.external") != NULL;
+}
+
 static int kcp_validate(const Obj *doc, Problems *p) {
-        int64_t replicas;
+        int64_t replicas = 1;
         int r;
-        if (obj_get_int(doc, "spec.replicas", &replicas) && replicas % 2 == 0) {
+        bool have_replicas = obj_get_int(doc, "spec.replicas", &replicas);
+        if (have_replicas && replicas % 2 == 0 && !kcp_external_etcd(doc)) {
                 r = problems_add(p, obj_get(doc, "spec.replicas")->mark, "spec.replicas",
-                                 "must be an odd number (etcd needs a majority: 1, 3, 5, ...)");
+                                 "cannot be an even number when etcd is stacked (etcd needs a "
+                                 "majority: 1, 3, 5, ...)");
                 if (r < 0)
                         return r;
         }
@@ -450,13 +633,203 @@ static int kcp_validate(const Obj *doc, Problems *p) {
                 if (r < 0)
                         return r;
         }
+        static const char *const kinds[] = {"AnvilMachineTemplate", NULL};
+        if ((r = check_ref(doc, "spec.machineTemplate.infrastructureRef", kinds, p)) < 0)
+                return r;
+        const Obj *ms = obj_get(doc, "spec.rolloutStrategy.rollingUpdate.maxSurge");
+        if (ms) {
+                r = 0;
+                bool one = obj_is(ms, OBJ_INT) && ms->i == 1;
+                bool zero = obj_is(ms, OBJ_INT) && ms->i == 0;
+                if (!one && !zero)
+                        r = problems_add(p, ms->mark, "spec.rolloutStrategy.rollingUpdate.maxSurge",
+                                         "value must be 1 or 0");
+                else if (zero && replicas < 3)
+                        r = problems_add(p, ms->mark, "spec.rolloutStrategy.rollingUpdate",
+                                         "when KubeadmControlPlane is configured to scale-in, "
+                                         "replica count needs to be at least 3");
+                if (r < 0)
+                        return r;
+        }
         return kubeadm_config_spec_validate(obj_get(doc, "spec.kubeadmConfigSpec"),
                                             "spec.kubeadmConfigSpec", p);
+}
+
+/* What Cluster API's kubeadmcontrolplane webhook lets change after creation; every other
+ * difference under spec is refused with "cannot be modified". A trailing ".*" admits
+ * everything below. Lists are compared whole, as a JSON merge patch does. */
+static const char *const kcp_mutable_paths[] = {
+        "metadata.*",
+        "spec.kubeadmConfigSpec.clusterConfiguration.etcd.local.imageRepository",
+        "spec.kubeadmConfigSpec.clusterConfiguration.etcd.local.imageTag",
+        "spec.kubeadmConfigSpec.clusterConfiguration.etcd.local.extraArgs",
+        "spec.kubeadmConfigSpec.clusterConfiguration.etcd.local.extraArgs.*",
+        "spec.kubeadmConfigSpec.clusterConfiguration.etcd.local.extraEnvs",
+        "spec.kubeadmConfigSpec.clusterConfiguration.etcd.local.dataDir",
+        "spec.kubeadmConfigSpec.clusterConfiguration.etcd.local.peerCertSANs",
+        "spec.kubeadmConfigSpec.clusterConfiguration.etcd.local.serverCertSANs",
+        "spec.kubeadmConfigSpec.clusterConfiguration.etcd.external.endpoints",
+        "spec.kubeadmConfigSpec.clusterConfiguration.etcd.external.caFile",
+        "spec.kubeadmConfigSpec.clusterConfiguration.etcd.external.certFile",
+        "spec.kubeadmConfigSpec.clusterConfiguration.etcd.external.keyFile",
+        "spec.kubeadmConfigSpec.clusterConfiguration.dns.imageRepository",
+        "spec.kubeadmConfigSpec.clusterConfiguration.dns.imageTag",
+        "spec.kubeadmConfigSpec.clusterConfiguration.imageRepository",
+        "spec.kubeadmConfigSpec.clusterConfiguration.featureGates",
+        "spec.kubeadmConfigSpec.clusterConfiguration.featureGates.*",
+        "spec.kubeadmConfigSpec.clusterConfiguration.apiServer",
+        "spec.kubeadmConfigSpec.clusterConfiguration.apiServer.*",
+        "spec.kubeadmConfigSpec.clusterConfiguration.controllerManager",
+        "spec.kubeadmConfigSpec.clusterConfiguration.controllerManager.*",
+        "spec.kubeadmConfigSpec.clusterConfiguration.scheduler",
+        "spec.kubeadmConfigSpec.clusterConfiguration.scheduler.*",
+        "spec.kubeadmConfigSpec.initConfiguration.nodeRegistration",
+        "spec.kubeadmConfigSpec.initConfiguration.nodeRegistration.*",
+        "spec.kubeadmConfigSpec.initConfiguration.patches",
+        "spec.kubeadmConfigSpec.initConfiguration.patches.directory",
+        "spec.kubeadmConfigSpec.initConfiguration.skipPhases",
+        "spec.kubeadmConfigSpec.initConfiguration.bootstrapTokens",
+        "spec.kubeadmConfigSpec.initConfiguration.localAPIEndpoint",
+        "spec.kubeadmConfigSpec.initConfiguration.localAPIEndpoint.*",
+        "spec.kubeadmConfigSpec.joinConfiguration.nodeRegistration",
+        "spec.kubeadmConfigSpec.joinConfiguration.nodeRegistration.*",
+        "spec.kubeadmConfigSpec.joinConfiguration.patches",
+        "spec.kubeadmConfigSpec.joinConfiguration.patches.directory",
+        "spec.kubeadmConfigSpec.joinConfiguration.skipPhases",
+        "spec.kubeadmConfigSpec.joinConfiguration.caCertPath",
+        "spec.kubeadmConfigSpec.joinConfiguration.controlPlane",
+        "spec.kubeadmConfigSpec.joinConfiguration.controlPlane.*",
+        "spec.kubeadmConfigSpec.joinConfiguration.discovery",
+        "spec.kubeadmConfigSpec.joinConfiguration.discovery.*",
+        "spec.kubeadmConfigSpec.preKubeadmCommands",
+        "spec.kubeadmConfigSpec.postKubeadmCommands",
+        "spec.kubeadmConfigSpec.files",
+        "spec.kubeadmConfigSpec.verbosity",
+        "spec.kubeadmConfigSpec.users",
+        "spec.kubeadmConfigSpec.ntp",
+        "spec.kubeadmConfigSpec.ntp.*",
+        "spec.kubeadmConfigSpec.ignition",
+        "spec.kubeadmConfigSpec.ignition.*",
+        "spec.kubeadmConfigSpec.diskSetup",
+        "spec.kubeadmConfigSpec.diskSetup.*",
+        "spec.kubeadmConfigSpec.format",
+        "spec.kubeadmConfigSpec.mounts",
+        "spec.kubeadmConfigSpec.useExperimentalRetryJoin",
+        "spec.machineTemplate.metadata",
+        "spec.machineTemplate.metadata.*",
+        "spec.machineTemplate.infrastructureRef.apiVersion",
+        "spec.machineTemplate.infrastructureRef.name",
+        "spec.machineTemplate.infrastructureRef.kind",
+        "spec.machineTemplate.nodeDrainTimeout",
+        "spec.machineTemplate.nodeVolumeDetachTimeout",
+        "spec.machineTemplate.nodeDeletionTimeout",
+        "spec.machineTemplate.readinessGates",
+        "spec.replicas",
+        "spec.version",
+        "spec.remediationStrategy",
+        "spec.remediationStrategy.*",
+        "spec.machineNamingStrategy",
+        "spec.machineNamingStrategy.*",
+        "spec.rolloutAfter",
+        "spec.rolloutBefore",
+        "spec.rolloutBefore.*",
+        "spec.rolloutStrategy",
+        "spec.rolloutStrategy.*",
+        NULL,
+};
+
+/* Does the dotted path match pattern (components, "*" admits the rest)? The same rule as the
+ * webhook's: a path shorter than the pattern does not match. */
+static bool path_allowed(const char *pattern, const char *path) {
+        for (;;) {
+                if (streq(pattern, "*"))
+                        return true;
+                size_t pl = strcspn(pattern, "."), ql = strcspn(path, ".");
+                if (pl != ql || strncmp(pattern, path, pl) != 0)
+                        return false;
+                pattern += pl;
+                path += ql;
+                if (!*path)
+                        return !*pattern;
+                if (!*pattern)
+                        return false;
+                pattern++;
+                path++;
+        }
+}
+
+/* Walks two maps like a JSON merge patch: the changed leaves (and removed keys) of a and b,
+ * each reported once, and those not admitted by allowed become problems. */
+static int diff_paths(const Obj *a, const Obj *b, const char *prefix, const char *const *allowed,
+                      Problems *p) {
+        int r;
+        OBJ_MAP_FOREACH(e, b) {
+                const Obj *av = obj_map_get(a, e->key);
+                _cleanup_free_ char *sub = strjoin(prefix, ".", e->key);
+                if (!sub)
+                        return -ENOMEM;
+                if (obj_equal(av, e->value))
+                        continue;
+                if (obj_is(e->value, OBJ_MAP) && (!av || obj_is(av, OBJ_MAP))) {
+                        if ((r = diff_paths(av, e->value, sub, allowed, p)) < 0)
+                                return r;
+                        continue;
+                }
+                bool ok = false;
+                for (const char *const *q = allowed; *q && !ok; q++)
+                        ok = path_allowed(*q, sub);
+                if (!ok && (r = problems_add(p, e->value->mark, sub, "cannot be modified")) < 0)
+                        return r;
+        }
+        OBJ_MAP_FOREACH(e, a) {
+                if (obj_map_get(b, e->key))
+                        continue;
+                _cleanup_free_ char *sub = strjoin(prefix, ".", e->key);
+                if (!sub)
+                        return -ENOMEM;
+                bool ok = false;
+                for (const char *const *q = allowed; *q && !ok; q++)
+                        ok = path_allowed(*q, sub);
+                if (!ok && (r = problems_add(p, b ? b->mark : e->value->mark, sub,
+                                             "cannot be modified (removed)")) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int kcp_validate_update(const Obj *old, const Obj *new, Problems *p) {
+        int r = diff_paths(obj_map_get(old, "spec"), obj_map_get(new, "spec"), "spec",
+                           kcp_mutable_paths, p);
+        if (r < 0)
+                return r;
+        /* Upgrades one minor version at a time, as kubeadm supports them. */
+        K8sVersion from, to;
+        const Obj *nv = obj_get(new, "spec.version");
+        if (parse_k8s_version(strempty(obj_get_str(old, "spec.version")), &from) >= 0 &&
+            parse_k8s_version(strempty(obj_str(nv)), &to) >= 0 &&
+            (to.major != from.major || to.minor > from.minor + 1))
+                return problems_add(p, nv->mark, "spec.version",
+                                    "cannot update Kubernetes version from %s to %s: upgrade one "
+                                    "minor version at a time",
+                                    obj_get_str(old, "spec.version"), obj_str(nv));
+        bool old_ext = kcp_external_etcd(old), new_ext = kcp_external_etcd(new);
+        if (old_ext != new_ext)
+                return problems_add(p, new->mark,
+                                    new_ext ? "spec.kubeadmConfigSpec.clusterConfiguration.etcd."
+                                              "external"
+                                            : "spec.kubeadmConfigSpec.clusterConfiguration.etcd."
+                                              "local",
+                                    "cannot change between external and local etcd");
+        return 0;
 }
 
 static int kcp_defaults(Obj *doc) {
         int r;
         if (!obj_get(doc, "spec.replicas") && (r = obj_set_int(doc, "spec.replicas", 1)) < 0)
+                return r;
+        if ((r = default_ref_namespace(doc, "spec.machineTemplate.infrastructureRef")) < 0 ||
+            (r = default_version_prefix(doc, "spec.version")) < 0 ||
+            (r = kubeadm_config_spec_defaults(doc, "spec.kubeadmConfigSpec")) < 0)
                 return r;
         if (!obj_get(doc, "spec.rolloutStrategy.type") &&
             (r = obj_set_str(doc, "spec.rolloutStrategy.type", "RollingUpdate")) < 0)
@@ -480,6 +853,8 @@ const KindInfo kind_kubeadmcontrolplane = {
         .status = kcp_status,
         .validate = kcp_validate,
         .defaults = kcp_defaults,
+        .validate_update = kcp_validate_update,
+        .doc = "The control plane of a cluster: replicas Machines running the API server, "
+               "controller manager, scheduler and stacked etcd, created one at a time (the "
+               "first runs kubeadm init, the others kubeadm join).",
 };
-
-const SchemaField *const kubeadm_type_meta = type_meta;

@@ -33,29 +33,32 @@ const KindInfo *const anvil_kinds[] = {
 };
 
 const SchemaField object_reference_fields[] = {
-        {"apiVersion", ST_STRING, .max = 253},
-        {"kind", ST_STRING, .max = 63},
-        {"name", ST_STRING, .max = 253},
-        {"namespace", ST_STRING, .max = 63},
-        {"uid", ST_STRING, .max = 64},
-        {"resourceVersion", ST_STRING, .max = 64},
-        {"fieldPath", ST_STRING, .max = 253},
+        {"apiVersion", ST_STRING, .max = 253, .doc = "API group and version of the referent"},
+        {"kind", ST_STRING, .max = 63, .doc = "kind of the referent"},
+        {"name", ST_STRING, .max = 253, .doc = "name of the referent"},
+        {"namespace", ST_STRING, .max = 63,
+         .doc = "namespace of the referent; defaults to the referring object's namespace"},
+        {"uid", ST_STRING, .max = 64, .doc = "uid of the referent"},
+        {"resourceVersion", ST_STRING, .max = 64, .doc = "accepted, not used"},
+        {"fieldPath", ST_STRING, .max = 253, .doc = "accepted, not used"},
         SCHEMA_END,
 };
 
 static const char *const selector_operators[] = {"In", "NotIn", "Exists", "DoesNotExist", NULL};
 
 static const SchemaField selector_requirement_fields[] = {
-        {"key", ST_STRING, SF_REQUIRED, .check = check_label_key},
-        {"operator", ST_STRING, SF_REQUIRED, .values = selector_operators},
-        {"values", ST_LIST, .item = ST_STRING, .max = 256},
+        {"key", ST_STRING, SF_REQUIRED, .check = check_label_key, .doc = "the label key"},
+        {"operator", ST_STRING, SF_REQUIRED, .values = selector_operators,
+         .doc = "how the key relates to values"},
+        {"values", ST_LIST, .item = ST_STRING, .max = 256,
+         .doc = "non-empty for In and NotIn, empty for Exists and DoesNotExist"},
         SCHEMA_END,
 };
 
 const SchemaField label_selector_fields[] = {
-        {"matchLabels", ST_STRMAP},
+        {"matchLabels", ST_STRMAP, .doc = "labels that must all be present with these values"},
         {"matchExpressions", ST_LIST, .item = ST_OBJECT, .fields = selector_requirement_fields,
-         .max = 64},
+         .max = 64, .doc = "requirements that must all hold"},
         SCHEMA_END,
 };
 
@@ -63,47 +66,199 @@ static const char *const condition_status[] = {"True", "False", "Unknown", NULL}
 static const char *const condition_severity[] = {"Error", "Warning", "Info", "", NULL};
 
 const SchemaField condition_fields[] = {
-        {"type", ST_STRING, SF_REQUIRED},
-        {"status", ST_STRING, SF_REQUIRED, .values = condition_status},
-        {"severity", ST_STRING, .values = condition_severity},
-        {"lastTransitionTime", ST_TIME},
-        {"reason", ST_STRING},
-        {"message", ST_STRING},
+        {"type", ST_STRING, SF_REQUIRED, .doc = "condition type, e.g. Ready"},
+        {"status", ST_STRING, SF_REQUIRED, .values = condition_status,
+         .doc = "True, False or Unknown"},
+        {"severity", ST_STRING, .values = condition_severity,
+         .doc = "how bad a False condition is: Error, Warning or Info"},
+        {"lastTransitionTime", ST_TIME, .doc = "when status last changed"},
+        {"reason", ST_STRING, .doc = "CamelCase reason for the last transition"},
+        {"message", ST_STRING, .doc = "human-readable details"},
         SCHEMA_END,
 };
 
 const SchemaField template_metadata_fields[] = {
-        {"labels", ST_STRMAP},
-        {"annotations", ST_STRMAP},
+        {"labels", ST_STRMAP, .doc = "labels given to the objects created from the template"},
+        {"annotations", ST_STRMAP,
+         .doc = "annotations given to the objects created from the template"},
         SCHEMA_END,
 };
 
 static const SchemaField owner_reference_fields[] = {
-        {"apiVersion", ST_STRING, SF_REQUIRED},
-        {"kind", ST_STRING, SF_REQUIRED},
-        {"name", ST_STRING, SF_REQUIRED},
-        {"uid", ST_STRING, SF_REQUIRED},
-        {"controller", ST_BOOL},
-        {"blockOwnerDeletion", ST_BOOL},
+        {"apiVersion", ST_STRING, SF_REQUIRED, .doc = "API group and version of the owner"},
+        {"kind", ST_STRING, SF_REQUIRED, .doc = "kind of the owner"},
+        {"name", ST_STRING, SF_REQUIRED, .doc = "name of the owner"},
+        {"uid", ST_STRING, SF_REQUIRED, .doc = "uid of the owner"},
+        {"controller", ST_BOOL, .doc = "this owner is the managing controller"},
+        {"blockOwnerDeletion", ST_BOOL, .doc = "accepted, not used"},
         SCHEMA_END,
 };
 
 const SchemaField metadata_fields[] = {
-        {"name", ST_STRING, SF_DNS_NAME, .doc = "object name (RFC 1123 subdomain)"},
-        {"generateName", ST_STRING, .max = 200},
-        {"namespace", ST_STRING, .check = check_dns_label},
-        {"labels", ST_STRMAP},
-        {"annotations", ST_STRMAP},
-        {"uid", ST_STRING},
-        {"resourceVersion", ST_STRING},
-        {"generation", ST_INT},
-        {"creationTimestamp", ST_TIME},
-        {"deletionTimestamp", ST_TIME},
-        {"deletionGracePeriodSeconds", ST_INT},
-        {"ownerReferences", ST_LIST, .item = ST_OBJECT, .fields = owner_reference_fields},
-        {"finalizers", ST_LIST, .item = ST_STRING, .max = 64},
+        {"name", ST_STRING, SF_DNS_NAME,
+         .doc = "object name (RFC 1123 subdomain); required unless generateName is given"},
+        {"generateName", ST_STRING, .max = 200, .doc = "prefix of a generated name (create only)"},
+        {"namespace", ST_STRING, .check = check_dns_label,
+         .doc = "namespace (RFC 1123 label); defaults to \"default\"; none for cluster-scoped "
+                "kinds"},
+        {"labels", ST_STRMAP, .doc = "labels: keys [prefix/]name, values up to 63 characters"},
+        {"annotations", ST_STRMAP, .doc = "annotations (free-form strings)"},
+        {"uid", ST_STRING, .doc = "set by the coordinator; ignored on apply"},
+        {"resourceVersion", ST_STRING,
+         .doc = "set by the coordinator; when given on apply, the apply only succeeds if the "
+                "object is still at this version (optimistic concurrency)"},
+        {"generation", ST_INT, .doc = "set by the coordinator: bumped on every spec change"},
+        {"creationTimestamp", ST_TIME, .doc = "set by the coordinator"},
+        {"deletionTimestamp", ST_TIME,
+         .doc = "set by the coordinator when the object is deleted while it has finalizers"},
+        {"deletionGracePeriodSeconds", ST_INT, .doc = "ignored"},
+        {"ownerReferences", ST_LIST, .item = ST_OBJECT, .fields = owner_reference_fields,
+         .doc = "owners; an object is garbage-collected when its owners are gone"},
+        {"finalizers", ST_LIST, .item = ST_STRING, .max = 64,
+         .doc = "while any is present a deleted object stays, marked with deletionTimestamp"},
         SCHEMA_END,
 };
+
+extern const SchemaField api_endpoint_fields[], machine_spec_fields[], kubeadm_config_spec_fields[],
+        cluster_configuration_fields[], init_configuration_fields[], join_configuration_fields[],
+        node_registration_fields[];
+
+const SchemaTypeName anvil_schema_types[] = {
+        {"ObjectMeta", metadata_fields, "Every object's metadata, as in Kubernetes."},
+        {"ObjectReference", object_reference_fields, "A reference to another object."},
+        {"LabelSelector", label_selector_fields,
+         "Selects objects by their labels; an empty selector selects everything."},
+        {"Condition", condition_fields,
+         "One observation of an object's state (Cluster API's "
+         "v1beta1 condition)."},
+        {"TemplateMetadata", template_metadata_fields,
+         "Labels and annotations for the objects created from a template."},
+        {"APIEndpoint", api_endpoint_fields, "A reachable Kubernetes API server endpoint."},
+        {"MachineSpec", machine_spec_fields,
+         "The spec of a Machine, also the template of MachineSets and MachineDeployments."},
+        {"KubeadmConfigSpec", kubeadm_config_spec_fields,
+         "How kubeadm initialises or joins a node, plus files and commands around it."},
+        {"ClusterConfiguration", cluster_configuration_fields,
+         "kubeadm's ClusterConfiguration (kubeadm.k8s.io/v1beta3 fields)."},
+        {"InitConfiguration", init_configuration_fields, "kubeadm's InitConfiguration."},
+        {"JoinConfiguration", join_configuration_fields, "kubeadm's JoinConfiguration."},
+        {"NodeRegistrationOptions", node_registration_fields,
+         "How kubeadm registers the node (init and join)."},
+        {NULL, NULL, NULL},
+};
+
+const char *schema_type_name(const SchemaField *fields) {
+        for (const SchemaTypeName *t = anvil_schema_types; t->name; t++)
+                if (t->fields == fields)
+                        return t->name;
+        return NULL;
+}
+
+const char *check_label_value(const Obj *v, char *buf, size_t bufsz) {
+        const char *s = obj_str(v);
+        (void)buf;
+        (void)bufsz;
+        if (!s)
+                return "must be a string";
+        size_t n = strlen(s);
+        if (n > 63)
+                return "label value must be at most 63 characters";
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+                if (!isalnum((unsigned char)c) &&
+                    !((c == '-' || c == '_' || c == '.') && i > 0 && i < n - 1))
+                        return "label value must be empty or alphanumeric, '-', '_' or '.', "
+                               "starting and ending with an alphanumeric character";
+        }
+        return NULL;
+}
+
+const char *doc_namespace(const Obj *doc) {
+        const char *ns = obj_get_str(doc, "metadata.namespace");
+        return ns ? ns : "default";
+}
+
+int default_version_prefix(Obj *doc, const char *path) {
+        const char *v = obj_get_str(doc, path);
+        if (!v || v[0] == 'v')
+                return 0;
+        _cleanup_free_ char *nv = strjoin("v", v);
+        if (!nv)
+                return -ENOMEM;
+        return obj_set_str(doc, path, nv);
+}
+
+int default_ref_namespace(Obj *doc, const char *path) {
+        Obj *ref = obj_get(doc, path);
+        if (!obj_is(ref, OBJ_MAP) || obj_map_get(ref, "namespace"))
+                return 0;
+        return obj_map_set_str(ref, "namespace", doc_namespace(doc));
+}
+
+int default_cluster_name_label(Obj *doc, const char *labels_path) {
+        const char *cn = obj_get_str(doc, "spec.clusterName");
+        if (!cn)
+                return 0;
+        /* Paths split at dots, so the label key is set on the map, not through obj_set. */
+        Obj *labels = obj_get(doc, labels_path);
+        if (!labels) {
+                int r = obj_set(doc, labels_path, obj_new_map());
+                if (r < 0)
+                        return r;
+                labels = obj_get(doc, labels_path);
+        }
+        if (!obj_is(labels, OBJ_MAP))
+                return 0;
+        return obj_map_set_str(labels, "cluster.x-k8s.io/cluster-name", cn);
+}
+
+int check_ref(const Obj *doc, const char *path, const char *const *kinds, Problems *p) {
+        const Obj *ref = obj_get(doc, path);
+        int r;
+        if (!obj_is(ref, OBJ_MAP))
+                return 0;
+        _cleanup_free_ char *kpath = strjoin(path, ".kind"), *npath = strjoin(path, ".name"),
+                            *apath = strjoin(path, ".apiVersion"),
+                            *nspath = strjoin(path, ".namespace");
+        if (!kpath || !npath || !apath || !nspath)
+                return -ENOMEM;
+        const char *kind = obj_get_str(ref, "kind");
+        if (!obj_map_get(ref, "kind")) {
+                if ((r = problems_add(p, ref->mark, kpath, "required field is missing")) < 0)
+                        return r;
+        } else if (kind) {
+                bool ok = false;
+                char allowed[256] = "";
+                size_t n = 0;
+                for (const char *const *k = kinds; *k; k++) {
+                        ok = ok || streq(*k, kind);
+                        int w = snprintf(allowed + n, sizeof(allowed) - n, "%s\"%s\"",
+                                         n ? ", " : "", *k);
+                        if (w > 0 && (size_t)w < sizeof(allowed) - n)
+                                n += (size_t)w;
+                }
+                if (!ok && (r = problems_add(p, obj_map_get(ref, "kind")->mark, kpath,
+                                             "unsupported kind \"%s\": Anvil serves %s here", kind,
+                                             allowed)) < 0)
+                        return r;
+                const KindInfo *k = ok ? kind_lookup(kind) : NULL;
+                const char *api = obj_get_str(ref, "apiVersion");
+                char want[128];
+                if (k && api && !streq(api, kind_api_version(k, want, sizeof(want))) &&
+                    (r = problems_add(p, obj_map_get(ref, "apiVersion")->mark, apath,
+                                      "%s is served as \"%s\", not \"%s\"", kind, want, api)) < 0)
+                        return r;
+        }
+        if (!obj_map_get(ref, "name") &&
+            (r = problems_add(p, ref->mark, npath, "required field is missing")) < 0)
+                return r;
+        const char *ns = obj_get_str(ref, "namespace");
+        if (ns && !streq(ns, doc_namespace(doc)) &&
+            (r = problems_add(p, obj_map_get(ref, "namespace")->mark, nspath,
+                              "must match metadata.namespace (\"%s\")", doc_namespace(doc))) < 0)
+                return r;
+        return 0;
+}
 
 const KindInfo *kind_lookup(const char *kind) {
         for (const KindInfo *const *k = anvil_kinds; *k; k++)
@@ -235,14 +390,16 @@ int kind_validate_document(const Obj *doc, const KindInfo **ret_kind, Problems *
                         if (!key)
                                 return -ENOMEM;
                         const char *msg = check_label_key(key, NULL, 0);
-                        const char *val = obj_str(e->value);
-                        if (!msg && val && strlen(val) > 63)
-                                msg = "label value must be at most 63 characters";
+                        ObjMark at = e->key_mark;
+                        if (!msg && obj_is(e->value, OBJ_STR)) {
+                                msg = check_label_value(e->value, NULL, 0);
+                                at = e->value->mark;
+                        }
                         if (msg) {
                                 _cleanup_free_ char *path = strjoin("metadata.labels.", e->key);
                                 if (!path)
                                         return -ENOMEM;
-                                r = problems_add(p, e->key_mark, path, "%s", msg);
+                                r = problems_add(p, at, path, "%s", msg);
                                 if (r < 0)
                                         return r;
                         }
@@ -274,14 +431,17 @@ int kind_validate_document(const Obj *doc, const KindInfo **ret_kind, Problems *
                                 return r;
                 }
         }
-        if (k->validate && p->n == before) {
-                /* Cross-field checks see the document as it will be stored: defaulted first,
-                 * as Cluster API's mutating webhooks run before its validating ones. */
+        /* The cross-field checks run even when fields were already found wrong: every
+         * problem of a file is reported at once (they skip values of the wrong type). They see
+         * the document as it will be stored: defaulted first, as Cluster API's mutating
+         * webhooks run before its validating ones. */
+        if (k->validate) {
                 _cleanup_(obj_freep) Obj *defaulted = obj_dup(doc);
                 if (!defaulted)
                         return -ENOMEM;
                 Obj *dspec = obj_map_get(defaulted, "spec");
-                if (dspec && k->spec && (r = schema_apply_defaults(k->spec, dspec)) < 0)
+                if (obj_is(dspec, OBJ_MAP) && k->spec &&
+                    (r = schema_apply_defaults(k->spec, dspec)) < 0)
                         return r;
                 if (k->defaults && (r = k->defaults(defaulted)) < 0)
                         return r;

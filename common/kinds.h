@@ -12,22 +12,28 @@
 typedef struct KindInfo KindInfo;
 
 struct KindInfo {
-        const char *group;      /* "cluster.x-k8s.io", "" for core */
-        const char *version;    /* "v1beta1" */
-        const char *kind;       /* "MachineDeployment" */
-        const char *plural;     /* "machinedeployments" */
-        const char *singular;   /* "machinedeployment" */
+        const char *group;              /* "cluster.x-k8s.io", "" for core */
+        const char *version;            /* "v1beta1" */
+        const char *kind;               /* "MachineDeployment" */
+        const char *plural;             /* "machinedeployments" */
+        const char *singular;           /* "machinedeployment" */
         const char *const *short_names; /* "md" */
         bool namespaced;
         bool spec_required;
-        bool encrypt_at_rest;   /* body sealed with the store's data key (Secrets) */
+        bool encrypt_at_rest; /* body sealed with the store's data key (Secrets) */
         const SchemaField *spec;
         const SchemaField *status;
         const SchemaField *extra; /* other top-level fields (Secret: type, data, stringData) */
         /* Cross-field checks beyond the tables; adds problems, returns <0 only on OOM. */
         int (*validate)(const Obj *doc, Problems *p);
-        /* Defaults that need more than a table default (e.g. whole nested objects). */
+        /* Defaults that need more than a table default (e.g. whole nested objects), as
+         * Cluster API's defaulting webhooks fill them. Run after validation. */
         int (*defaults)(Obj *doc);
+        /* Checks of a change (old is the live object, new the merged and defaulted one),
+         * beyond SF_IMMUTABLE fields: what Cluster API's webhooks refuse on update. Problems
+         * carry paths into new; returns <0 only on OOM. */
+        int (*validate_update)(const Obj *old, const Obj *new, Problems *p);
+        const char *doc; /* one paragraph for docs/resources.md and `anvilctl explain` */
 };
 
 /* All kinds, NULL-terminated. */
@@ -64,3 +70,27 @@ extern const SchemaField object_reference_fields[];
 extern const SchemaField label_selector_fields[];
 extern const SchemaField condition_fields[];
 extern const SchemaField template_metadata_fields[];
+
+/* Named sub-schemas that appear in several kinds; documentation describes them once. */
+typedef struct SchemaTypeName {
+        const char *name; /* "ObjectReference" */
+        const SchemaField *fields;
+        const char *doc;
+} SchemaTypeName;
+extern const SchemaTypeName anvil_schema_types[];
+const char *schema_type_name(const SchemaField *fields);
+
+/* Checks shared by the kind tables (kinds-*.c). */
+const char *check_label_value(const Obj *v, char *buf, size_t bufsz);
+/* Version strings as Cluster API's webhooks take them: "1.30.2" is "v1.30.2". Prepends the
+ * "v" at path when missing. */
+int default_version_prefix(Obj *doc, const char *path);
+/* Sets the namespace of the reference at path to the object's when it has none (webhooks). */
+int default_ref_namespace(Obj *doc, const char *path);
+/* The cluster-name label on the object itself, from spec.clusterName. */
+int default_cluster_name_label(Obj *doc, const char *labels_path);
+/* A reference Anvil follows: kind and name present, kind one of kinds, apiVersion (when
+ * given) the one Anvil serves for it, namespace (when given) the object's own. */
+int check_ref(const Obj *doc, const char *path, const char *const *kinds, Problems *p);
+/* The object's namespace as it will be stored ("default" when absent). */
+const char *doc_namespace(const Obj *doc);

@@ -108,8 +108,14 @@ const char *check_k8s_version(const Obj *v, char *buf, size_t bufsz) {
         const char *s = obj_str(v);
         (void)buf;
         (void)bufsz;
+        /* Cluster API's webhooks take "1.30.2" and store "v1.30.2"; so do the defaults. */
+        char with_v[80];
+        if (s && s[0] != 'v' && strlen(s) < sizeof(with_v) - 1) {
+                snprintf(with_v, sizeof(with_v), "v%s", s);
+                s = with_v;
+        }
         if (!s || parse_k8s_version(s, NULL) < 0)
-                return "must be a Kubernetes version like \"v1.30.2\"";
+                return "must be a valid semantic version like \"v1.30.2\"";
         return NULL;
 }
 
@@ -414,9 +420,15 @@ static int validate_item(const SchemaField *f, SchemaType t, const Obj *v, const
         case ST_INT:
                 if (!obj_is(v, OBJ_INT))
                         return mismatch(p, v, path, t);
-                if ((f->min || f->max) && (v->i < f->min || v->i > f->max))
+                if ((f->min || f->max) && (v->i < f->min || v->i > f->max)) {
+                        /* The upper bound of an int32 field is a type limit, not advice. */
+                        if (f->max >= INT32_MAX && v->i < f->min)
+                                return problems_add(p, v->mark, path,
+                                                    "must be greater than or equal to %lld",
+                                                    (long long)f->min);
                         return problems_add(p, v->mark, path, "must be between %lld and %lld",
                                             (long long)f->min, (long long)f->max);
+                }
                 break;
         case ST_NUMBER:
                 if (!obj_is(v, OBJ_INT) && !obj_is(v, OBJ_FLOAT))
@@ -598,8 +610,15 @@ int schema_check_immutable(const SchemaField *fields, const Obj *old, const Obj 
                         return -ENOMEM;
                 if (f->flags & SF_IMMUTABLE) {
                         if (ov && !obj_equal(ov, nv)) {
+                                /* Say what it was: the fix is usually to put that back. */
+                                char was[96] = "";
+                                if (obj_is(ov, OBJ_STR))
+                                        snprintf(was, sizeof(was), " (it is \"%.80s\")", ov->str.s);
+                                else if (obj_is(ov, OBJ_INT))
+                                        snprintf(was, sizeof(was), " (it is %lld)",
+                                                 (long long)ov->i);
                                 int r = problems_add(p, nv ? nv->mark : new->mark, sub,
-                                                     "field is immutable");
+                                                     "field is immutable%s", was);
                                 if (r < 0)
                                         return r;
                         }

@@ -184,6 +184,7 @@ static const SchemaField api_request_fields[] = {
         {"uses", ST_INT, .min = 0, .max = 1000000},
         {"description", ST_STRING, .max = 1024},
         {"revision", ST_INT, .min = 0, .max = INT64_MAX},
+        {"timeoutSeconds", ST_INT, .min = 1, .max = 3600},
         {"showSecrets", ST_BOOL},
         SCHEMA_END,
 };

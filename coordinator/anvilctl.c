@@ -3,8 +3,11 @@
  * anvilctl: the operator's command line, a short-lived client of the coordinator's admin
  * socket. It sends manifests whole, with their file names (the coordinator parses and
  * validates them, so errors name FILE:LINE:COLUMN), and prints answers the way kubectl and
- * clusterctl print theirs: aligned tables, -o yaml|json|name|wide, exit code 0 or 1.
+ * clusterctl print theirs: aligned tables, -o yaml|json|name|wide, -w to follow changes,
+ * exit code 0 on success and 1 on any failure. `explain` needs no coordinator: the kind
+ * tables are compiled in.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <getopt.h>
 #include <strings.h>
@@ -12,6 +15,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "explain.h"
 #include "fileio.h"
 #include "json.h"
 #include "kinds.h"
@@ -21,6 +25,8 @@
 #include "yamlio.h"
 
 #define DEFAULT_SERVER "/run/anvil/admin.sock"
+/* A watch request is held by the coordinator for up to 20 s; wait a little longer. */
+#define WATCH_CALL_TIMEOUT_SEC 40
 
 static const char *arg_server;
 static const char *arg_namespace;
@@ -28,6 +34,18 @@ static bool arg_all_namespaces;
 static const char *arg_selector;
 static const char *arg_output;
 static int arg_timeout_sec = 30;
+static bool arg_timeout_given;
+static uint64_t arg_timeout_usec;
+static bool arg_watch;
+static bool arg_watch_only;
+static bool arg_watch_events;
+static bool arg_show_labels;
+static bool arg_wait;
+static bool arg_all;
+static bool arg_recursive;
+static bool arg_markdown;
+static bool arg_client_only;
+static int call_timeout_override_sec;
 
 /* ---- talking to the coordinator ---- */
 
@@ -52,9 +70,10 @@ static int call(Obj *req, Obj **ret) {
                         path);
                 return -ENOENT;
         }
+        int secs = call_timeout_override_sec > 0 ? call_timeout_override_sec : arg_timeout_sec;
         void *ctx = zmq_ctx_new();
         void *sock = zmq_socket(ctx, ZMQ_DEALER);
-        int zero = 0, timeout = arg_timeout_sec * 1000;
+        int zero = 0, timeout = secs * 1000;
         int64_t maxmsg = WIRE_MAX_ADMIN_MESSAGE;
         zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof(zero));
         zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
@@ -84,15 +103,15 @@ static int call(Obj *req, Obj **ret) {
                         fprintf(stderr,
                                 "error: no answer from the coordinator at %s within %ds (is it "
                                 "running?)\n",
-                                ep, arg_timeout_sec);
+                                ep, secs);
                 else
                         fprintf(stderr, "error: %s\n", strerror(-r));
                 goto out;
         }
         MsgType type;
         char err[256];
-        r = wire_decode(CHANNEL_ADMIN_RESPONSE, zmq_msg_data(&msg), zmq_msg_size(&msg), &type,
-                        ret, err, sizeof(err));
+        r = wire_decode(CHANNEL_ADMIN_RESPONSE, zmq_msg_data(&msg), zmq_msg_size(&msg), &type, ret,
+                        err, sizeof(err));
         zmq_msg_close(&msg);
         if (r < 0)
                 fprintf(stderr, "error: bad answer from the coordinator: %s\n", err);
@@ -114,6 +133,15 @@ static Obj *request(const char *op) {
         return req;
 }
 
+static void print_failure(const Obj *resp) {
+        const Obj *problems = obj_map_get(resp, "problems");
+        OBJ_LIST_FOREACH(p, problems, i)
+        fprintf(stderr, "%s\n", strempty(obj_str(p)));
+        const char *code = obj_get_str(resp, "code");
+        fprintf(stderr, "Error%s%s%s: %s\n", code ? " (" : "", strempty(code), code ? ")" : "",
+                strna(obj_get_str(resp, "message")));
+}
+
 /* Sends req; on failure prints the coordinator's message and problems. */
 static int call_ok(Obj *req, Obj **ret) {
         _cleanup_(obj_freep) Obj *resp = NULL;
@@ -121,17 +149,22 @@ static int call_ok(Obj *req, Obj **ret) {
         if (r < 0)
                 return r;
         if (!obj_get_bool(resp, "ok", false)) {
-                const Obj *problems = obj_map_get(resp, "problems");
-                OBJ_LIST_FOREACH(p, problems, i)
-                fprintf(stderr, "%s\n", strempty(obj_str(p)));
-                const char *code = obj_get_str(resp, "code");
-                fprintf(stderr, "Error%s%s%s: %s\n", code ? " (" : "", strempty(code),
-                        code ? ")" : "", strna(obj_get_str(resp, "message")));
+                print_failure(resp);
                 return -EIO;
         }
         if (ret)
                 *ret = TAKE_PTR(resp);
         return 0;
+}
+
+static const char *resp_code(const Obj *resp) {
+        return obj_get_bool(resp, "ok", false) ? NULL : strempty(obj_get_str(resp, "code"));
+}
+
+/* "machinedeployment.cluster.x-k8s.io", as kubectl names a resource in its messages. */
+static const char *qualified(const KindInfo *k, char buf[static 128]) {
+        snprintf(buf, 128, "%s%s%s", k->singular, isempty(k->group) ? "" : ".", k->group);
+        return buf;
 }
 
 /* ---- output ---- */
@@ -156,8 +189,8 @@ static const char *age(const char *ts, char buf[static 32]) {
 
 typedef struct Column {
         const char *header;
-        const char *path;  /* into the object; NULL = computed by name */
-        bool wide;         /* only with -o wide */
+        const char *path; /* into the object; "=name" = computed */
+        bool wide;        /* only with -o wide */
 } Column;
 
 typedef struct Printer {
@@ -165,47 +198,99 @@ typedef struct Printer {
         Column cols[12];
 } Printer;
 
+/* The columns of Cluster API's printer columns (additionalPrinterColumns), plus Anvil's. */
 static const Printer printers[] = {
-        {"Cluster", {{"NAME", "metadata.name"}, {"PHASE", "status.phase"}, {"READY", "=ready"},
-                     {"AGE", "=age"}, {"ENDPOINT", "=endpoint", true}}},
+        {"Cluster",
+         {{"NAME", "metadata.name"},
+          {"PHASE", "status.phase"},
+          {"READY", "=ready"},
+          {"AGE", "=age"},
+          {"ENDPOINT", "=endpoint", true}}},
         {"Machine",
-         {{"NAME", "metadata.name"}, {"CLUSTER", "spec.clusterName"},
-          {"NODENAME", "status.nodeRef.name"}, {"PROVIDERID", "spec.providerID"},
-          {"PHASE", "status.phase"}, {"AGE", "=age"}, {"VERSION", "spec.version"},
+         {{"NAME", "metadata.name"},
+          {"CLUSTER", "spec.clusterName"},
+          {"NODENAME", "status.nodeRef.name"},
+          {"PROVIDERID", "spec.providerID"},
+          {"PHASE", "status.phase"},
+          {"AGE", "=age"},
+          {"VERSION", "spec.version"},
           {"READY", "=ready", true}}},
         {"MachineSet",
-         {{"NAME", "metadata.name"}, {"CLUSTER", "spec.clusterName"},
-          {"REPLICAS", "status.replicas"}, {"READY", "status.readyReplicas"},
-          {"AVAILABLE", "status.availableReplicas"}, {"AGE", "=age"},
+         {{"NAME", "metadata.name"},
+          {"CLUSTER", "spec.clusterName"},
+          {"DESIRED", "spec.replicas", true},
+          {"REPLICAS", "status.replicas"},
+          {"READY", "status.readyReplicas"},
+          {"AVAILABLE", "status.availableReplicas"},
+          {"AGE", "=age"},
           {"VERSION", "spec.template.spec.version"}}},
         {"MachineDeployment",
-         {{"NAME", "metadata.name"}, {"CLUSTER", "spec.clusterName"},
-          {"REPLICAS", "status.replicas"}, {"READY", "status.readyReplicas"},
-          {"UPDATED", "status.updatedReplicas"}, {"UNAVAILABLE", "status.unavailableReplicas"},
-          {"PHASE", "status.phase"}, {"AGE", "=age"}, {"VERSION", "spec.template.spec.version"}}},
+         {{"NAME", "metadata.name"},
+          {"CLUSTER", "spec.clusterName"},
+          {"DESIRED", "spec.replicas", true},
+          {"REPLICAS", "status.replicas"},
+          {"READY", "status.readyReplicas"},
+          {"UPDATED", "status.updatedReplicas"},
+          {"UNAVAILABLE", "status.unavailableReplicas"},
+          {"PHASE", "status.phase"},
+          {"AGE", "=age"},
+          {"VERSION", "spec.template.spec.version"}}},
+        {"MachineHealthCheck",
+         {{"NAME", "metadata.name"},
+          {"CLUSTER", "spec.clusterName"},
+          {"EXPECTEDMACHINES", "status.expectedMachines"},
+          {"MAXUNHEALTHY", "spec.maxUnhealthy"},
+          {"CURRENTHEALTHY", "status.currentHealthy"},
+          {"AGE", "=age"}}},
         {"KubeadmControlPlane",
-         {{"NAME", "metadata.name"}, {"CLUSTER", "metadata.labels.cluster"},
-          {"INITIALIZED", "status.initialized"}, {"API SERVER AVAILABLE", "status.ready"},
-          {"REPLICAS", "status.replicas"}, {"READY", "status.readyReplicas"},
-          {"UPDATED", "status.updatedReplicas"}, {"UNAVAILABLE", "status.unavailableReplicas"},
-          {"AGE", "=age"}, {"VERSION", "spec.version"}}},
-        {"Host",
-         {{"NAME", "metadata.name"}, {"PHASE", "status.phase"}, {"CLAIMED-BY", "=claimed"},
-          {"IP", "=ip"}, {"CPU", "status.facts.cpu.count"}, {"MEMORY", "=memory"},
-          {"LAST-SEEN", "=lastseen"}, {"PRODUCT-UUID", "status.facts.productUUID", true},
-          {"LABELS", "=labels", true}}},
-        {"AnvilMachine",
-         {{"NAME", "metadata.name"}, {"CLUSTER", "metadata.labels.cluster"},
-          {"HOST", "status.hostRef.name"}, {"READY", "status.ready"},
-          {"PROVIDERID", "spec.providerID"}, {"AGE", "=age"}}},
+         {{"NAME", "metadata.name"},
+          {"CLUSTER", "metadata.labels.cluster"},
+          {"INITIALIZED", "status.initialized"},
+          {"API SERVER AVAILABLE", "status.ready"},
+          {"DESIRED", "spec.replicas", true},
+          {"REPLICAS", "status.replicas"},
+          {"READY", "status.readyReplicas"},
+          {"UPDATED", "status.updatedReplicas"},
+          {"UNAVAILABLE", "status.unavailableReplicas"},
+          {"AGE", "=age"},
+          {"VERSION", "spec.version"}}},
         {"KubeadmConfig",
-         {{"NAME", "metadata.name"}, {"CLUSTER", "metadata.labels.cluster"},
-          {"READY", "status.ready"}, {"DATASECRET", "status.dataSecretName"}, {"AGE", "=age"}}},
+         {{"NAME", "metadata.name"},
+          {"CLUSTER", "metadata.labels.cluster"},
+          {"READY", "status.ready"},
+          {"DATASECRET", "status.dataSecretName"},
+          {"AGE", "=age"}}},
+        {"AnvilCluster",
+         {{"NAME", "metadata.name"},
+          {"CLUSTER", "metadata.labels.cluster"},
+          {"READY", "status.ready"},
+          {"ENDPOINT", "=endpoint"},
+          {"AGE", "=age"}}},
+        {"AnvilMachine",
+         {{"NAME", "metadata.name"},
+          {"CLUSTER", "metadata.labels.cluster"},
+          {"HOST", "status.hostRef.name"},
+          {"READY", "status.ready"},
+          {"PROVIDERID", "spec.providerID"},
+          {"AGE", "=age"}}},
+        {"Host",
+         {{"NAME", "metadata.name"},
+          {"PHASE", "status.phase"},
+          {"CLAIMED-BY", "=claimed"},
+          {"IP", "=ip"},
+          {"CPU", "status.facts.cpu.count"},
+          {"MEMORY", "=memory"},
+          {"LAST-SEEN", "=lastseen"},
+          {"PRODUCT-UUID", "status.facts.productUUID", true},
+          {"LABELS", "=labels", true}}},
         {"Event",
-         {{"LAST SEEN", "=lastts"}, {"TYPE", "type"}, {"REASON", "reason"},
-          {"OBJECT", "=involved"}, {"MESSAGE", "message"}}},
-        {"Secret", {{"NAME", "metadata.name"}, {"TYPE", "type"}, {"DATA", "=datacount"},
-                    {"AGE", "=age"}}},
+         {{"LAST SEEN", "=lastts"},
+          {"TYPE", "type"},
+          {"REASON", "reason"},
+          {"OBJECT", "=involved"},
+          {"MESSAGE", "message"}}},
+        {"Secret",
+         {{"NAME", "metadata.name"}, {"TYPE", "type"}, {"DATA", "=datacount"}, {"AGE", "=age"}}},
 };
 
 static const Printer default_printer = {"", {{"NAME", "metadata.name"}, {"AGE", "=age"}}};
@@ -292,54 +377,161 @@ static char *cell(const Obj *o, const char *path) {
                 return strdup(n ? lb : "<none>");
         }
         if (streq(what, "involved"))
-                return asprintf_safe("%s/%s",
-                                     strempty(obj_get_str(o, "involvedObject.kind")),
+                return asprintf_safe("%s/%s", strempty(obj_get_str(o, "involvedObject.kind")),
                                      strempty(obj_get_str(o, "involvedObject.name")));
         if (streq(what, "datacount"))
                 return asprintf_safe("%zu", obj_len(obj_map_get(o, "data")));
         return strdup("");
 }
 
-static void print_table(const KindInfo *k, const Obj *items, bool wide, bool with_ns) {
+#define MAX_COLUMNS 16
+
+/* A table as kubectl prints one: columns three spaces apart, the last one unpadded. */
+typedef struct Table {
+        Column cols[MAX_COLUMNS];
+        size_t ncols;
+        size_t width[MAX_COLUMNS];
+} Table;
+
+static void table_init(Table *t, const KindInfo *k, bool wide, bool with_ns) {
         const Printer *p = &default_printer;
         for (size_t i = 0; i < ELEMENTSOF(printers); i++)
                 if (streq(printers[i].kind, k->kind))
                         p = &printers[i];
-        size_t ncols = 0, rows = obj_len(items);
-        Column cols[13];
+        *t = (Table){0};
+        if (arg_watch_events)
+                t->cols[t->ncols++] = (Column){"EVENT", "=event"};
         if (with_ns)
-                cols[ncols++] = (Column){"NAMESPACE", "metadata.namespace"};
+                t->cols[t->ncols++] = (Column){"NAMESPACE", "metadata.namespace"};
         for (size_t c = 0; c < ELEMENTSOF(p->cols) && p->cols[c].header; c++)
                 if (!p->cols[c].wide || wide)
-                        cols[ncols++] = p->cols[c];
-        char ***cells = calloc(rows ? rows : 1, sizeof(char **));
-        size_t width[13] = {0};
-        for (size_t c = 0; c < ncols; c++)
-                width[c] = strlen(cols[c].header);
-        OBJ_LIST_FOREACH(o, items, r) {
-                cells[r] = calloc(ncols, sizeof(char *));
-                for (size_t c = 0; c < ncols; c++) {
-                        cells[r][c] = cell(o, cols[c].path);
-                        size_t l = strlen(strempty(cells[r][c]));
-                        if (l > width[c])
-                                width[c] = l;
-                }
-        }
-        for (size_t c = 0; c < ncols; c++)
-                printf("%-*s%s", c + 1 < ncols ? (int)width[c] : 0, cols[c].header,
-                       c + 1 < ncols ? "   " : "\n");
-        for (size_t r = 0; r < rows; r++) {
-                for (size_t c = 0; c < ncols; c++) {
-                        printf("%-*s%s", c + 1 < ncols ? (int)width[c] : 0, strempty(cells[r][c]),
-                               c + 1 < ncols ? "   " : "\n");
-                        free(cells[r][c]);
-                }
-                free(cells[r]);
-        }
-        free(cells);
+                        t->cols[t->ncols++] = p->cols[c];
+        if (arg_show_labels)
+                t->cols[t->ncols++] = (Column){"LABELS", "=labels"};
+        for (size_t c = 0; c < t->ncols; c++)
+                t->width[c] = strlen(t->cols[c].header);
+        if (arg_watch_events)
+                t->width[0] = strlen("MODIFIED");
 }
 
-/* ---- commands ---- */
+static char *table_cell(const Table *t, size_t c, const Obj *o, const char *event) {
+        if (streq(t->cols[c].path, "=event"))
+                return strdup(strempty(event));
+        return cell(o, t->cols[c].path);
+}
+
+static void table_measure(Table *t, const Obj *items) {
+        OBJ_LIST_FOREACH(o, items, i)
+        for (size_t c = 0; c < t->ncols; c++) {
+                _cleanup_free_ char *s = table_cell(t, c, o, "ADDED");
+                size_t l = strlen(strempty(s));
+                if (l > t->width[c])
+                        t->width[c] = l;
+        }
+}
+
+static void table_line(const Table *t, char **cells) {
+        for (size_t c = 0; c < t->ncols; c++)
+                printf("%-*s%s", c + 1 < t->ncols ? (int)t->width[c] : 0, strempty(cells[c]),
+                       c + 1 < t->ncols ? "   " : "\n");
+}
+
+static void table_header(const Table *t) {
+        char *cells[MAX_COLUMNS];
+        for (size_t c = 0; c < t->ncols; c++)
+                cells[c] = (char *)t->cols[c].header;
+        table_line(t, cells);
+}
+
+static void table_row(const Table *t, const Obj *o, const char *event) {
+        char *cells[MAX_COLUMNS];
+        for (size_t c = 0; c < t->ncols; c++)
+                cells[c] = table_cell(t, c, o, event);
+        table_line(t, cells);
+        for (size_t c = 0; c < t->ncols; c++)
+                free(cells[c]);
+}
+
+static bool output_is(const char *o) {
+        return streq(arg_output ? arg_output : "", o);
+}
+
+static int check_output_format(void) {
+        const char *o = arg_output ? arg_output : "";
+        if (isempty(o) || streq(o, "wide") || streq(o, "yaml") || streq(o, "json") ||
+            streq(o, "name"))
+                return 0;
+        fprintf(stderr, "error: unknown output format '%s' (yaml, json, name, wide)\n", o);
+        return -EINVAL;
+}
+
+/* One object in a structured format (-o yaml|json|name); yaml documents are separated. */
+static int print_object(const KindInfo *k, const Obj *o, bool first) {
+        if (output_is("name")) {
+                char q[128];
+                printf("%s/%s\n", qualified(k, q), strempty(obj_get_str(o, "metadata.name")));
+                return 0;
+        }
+        _cleanup_free_ char *text = NULL;
+        int r = output_is("yaml") ? yaml_emit(o, &text) : json_emit(o, true, &text);
+        if (r < 0)
+                return r;
+        if (output_is("yaml") && !first)
+                fputs("---\n", stdout);
+        fputs(text, stdout);
+        if (output_is("json"))
+                putchar('\n');
+        return 0;
+}
+
+static int print_items(const KindInfo *k, Obj *items, const char *name, Table *ret_table) {
+        if (output_is("yaml") || output_is("json")) {
+                _cleanup_free_ char *text = NULL;
+                Obj *out = items;
+                _cleanup_(obj_freep) Obj *list = NULL;
+                if (name && obj_len(items) == 1)
+                        out = obj_list_get(items, 0);
+                else {
+                        list = obj_new_map();
+                        if (!list || obj_map_set_str(list, "apiVersion", "v1") < 0 ||
+                            obj_map_set_str(list, "kind", "List") < 0 ||
+                            obj_map_set(list, "items", obj_dup(items)) < 0)
+                                return log_oom();
+                        out = list;
+                }
+                int r = output_is("yaml") ? yaml_emit(out, &text) : json_emit(out, true, &text);
+                if (r < 0)
+                        return r;
+                fputs(text, stdout);
+                if (output_is("json"))
+                        putchar('\n');
+                return 0;
+        }
+        if (output_is("name")) {
+                OBJ_LIST_FOREACH(it, items, i)
+                print_object(k, it, i == 0);
+                return 0;
+        }
+        Table t;
+        table_init(&t, k, output_is("wide"), arg_all_namespaces && k->namespaced);
+        table_measure(&t, items);
+        if (ret_table)
+                *ret_table = t;
+        if (obj_len(items) == 0) {
+                if (arg_watch)
+                        return 0;
+                if (arg_all_namespaces || !k->namespaced)
+                        fprintf(stderr, "No resources found\n");
+                else
+                        fprintf(stderr, "No resources found in %s namespace.\n",
+                                arg_namespace ? arg_namespace : "default");
+                return 0;
+        }
+        table_header(&t);
+        OBJ_LIST_FOREACH(o, items, i)
+        table_row(&t, o, "ADDED");
+        return 0;
+}
 
 static int read_manifest(const char *path, char **ret, size_t *ret_size) {
         if (streq(path, "-")) {
@@ -414,7 +606,8 @@ static int apply_path(const char *path) {
                 while ((de = readdir(d))) {
                         const char *n = de->d_name;
                         size_t l = strlen(n);
-                        if ((l > 5 && streq(n + l - 5, ".yaml")) || (l > 4 && streq(n + l - 4, ".yml")) ||
+                        if ((l > 5 && streq(n + l - 5, ".yaml")) ||
+                            (l > 4 && streq(n + l - 4, ".yml")) ||
                             (l > 5 && streq(n + l - 5, ".json")))
                                 strv_extend(&names, n);
                 }
@@ -437,51 +630,7 @@ static int apply_path(const char *path) {
         return apply_one_file(path);
 }
 
-static int print_items(const KindInfo *k, Obj *items, const char *name) {
-        const char *o = arg_output ? arg_output : "";
-        if (streq(o, "yaml") || streq(o, "json")) {
-                _cleanup_free_ char *text = NULL;
-                Obj *out = items;
-                _cleanup_(obj_freep) Obj *list = NULL;
-                if (name && obj_len(items) == 1)
-                        out = obj_list_get(items, 0);
-                else {
-                        list = obj_new_map();
-                        if (!list || obj_map_set_str(list, "apiVersion", "v1") < 0 ||
-                            obj_map_set_str(list, "kind", "List") < 0 ||
-                            obj_map_set(list, "items", obj_dup(items)) < 0)
-                                return log_oom();
-                        out = list;
-                }
-                int r = streq(o, "yaml") ? yaml_emit(out, &text) : json_emit(out, true, &text);
-                if (r < 0)
-                        return r;
-                fputs(text, stdout);
-                if (streq(o, "json"))
-                        putchar('\n');
-                return 0;
-        }
-        if (streq(o, "name")) {
-                OBJ_LIST_FOREACH(it, items, i)
-                printf("%s%s%s/%s\n", k->singular, isempty(k->group) ? "" : ".", k->group,
-                       strempty(obj_get_str(it, "metadata.name")));
-                return 0;
-        }
-        if (!isempty(o) && !streq(o, "wide")) {
-                fprintf(stderr, "error: unknown output format '%s' (yaml, json, name, wide)\n", o);
-                return -EINVAL;
-        }
-        if (obj_len(items) == 0) {
-                if (arg_all_namespaces || !k->namespaced)
-                        fprintf(stderr, "No resources found\n");
-                else
-                        fprintf(stderr, "No resources found in %s namespace.\n",
-                                arg_namespace ? arg_namespace : "default");
-                return 0;
-        }
-        print_table(k, items, streq(o, "wide"), arg_all_namespaces && k->namespaced);
-        return 0;
-}
+/* ---- commands ---- */
 
 static const KindInfo *resolve_kind(const char *name) {
         const KindInfo *k = kind_resolve(name);
@@ -490,11 +639,100 @@ static const KindInfo *resolve_kind(const char *name) {
         return k;
 }
 
+/* "kind/name" or "kind name": kubectl takes both. */
+static void split_kind_name(int argc, char **argv, char kindbuf[static 128], const char **kind,
+                            const char **name) {
+        *kind = argc > 0 ? argv[0] : NULL;
+        *name = argc > 1 ? argv[1] : NULL;
+        const char *slash = *kind ? strchr(*kind, '/') : NULL;
+        if (slash) {
+                snprintf(kindbuf, 128, "%.*s", (int)(slash - *kind), *kind);
+                *name = slash + 1;
+                *kind = kindbuf;
+        }
+}
+
+static int list(const KindInfo *k, const char *name, Obj **ret_items, int64_t *ret_rev) {
+        _cleanup_(obj_freep) Obj *req = request("get"), *resp = NULL;
+        if (!req || obj_map_set_str(req, "kind", k->kind) < 0 ||
+            (name && obj_map_set_str(req, "name", name) < 0) ||
+            (arg_selector && obj_map_set_str(req, "selector", arg_selector) < 0))
+                return log_oom();
+        int r = call_ok(req, &resp);
+        if (r < 0)
+                return r;
+        *ret_rev = 0;
+        obj_get_int(resp, "revision", ret_rev);
+        *ret_items = obj_map_take(resp, "items");
+        return *ret_items ? 0 : -EBADMSG;
+}
+
+/* One watch round trip: the changes after *rev (possibly none), *rev advanced. -ESTALE when
+ * the coordinator no longer has them (list again). */
+static int watch_once(const KindInfo *k, const char *name, int64_t *rev, uint64_t deadline,
+                      Obj **ret_items) {
+        _cleanup_(obj_freep) Obj *req = request("watch"), *resp = NULL;
+        if (deadline) {
+                uint64_t now = now_usec(CLOCK_MONOTONIC);
+                int64_t left = now < deadline ? (int64_t)((deadline - now) / USEC_PER_SEC) : 0;
+                if (req && obj_map_set_int(req, "timeoutSeconds", left < 1 ? 1 : left) < 0)
+                        return log_oom();
+        }
+        if (!req || obj_map_set_str(req, "kind", k->kind) < 0 ||
+            (name && obj_map_set_str(req, "name", name) < 0) ||
+            (arg_selector && obj_map_set_str(req, "selector", arg_selector) < 0) ||
+            obj_map_set_int(req, "revision", *rev) < 0)
+                return log_oom();
+        call_timeout_override_sec = WATCH_CALL_TIMEOUT_SEC;
+        int r = call(req, &resp);
+        call_timeout_override_sec = 0;
+        if (r < 0)
+                return r;
+        if (streq_ptr(resp_code(resp), "Expired"))
+                return -ESTALE;
+        if (resp_code(resp)) {
+                print_failure(resp);
+                return -EIO;
+        }
+        obj_get_int(resp, "revision", rev);
+        *ret_items = obj_map_take(resp, "items");
+        return 0;
+}
+
+/* Follows changes as kubectl get -w does: one row (or document) per change, until killed. */
+static int watch_loop(const KindInfo *k, const char *name, int64_t rev, Table *t, bool first) {
+        for (;;) {
+                _cleanup_(obj_freep) Obj *items = NULL;
+                int r = watch_once(k, name, &rev, 0, &items);
+                if (r == -ESTALE) {
+                        /* Too far behind: list again and go on from there, as a reflector does. */
+                        _cleanup_(obj_freep) Obj *all = NULL;
+                        r = list(k, name, &all, &rev);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                if (r < 0)
+                        return r;
+                OBJ_LIST_FOREACH(it, items, i) {
+                        const Obj *o = obj_map_get(it, "object");
+                        const char *type = obj_get_str(it, "type");
+                        if (t) {
+                                if (first)
+                                        table_header(t);
+                                table_row(t, o, type);
+                        } else if ((r = print_object(k, o, first)) < 0)
+                                return r;
+                        first = false;
+                }
+                fflush(stdout);
+        }
+}
+
 static int cmd_get(int argc, char **argv) {
         if (argc < 1) {
                 fprintf(stderr, "error: you must specify the type of resource to get\n"
-                                "Usage: anvilctl get KIND [NAME] [-n NS | -A] [-l SELECTOR] "
-                                "[-o wide|yaml|json|name]\n");
+                                "Run 'anvilctl get --help' for usage.\n");
                 return -EINVAL;
         }
         if (streq(argv[0], "kubeconfig")) {
@@ -511,46 +749,56 @@ static int cmd_get(int argc, char **argv) {
                 fputs(strempty(obj_get_str(resp, "text")), stdout);
                 return 0;
         }
-        /* kubectl accepts "kind/name" too */
         char kindbuf[128];
-        const char *kind = argv[0], *name = argc > 1 ? argv[1] : NULL;
-        const char *slash = strchr(kind, '/');
-        if (slash && (size_t)(slash - kind) < sizeof(kindbuf)) {
-                memcpy(kindbuf, kind, (size_t)(slash - kind));
-                kindbuf[slash - kind] = 0;
-                name = slash + 1;
-                kind = kindbuf;
-        }
-        if (argc > 2) {
+        const char *kind, *name;
+        split_kind_name(argc, argv, kindbuf, &kind, &name);
+        if (argc > 2 || (argc > 1 && strchr(argv[0], '/'))) {
                 fprintf(stderr, "error: get takes one name (got %d arguments)\n", argc - 1);
                 return -EINVAL;
         }
         const KindInfo *k = resolve_kind(kind);
         if (!k)
                 return -EINVAL;
-        _cleanup_(obj_freep) Obj *req = request("get"), *resp = NULL;
-        if (!req || obj_map_set_str(req, "kind", k->kind) < 0 ||
-            (name && obj_map_set_str(req, "name", name) < 0) ||
-            (arg_selector && obj_map_set_str(req, "selector", arg_selector) < 0))
-                return log_oom();
-        int r = call_ok(req, &resp);
+        int r = check_output_format();
         if (r < 0)
                 return r;
-        Obj *items = obj_map_get(resp, "items");
-        return print_items(k, items, name);
+        _cleanup_(obj_freep) Obj *items = NULL;
+        int64_t rev = 0;
+        r = list(k, name, &items, &rev);
+        if (r < 0)
+                return r;
+        if (!arg_watch && !arg_watch_only)
+                return print_items(k, items, name, NULL);
+
+        /* -w: the current state first (unless --watch-only), then every change. */
+        bool structured = output_is("yaml") || output_is("json") || output_is("name");
+        Table t;
+        bool first = true;
+        if (structured) {
+                OBJ_LIST_FOREACH(o, items, i)
+                if (!arg_watch_only && (r = print_object(k, o, first)) >= 0)
+                        first = false;
+        } else {
+                table_init(&t, k, output_is("wide"), arg_all_namespaces && k->namespaced);
+                table_measure(&t, items);
+                if (!arg_watch_only && obj_len(items) > 0) {
+                        table_header(&t);
+                        OBJ_LIST_FOREACH(o, items, i)
+                        table_row(&t, o, "ADDED");
+                        first = false;
+                }
+        }
+        fflush(stdout);
+        return watch_loop(k, name, rev, structured ? NULL : &t, first);
 }
 
 static int cmd_describe(int argc, char **argv) {
         char kindbuf[128];
-        const char *kind = argc > 0 ? argv[0] : NULL, *name = argc > 1 ? argv[1] : NULL;
-        if (kind && strchr(kind, '/')) {
-                const char *slash = strchr(kind, '/');
-                snprintf(kindbuf, sizeof(kindbuf), "%.*s", (int)(slash - kind), kind);
-                name = slash + 1;
-                kind = kindbuf;
-        }
+        const char *kind, *name;
+        split_kind_name(argc, argv, kindbuf, &kind, &name);
         if (!kind || !name) {
-                fprintf(stderr, "Usage: anvilctl describe KIND NAME\n");
+                fprintf(stderr, "error: describe needs a kind and a name\n"
+                                "Run 'anvilctl describe --help' for usage.\n");
                 return -EINVAL;
         }
         const KindInfo *k = resolve_kind(kind);
@@ -567,10 +815,53 @@ static int cmd_describe(int argc, char **argv) {
         return 0;
 }
 
-static int cmd_delete_one(const char *kind, const char *name) {
-        const KindInfo *k = resolve_kind(kind);
-        if (!k)
-                return -EINVAL;
+/* Waits until kind/name is gone (its finalizers done), as kubectl delete --wait does. */
+static int wait_deleted(const KindInfo *k, const char *name) {
+        uint64_t deadline = arg_timeout_given ? now_usec(CLOCK_MONOTONIC) + arg_timeout_usec : 0;
+        _cleanup_(obj_freep) Obj *req = request("get"), *resp = NULL;
+        if (!req || obj_map_set_str(req, "kind", k->kind) < 0 ||
+            obj_map_set_str(req, "name", name) < 0)
+                return log_oom();
+        int r = call(req, &resp);
+        if (r < 0)
+                return r;
+        if (streq_ptr(resp_code(resp), "NotFound"))
+                return 0;
+        if (resp_code(resp)) {
+                print_failure(resp);
+                return -EIO;
+        }
+        int64_t rev = 0;
+        obj_get_int(resp, "revision", &rev);
+        for (;;) {
+                if (deadline && now_usec(CLOCK_MONOTONIC) >= deadline) {
+                        fprintf(stderr, "error: timed out waiting for the condition on %s/%s\n",
+                                k->plural, name);
+                        return -ETIMEDOUT;
+                }
+                _cleanup_(obj_freep) Obj *items = NULL;
+                r = watch_once(k, name, &rev, deadline, &items);
+                if (r == -ESTALE) {
+                        _cleanup_(obj_freep) Obj *again = request("get"), *ar = NULL;
+                        if (!again || obj_map_set_str(again, "kind", k->kind) < 0 ||
+                            obj_map_set_str(again, "name", name) < 0)
+                                return log_oom();
+                        if ((r = call(again, &ar)) < 0)
+                                return r;
+                        if (streq_ptr(resp_code(ar), "NotFound"))
+                                return 0;
+                        obj_get_int(ar, "revision", &rev);
+                        continue;
+                }
+                if (r < 0)
+                        return r;
+                OBJ_LIST_FOREACH(it, items, i)
+                if (streq_ptr(obj_get_str(it, "type"), "DELETED"))
+                        return 0;
+        }
+}
+
+static int cmd_delete_one(const KindInfo *k, const char *name) {
         _cleanup_(obj_freep) Obj *req = request("delete"), *resp = NULL;
         if (!req || obj_map_set_str(req, "kind", k->kind) < 0 ||
             obj_map_set_str(req, "name", name) < 0)
@@ -579,7 +870,8 @@ static int cmd_delete_one(const char *kind, const char *name) {
         if (r < 0)
                 return r;
         printf("%s\n", strempty(obj_get_str(resp, "message")));
-        return 0;
+        fflush(stdout);
+        return arg_wait ? wait_deleted(k, name) : 0;
 }
 
 static int cmd_delete(int argc, char **argv, const char *file) {
@@ -602,33 +894,71 @@ static int cmd_delete(int argc, char **argv, const char *file) {
                 /* Reverse order, as kubectl deletes. */
                 for (size_t i = obj_len(docs); i > 0; i--) {
                         const Obj *d = obj_list_get(docs, i - 1);
-                        const char *kind = obj_get_str(d, "kind"), *name = obj_get_str(d, "metadata.name");
-                        if (!kind || !name)
+                        const char *kind = obj_get_str(d, "kind"),
+                                   *name = obj_get_str(d, "metadata.name");
+                        if (!kind || !name) {
+                                fprintf(stderr,
+                                        "%s:%u:%u: a document without kind or "
+                                        "metadata.name, skipped\n",
+                                        file, d->mark.line, d->mark.column);
+                                result = -EINVAL;
                                 continue;
+                        }
+                        const KindInfo *k = resolve_kind(kind);
+                        if (!k) {
+                                result = -EINVAL;
+                                continue;
+                        }
                         const char *ns = obj_get_str(d, "metadata.namespace");
                         const char *saved = arg_namespace;
                         if (ns)
                                 arg_namespace = ns;
-                        r = cmd_delete_one(kind, name);
+                        r = cmd_delete_one(k, name);
                         arg_namespace = saved;
                         if (r < 0)
                                 result = r;
                 }
                 return result;
         }
-        if (argc == 1 && strchr(argv[0], '/')) {
-                char kind[128];
-                const char *slash = strchr(argv[0], '/');
-                snprintf(kind, sizeof(kind), "%.*s", (int)(slash - argv[0]), argv[0]);
-                return cmd_delete_one(kind, slash + 1);
+        char kindbuf[128];
+        const char *kind, *name;
+        split_kind_name(argc, argv, kindbuf, &kind, &name);
+        if (!kind) {
+                fprintf(stderr, "error: delete needs KIND NAME..., KIND -l SELECTOR, KIND --all or "
+                                "-f FILE\nRun 'anvilctl delete --help' for usage.\n");
+                return -EINVAL;
         }
-        if (argc < 2) {
-                fprintf(stderr, "Usage: anvilctl delete KIND NAME... | anvilctl delete -f FILE\n");
+        const KindInfo *k = resolve_kind(kind);
+        if (!k)
+                return -EINVAL;
+        if (!name && (arg_selector || arg_all)) {
+                _cleanup_(obj_freep) Obj *items = NULL;
+                int64_t rev;
+                int r = list(k, NULL, &items, &rev);
+                if (r < 0)
+                        return r;
+                if (obj_len(items) == 0)
+                        fprintf(stderr, "No resources found\n");
+                int result = 0;
+                OBJ_LIST_FOREACH(o, items, i) {
+                        const char *saved = arg_namespace;
+                        arg_namespace = obj_get_str(o, "metadata.namespace");
+                        r = cmd_delete_one(k, strempty(obj_get_str(o, "metadata.name")));
+                        arg_namespace = saved;
+                        if (r < 0)
+                                result = r;
+                }
+                return result;
+        }
+        if (!name) {
+                fprintf(stderr, "error: resource(s) were provided, but no name was specified\n"
+                                "Run 'anvilctl delete --help' for usage.\n");
                 return -EINVAL;
         }
         int result = 0;
-        for (int i = 1; i < argc; i++) {
-                int r = cmd_delete_one(argv[0], argv[i]);
+        for (int i = strchr(argv[0], '/') ? 0 : 1; i < argc; i++) {
+                const char *n = i == 0 ? name : argv[i];
+                int r = cmd_delete_one(k, n);
                 if (r < 0)
                         result = r;
         }
@@ -656,21 +986,28 @@ static int parse_kv_list(const char *s, Obj **ret) {
 }
 
 static int cmd_label(int argc, char **argv, bool annotate, bool overwrite) {
-        if (argc < 3) {
-                fprintf(stderr, "Usage: anvilctl %s KIND NAME key=value... (key- removes)\n",
-                        annotate ? "annotate" : "label");
+        const char *what = annotate ? "annotate" : "label";
+        char kindbuf[128];
+        const char *kind, *name;
+        split_kind_name(argc, argv, kindbuf, &kind, &name);
+        int first = argc > 0 && strchr(argv[0], '/') ? 1 : 2;
+        if (!kind || !name || argc <= first) {
+                fprintf(stderr,
+                        "error: %s needs KIND NAME and at least one key=value or key-\n"
+                        "Run 'anvilctl %s --help' for usage.\n",
+                        what, what);
                 return -EINVAL;
         }
-        const KindInfo *k = resolve_kind(argv[0]);
+        const KindInfo *k = resolve_kind(kind);
         if (!k)
                 return -EINVAL;
-        _cleanup_(obj_freep) Obj *req = request(annotate ? "annotate" : "label"), *resp = NULL;
+        _cleanup_(obj_freep) Obj *req = request(what), *resp = NULL;
         _cleanup_(obj_freep) Obj *changes = obj_new_map(), *remove = obj_new_list();
         if (!req || !changes || !remove || obj_map_set_str(req, "kind", k->kind) < 0 ||
-            obj_map_set_str(req, "name", argv[1]) < 0 ||
+            obj_map_set_str(req, "name", name) < 0 ||
             obj_map_set_bool(req, "overwrite", overwrite) < 0)
                 return log_oom();
-        for (int i = 2; i < argc; i++) {
+        for (int i = first; i < argc; i++) {
                 size_t l = strlen(argv[i]);
                 char *eq = strchr(argv[i], '=');
                 if (!eq && l > 1 && argv[i][l - 1] == '-') {
@@ -698,22 +1035,55 @@ static int cmd_label(int argc, char **argv, bool annotate, bool overwrite) {
 }
 
 static int cmd_scale(int argc, char **argv, int64_t replicas) {
-        if (argc != 2 || replicas < 0) {
-                fprintf(stderr, "Usage: anvilctl scale KIND NAME --replicas N\n");
+        char kindbuf[128];
+        const char *kind, *name;
+        split_kind_name(argc, argv, kindbuf, &kind, &name);
+        if (!kind || !name || replicas < 0) {
+                fprintf(stderr, "error: scale needs KIND NAME --replicas N\n"
+                                "Run 'anvilctl scale --help' for usage.\n");
                 return -EINVAL;
         }
-        const KindInfo *k = resolve_kind(argv[0]);
+        const KindInfo *k = resolve_kind(kind);
         if (!k)
                 return -EINVAL;
         _cleanup_(obj_freep) Obj *req = request("scale"), *resp = NULL;
         if (!req || obj_map_set_str(req, "kind", k->kind) < 0 ||
-            obj_map_set_str(req, "name", argv[1]) < 0 ||
+            obj_map_set_str(req, "name", name) < 0 ||
             obj_map_set_int(req, "replicas", replicas) < 0)
                 return log_oom();
         int r = call_ok(req, &resp);
         if (r < 0)
                 return r;
         printf("%s\n", strempty(obj_get_str(resp, "message")));
+        return 0;
+}
+
+static int cmd_explain(int argc, char **argv) {
+        if (arg_markdown) {
+                explain_markdown(stdout);
+                return 0;
+        }
+        if (argc != 1) {
+                fprintf(stderr, "error: explain needs one KIND or KIND.field.path\n"
+                                "Run 'anvilctl explain --help' for usage.\n");
+                return -EINVAL;
+        }
+        char err[256];
+        int r = explain_text(stdout, argv[0], arg_recursive, err, sizeof(err));
+        if (r < 0)
+                fprintf(stderr, "error: %s\n", err);
+        return r;
+}
+
+static int cmd_version(void) {
+        printf("Client Version: %s\n", ANVIL_VERSION);
+        if (arg_client_only)
+                return 0;
+        _cleanup_(obj_freep) Obj *req = request("version"), *resp = NULL;
+        int r = req ? call_ok(req, &resp) : -ENOMEM;
+        if (r < 0)
+                return r;
+        printf("Server Version: %s\n", strna(obj_get_str(obj_map_get(resp, "object"), "version")));
         return 0;
 }
 
@@ -758,13 +1128,15 @@ static int cmd_token(int argc, char **argv, const char *ttl, int64_t uses, const
         if (streq(argv[0], "create")) {
                 int64_t ttl_us = 24LL * 3600 * USEC_PER_SEC;
                 if (ttl && (parse_go_duration(ttl, &ttl_us) < 0 || ttl_us < 0)) {
-                        fprintf(stderr, "error: --ttl: invalid duration '%s' (e.g. 24h, 30m, 0 "
-                                        "for never)\n",
+                        fprintf(stderr,
+                                "error: --ttl: invalid duration '%s' (e.g. 24h, 30m, 0 "
+                                "for never)\n",
                                 ttl);
                         return -EINVAL;
                 }
                 _cleanup_(obj_freep) Obj *req = request("token-create"), *resp = NULL;
-                if (!req || obj_map_set_int(req, "ttlSeconds", ttl_us / (int64_t)USEC_PER_SEC) < 0 ||
+                if (!req ||
+                    obj_map_set_int(req, "ttlSeconds", ttl_us / (int64_t)USEC_PER_SEC) < 0 ||
                     obj_map_set_int(req, "uses", uses) < 0 ||
                     (description && obj_map_set_str(req, "description", description) < 0))
                         return log_oom();
@@ -860,41 +1232,156 @@ static int cmd_host(int argc, char **argv) {
                 return 0;
         }
         if (argc == 2 && streq(argv[0], "delete"))
-                return cmd_delete_one("host", argv[1]);
+                return cmd_delete_one(kind_resolve("host"), argv[1]);
         fprintf(stderr, "Usage: anvilctl host revoke NAME | anvilctl host delete NAME\n");
         return -EINVAL;
 }
 
+/* ---- help ---- */
+
+typedef struct Command {
+        const char *name;
+        const char *usage;
+        const char *summary;
+        const char *details; /* what it does, its own flags, examples */
+} Command;
+
+static const Command commands[] = {
+        {"apply", "apply -f FILE|DIR|-", "create or update objects from manifests",
+         "Creates the objects of the manifest, or updates them with a three-way merge against\n"
+         "the configuration applied last time (kept in the annotation\n"
+         "anvil.dev/last-applied-configuration): fields you remove from the manifest are\n"
+         "removed, fields set by controllers stay. All documents of one file are validated\n"
+         "first and applied together or not at all; every problem is reported as\n"
+         "FILE:LINE:COLUMN: KIND/NAME: field.path: message. status is never applied.\n"
+         "A metadata.resourceVersion in the manifest makes the update conditional: it fails\n"
+         "with a conflict if the object changed since.\n\n"
+         "Options:\n"
+         "  -f, --filename FILE   a manifest, a directory of .yaml/.yml/.json files (in name\n"
+         "                        order, one apply each), or - for standard input\n\n"
+         "Examples:\n"
+         "  anvilctl apply -f cluster.yaml\n"
+         "  anvilctl get md demo-md-0 -o yaml | sed 's/replicas: 2/replicas: 3/' | anvilctl apply "
+         "-f -\n"},
+        {"get", "get KIND [NAME] [-n NS | -A] [-l SELECTOR] [-o FORMAT] [-w]",
+         "list objects, or show one",
+         "Prints a table (the columns of Cluster API's printer columns), or the objects.\n"
+         "KIND is a kind, plural, singular or short name: cluster/cl, machine/ma,\n"
+         "machineset/ms, machinedeployment/md, kubeadmcontrolplane/kcp,\n"
+         "machinehealthcheck/mhc, kubeadmconfig/kc, kubeadmconfigtemplate/kct,\n"
+         "anvilcluster/ac, anvilmachine/am, anvilmachinetemplate/amt, host/ho, secret,\n"
+         "event/ev. KIND/NAME works too. Secret values are redacted.\n\n"
+         "Options:\n"
+         "  -o, --output FORMAT     wide, yaml, json or name\n"
+         "  -l, --selector SEL      label selector: k=v, k!=v, k in (a,b), k notin (a,b),\n"
+         "                          k (exists), !k (does not exist), comma-separated\n"
+         "  -w, --watch             after the list, print every change until interrupted\n"
+         "      --watch-only        print changes only\n"
+         "      --output-watch-events  add an EVENT column (ADDED, MODIFIED, DELETED)\n"
+         "      --show-labels       add a LABELS column\n\n"
+         "  get kubeconfig CLUSTER  prints an admin kubeconfig of the cluster\n\n"
+         "Examples:\n"
+         "  anvilctl get machines -A\n"
+         "  anvilctl get hosts -l 'role in (worker),!maintenance' -o wide\n"
+         "  anvilctl get md -w\n"},
+        {"describe", "describe KIND NAME", "show an object in detail; a cluster as a tree",
+         "Prints the object's metadata, owner chain, conditions, spec and status, and its\n"
+         "recent events. `describe cluster NAME` prints the cluster as a tree of its\n"
+         "infrastructure, control plane, deployments and machines with their Ready condition,\n"
+         "reason and message, and for a machine whose host failed a step, the step, its exit\n"
+         "code and last output lines (as clusterctl describe cluster does).\n"},
+        {"delete", "delete KIND NAME... | KIND -l SEL | KIND --all | -f FILE [--wait]",
+         "delete objects",
+         "Deletes objects. An object with finalizers is marked (metadata.deletionTimestamp) and\n"
+         "goes away once its controllers have removed them; objects it owns are deleted after\n"
+         "it (garbage collection).\n\n"
+         "Options:\n"
+         "  -f, --filename FILE   the objects of a manifest, in reverse order\n"
+         "  -l, --selector SEL    the objects of KIND matching a label selector\n"
+         "      --all             every object of KIND in the namespace\n"
+         "      --wait            wait until each object is gone (bounded by --timeout)\n"},
+        {"scale", "scale KIND NAME --replicas N",
+         "set the replicas of a machinedeployment, machineset or kubeadmcontrolplane",
+         "Options:\n"
+         "      --replicas N      the new number of replicas (odd for a kubeadmcontrolplane)\n"},
+        {"label", "label KIND NAME KEY=VALUE... [KEY-]... [--overwrite]", "set or remove labels",
+         "KEY=VALUE sets a label, KEY- removes it. Changing a label that has another value\n"
+         "needs --overwrite. Label hosts so that AnvilMachines' hostSelector can pick them:\n"
+         "  anvilctl label host rack1-07 role=worker\n"},
+        {"annotate", "annotate KIND NAME KEY=VALUE... [KEY-]... [--overwrite]",
+         "set or remove annotations",
+         "KEY=VALUE sets an annotation, KEY- removes it; --overwrite to change one.\n"
+         "  anvilctl annotate cluster demo cluster.x-k8s.io/paused=true   # pause a cluster\n"},
+        {"explain", "explain KIND[.FIELD...] [--recursive]",
+         "document a kind or field (works without a coordinator)",
+         "Prints the fields Anvil accepts with their types, constraints and descriptions.\n\n"
+         "Options:\n"
+         "      --recursive       every field below, without descriptions\n"
+         "      --markdown        the whole reference as Markdown (docs/resources.md)\n\n"
+         "Examples:\n"
+         "  anvilctl explain machinedeployment.spec.strategy\n"},
+        {"token", "token create|list|delete", "enrollment tokens for new hosts",
+         "  token create [--ttl 24h] [--uses N] [--labels k=v,...] [--description TEXT]\n"
+         "               [--agent-args] [--pxe]   a new token (printed once)\n"
+         "  token list                            tokens, without their secrets\n"
+         "  token delete ID                       revoke a token (its first 6 characters)\n\n"
+         "A host enrolling with the token gets the token's labels.\n"},
+        {"host", "host revoke|delete NAME", "cut a host off, or forget it",
+         "  host revoke NAME   refuse the host's key from now on (its Host stays, Revoked)\n"
+         "  host delete NAME   remove the Host object\n"},
+        {"info", "info [-o json|yaml]", "the coordinator's endpoint, key and counts", ""},
+        {"version", "version [--client]", "client and server versions",
+         "Options:\n"
+         "      --client          the client version only (no coordinator needed)\n"},
+        {"help", "help [COMMAND]", "help on a command", ""},
+};
+
+static const char global_options[] =
+        "Global options:\n"
+        "  -s, --server ADDR     admin socket (default $ANVIL_SERVER or " DEFAULT_SERVER ")\n"
+        "  -n, --namespace NS    namespace (default \"default\")\n"
+        "  -A, --all-namespaces  list across namespaces\n"
+        "      --timeout DUR     how long to wait for the coordinator (default 30s), and with\n"
+        "                        --wait for the deletion; 30, 30s, 5m\n"
+        "  -h, --help            help (anvilctl COMMAND --help for a command)\n";
+
+static const Command *find_command(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+                if (streq(commands[i].name, name))
+                        return &commands[i];
+        return NULL;
+}
+
+static void help_command(const Command *c) {
+        /* The summary is a list entry in the overview; here it is a sentence. */
+        printf("%c%s.\n\nUsage: anvilctl %s\n\n%s%s%s", toupper((unsigned char)c->summary[0]),
+               c->summary + 1, c->usage, c->details, isempty(c->details) ? "" : "\n",
+               global_options);
+}
+
 static void help(void) {
         printf("anvilctl — operate Anvil, bare-metal Kubernetes lifecycle management.\n\n"
-               "Usage: anvilctl [GLOBAL OPTIONS] COMMAND [ARGS]\n\n"
-               "Commands:\n"
-               "  apply -f FILE|DIR|-            create or update objects from manifests\n"
-               "  get KIND [NAME]                list or show objects (-o wide|yaml|json|name)\n"
-               "  get kubeconfig CLUSTER         an admin kubeconfig for a cluster\n"
-               "  describe KIND NAME             details, conditions, events; a cluster as a "
-               "tree\n"
-               "  delete KIND NAME | -f FILE     delete objects\n"
-               "  scale KIND NAME --replicas N   scale a machinedeployment, machineset or kcp\n"
-               "  label KIND NAME k=v ... [k-]   set or remove labels (--overwrite)\n"
-               "  annotate KIND NAME k=v ...     set or remove annotations\n"
-               "  token create|list|delete       enrollment tokens\n"
-               "  host revoke|delete NAME        cut a host off / forget it\n"
-               "  info                           the coordinator's endpoint and public key\n"
-               "  version                        client and server versions\n\n"
-               "Global options:\n"
-               "  -s, --server ADDR     admin socket (default $ANVIL_SERVER or %s)\n"
-               "  -n, --namespace NS    namespace (default \"default\")\n"
-               "  -A, --all-namespaces  list across namespaces\n"
-               "  -l, --selector SEL    label selector (k=v,k!=v,k in (a,b),!k)\n"
-               "  -o, --output FORMAT   wide, yaml, json, name\n"
-               "      --timeout SEC     how long to wait for the coordinator (default 30)\n"
-               "  -h, --help            this help\n\n"
-               "Kinds accept kubectl's names: clusters (cl), machines (ma), machinesets (ms),\n"
-               "machinedeployments (md), kubeadmcontrolplanes (kcp), machinehealthchecks "
-               "(mhc),\nkubeadmconfigs, kubeadmconfigtemplates, anvilclusters, anvilmachines,\n"
-               "anvilmachinetemplates, hosts, secrets, events.\n",
-               DEFAULT_SERVER);
+               "Usage: anvilctl [GLOBAL OPTIONS] COMMAND [ARGS]\n\nCommands:\n");
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+                printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+        printf("\n%s\nRun 'anvilctl COMMAND --help' for a command's options. Exit status: 0 on "
+               "success, 1 on any failure.\n",
+               global_options);
+}
+
+/* --timeout takes seconds (kubectl's old habit) or a duration. */
+static int parse_timeout(const char *s) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        int64_t us;
+        if (*end == 0 && v > 0)
+                us = (int64_t)v * (int64_t)USEC_PER_SEC;
+        else if (parse_go_duration(s, &us) < 0 || us <= 0)
+                return -EINVAL;
+        arg_timeout_usec = (uint64_t)us;
+        arg_timeout_sec = (int)((us + (int64_t)USEC_PER_SEC - 1) / (int64_t)USEC_PER_SEC);
+        arg_timeout_given = true;
+        return 0;
 }
 
 int main(int argc, char **argv) {
@@ -909,6 +1396,14 @@ int main(int argc, char **argv) {
                 ARG_PXE,
                 ARG_OVERWRITE,
                 ARG_VERSION,
+                ARG_WATCH_ONLY,
+                ARG_WATCH_EVENTS,
+                ARG_SHOW_LABELS,
+                ARG_WAIT,
+                ARG_ALL,
+                ARG_RECURSIVE,
+                ARG_MARKDOWN,
+                ARG_CLIENT,
         };
         static const struct option options[] = {
                 {"server", required_argument, NULL, 's'},
@@ -917,6 +1412,10 @@ int main(int argc, char **argv) {
                 {"selector", required_argument, NULL, 'l'},
                 {"output", required_argument, NULL, 'o'},
                 {"filename", required_argument, NULL, 'f'},
+                {"watch", no_argument, NULL, 'w'},
+                {"watch-only", no_argument, NULL, ARG_WATCH_ONLY},
+                {"output-watch-events", no_argument, NULL, ARG_WATCH_EVENTS},
+                {"show-labels", no_argument, NULL, ARG_SHOW_LABELS},
                 {"timeout", required_argument, NULL, ARG_TIMEOUT},
                 {"replicas", required_argument, NULL, ARG_REPLICAS},
                 {"ttl", required_argument, NULL, ARG_TTL},
@@ -926,17 +1425,22 @@ int main(int argc, char **argv) {
                 {"agent-args", no_argument, NULL, ARG_AGENT_ARGS},
                 {"pxe", no_argument, NULL, ARG_PXE},
                 {"overwrite", no_argument, NULL, ARG_OVERWRITE},
+                {"wait", optional_argument, NULL, ARG_WAIT},
+                {"all", no_argument, NULL, ARG_ALL},
+                {"recursive", no_argument, NULL, ARG_RECURSIVE},
+                {"markdown", no_argument, NULL, ARG_MARKDOWN},
+                {"client", no_argument, NULL, ARG_CLIENT},
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, ARG_VERSION},
                 {},
         };
         const char *file = NULL, *ttl = NULL, *labels = NULL, *description = NULL;
         int64_t replicas = -1, uses = 0;
-        bool agent_args = false, pxe = false, overwrite = false;
+        bool agent_args = false, pxe = false, overwrite = false, want_help = false;
         int c;
         log_setup("anvilctl", LOG_TARGET_STDERR);
         log_set_max_level(LOG_WARNING);
-        while ((c = getopt_long(argc, argv, "s:n:Al:o:f:h", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "s:n:Al:o:f:wh", options, NULL)) >= 0) {
                 char *end;
                 switch (c) {
                 case 's':
@@ -957,17 +1461,30 @@ int main(int argc, char **argv) {
                 case 'f':
                         file = optarg;
                         break;
+                case 'w':
+                        arg_watch = true;
+                        break;
+                case ARG_WATCH_ONLY:
+                        arg_watch_only = true;
+                        break;
+                case ARG_WATCH_EVENTS:
+                        arg_watch_events = true;
+                        break;
+                case ARG_SHOW_LABELS:
+                        arg_show_labels = true;
+                        break;
                 case ARG_TIMEOUT:
-                        arg_timeout_sec = (int)strtol(optarg, &end, 10);
-                        if (*end || arg_timeout_sec <= 0) {
-                                fprintf(stderr, "error: --timeout: not a positive number: %s\n",
+                        if (parse_timeout(optarg) < 0) {
+                                fprintf(stderr,
+                                        "error: --timeout: not a positive number of seconds or "
+                                        "a duration like 30s: %s\n",
                                         optarg);
                                 return 1;
                         }
                         break;
                 case ARG_REPLICAS:
                         replicas = strtoll(optarg, &end, 10);
-                        if (*end || replicas < 0) {
+                        if (*end || replicas < 0 || replicas > INT32_MAX) {
                                 fprintf(stderr, "error: --replicas: not a number >= 0: %s\n",
                                         optarg);
                                 return 1;
@@ -998,9 +1515,31 @@ int main(int argc, char **argv) {
                 case ARG_OVERWRITE:
                         overwrite = true;
                         break;
+                case ARG_WAIT:
+                        if (!optarg || streq(optarg, "true"))
+                                arg_wait = true;
+                        else if (streq(optarg, "false"))
+                                arg_wait = false;
+                        else {
+                                fprintf(stderr, "error: --wait: true or false, not %s\n", optarg);
+                                return 1;
+                        }
+                        break;
+                case ARG_ALL:
+                        arg_all = true;
+                        break;
+                case ARG_RECURSIVE:
+                        arg_recursive = true;
+                        break;
+                case ARG_MARKDOWN:
+                        arg_markdown = true;
+                        break;
+                case ARG_CLIENT:
+                        arg_client_only = true;
+                        break;
                 case 'h':
-                        help();
-                        return 0;
+                        want_help = true;
+                        break;
                 case ARG_VERSION:
                         printf("anvilctl %s\n", ANVIL_VERSION);
                         return 0;
@@ -1009,17 +1548,42 @@ int main(int argc, char **argv) {
                         return 1;
                 }
         }
-        if (optind >= argc) {
+        const char *cmd = optind < argc ? argv[optind] : NULL;
+        int n = argc - optind - 1;
+        char **rest = argv + optind + 1;
+        if (cmd && streq(cmd, "help")) {
+                const Command *hc = n > 0 ? find_command(rest[0]) : NULL;
+                if (n > 0 && !hc) {
+                        fprintf(stderr, "error: unknown command \"%s\"\n", rest[0]);
+                        return 1;
+                }
+                if (hc)
+                        help_command(hc);
+                else
+                        help();
+                return 0;
+        }
+        if (want_help) {
+                const Command *hc = cmd ? find_command(cmd) : NULL;
+                if (cmd && !hc) {
+                        fprintf(stderr, "error: unknown command \"%s\"\n", cmd);
+                        return 1;
+                }
+                if (hc)
+                        help_command(hc);
+                else
+                        help();
+                return 0;
+        }
+        if (!cmd) {
                 help();
                 return 1;
         }
-        const char *cmd = argv[optind];
-        int n = argc - optind - 1;
-        char **rest = argv + optind + 1;
         int r;
         if (streq(cmd, "apply")) {
                 if (!file || n > 0) {
-                        fprintf(stderr, "Usage: anvilctl apply -f FILE|DIR|-\n");
+                        fprintf(stderr, "error: apply needs -f FILE|DIR|- and no other "
+                                        "arguments\nRun 'anvilctl apply --help' for usage.\n");
                         return 1;
                 }
                 r = apply_path(file);
@@ -1035,20 +1599,17 @@ int main(int argc, char **argv) {
                 r = cmd_label(n, rest, false, overwrite);
         else if (streq(cmd, "annotate"))
                 r = cmd_label(n, rest, true, overwrite);
+        else if (streq(cmd, "explain"))
+                r = cmd_explain(n, rest);
         else if (streq(cmd, "token"))
                 r = cmd_token(n, rest, ttl, uses, labels, description, agent_args, pxe);
         else if (streq(cmd, "host"))
                 r = cmd_host(n, rest);
         else if (streq(cmd, "info"))
                 r = cmd_info();
-        else if (streq(cmd, "version")) {
-                printf("Client Version: %s\n", ANVIL_VERSION);
-                _cleanup_(obj_freep) Obj *req = request("version"), *resp = NULL;
-                r = req ? call_ok(req, &resp) : -ENOMEM;
-                if (r >= 0)
-                        printf("Server Version: %s\n",
-                               strna(obj_get_str(obj_map_get(resp, "object"), "version")));
-        } else {
+        else if (streq(cmd, "version"))
+                r = cmd_version();
+        else {
                 fprintf(stderr, "error: unknown command \"%s\"\nRun 'anvilctl --help' for usage.\n",
                         cmd);
                 return 1;

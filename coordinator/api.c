@@ -12,6 +12,7 @@
 #include "json.h"
 #include "log.h"
 #include "resource.h"
+#include "watch.h"
 #include "wire.h"
 #include "yamlio.h"
 
@@ -109,6 +110,23 @@ static const SchemaField *kind_field_table(const KindInfo *k, const char *top) {
         if (streq(top, "spec"))
                 return k->spec;
         return NULL;
+}
+
+/* The source position of path in the manifest, or of its nearest ancestor that is there (a
+ * removed field points at the map it was removed from). */
+static ObjMark mark_in_doc(const Obj *doc, const char *path) {
+        char buf[512];
+        snprintf(buf, sizeof(buf), "%s", path);
+        for (;;) {
+                const Obj *o = obj_get(doc, buf);
+                if (o && o->mark.line)
+                        return o->mark;
+                char *dot = strrchr(buf, '.');
+                if (!dot)
+                        break;
+                *dot = 0;
+        }
+        return doc->mark;
 }
 
 /* Prepares a manifest document for storing: no status, no nulls, no server fields. */
@@ -235,15 +253,14 @@ static int apply_one(Manager *m, const KindInfo *k, const Obj *doc_in, Problems 
         size_t before = p->n;
         r = schema_check_immutable(kind_field_table(k, "spec"), obj_map_get(live, "spec"),
                                    obj_map_get(merged, "spec"), "spec", p);
+        if (r >= 0 && k->validate_update)
+                r = k->validate_update(live, merged, p);
         if (r < 0)
                 return r;
         if (p->n > before) {
                 /* Point the errors at the manifest's lines, not the merged copy's. */
-                for (size_t i = before; i < p->n; i++) {
-                        const Obj *src = obj_get(doc_in, p->items[i].path);
-                        if (src)
-                                p->items[i].mark = src->mark;
-                }
+                for (size_t i = before; i < p->n; i++)
+                        p->items[i].mark = mark_in_doc(doc_in, p->items[i].path);
                 return -EINVAL;
         }
 
@@ -259,6 +276,28 @@ static int apply_one(Manager *m, const KindInfo *k, const Obj *doc_in, Problems 
 }
 
 int api_apply(Manager *m, const char *file, const char *content, Obj *resp) {
+        return api_apply_in(m, file, content, NULL, resp);
+}
+
+/* `apply -n NS`: documents without a namespace go to NS; one naming another is an error, as
+ * kubectl makes it. Cluster-scoped kinds are left alone. */
+static int apply_namespace(Obj *doc, const char *ns, Problems *p) {
+        const KindInfo *k = kind_lookup(strempty(obj_get_str(doc, "kind")));
+        Obj *meta = obj_map_get(doc, "metadata");
+        if (!ns || !k || !k->namespaced || !obj_is(meta, OBJ_MAP))
+                return 0;
+        const Obj *have = obj_map_get(meta, "namespace");
+        if (!obj_str(have))
+                return obj_map_set_str(meta, "namespace", ns);
+        if (streq(obj_str(have), ns))
+                return 0;
+        return problems_add(p, have->mark, "metadata.namespace",
+                            "the namespace from the provided object \"%s\" does not match the "
+                            "namespace \"%s\" given with --namespace",
+                            obj_str(have), ns);
+}
+
+int api_apply_in(Manager *m, const char *file, const char *content, const char *ns, Obj *resp) {
         _cleanup_(obj_freep) Obj *docs = NULL;
         YamlError yerr;
         int r = yaml_parse_documents(content, strlen(content), &docs, &yerr);
@@ -288,7 +327,9 @@ int api_apply(Manager *m, const char *file, const char *content, Obj *resp) {
         }
         OBJ_LIST_FOREACH(doc, docs, i) {
                 _cleanup_(problems_clearp) Problems p = {0};
-                r = kind_validate_document(doc, &kinds[i], &p);
+                r = apply_namespace(doc, ns, &p);
+                if (r >= 0)
+                        r = kind_validate_document(doc, &kinds[i], &p);
                 if (r < 0)
                         break;
                 _cleanup_free_ char *label = doc_label(doc);
@@ -406,14 +447,31 @@ static void overlay_host(Manager *m, Obj *host) {
         obj_set_bool(host, "status.connected", fanout_host_connected(m->fanout, meta_name(host)));
 }
 
+static void redact(const KindInfo *k, Obj *o) {
+        schema_redact(k->extra, o);
+        if (k->spec)
+                schema_redact(k->spec, obj_map_get(o, "spec"));
+}
+
 static void prepare_output(Manager *m, const KindInfo *k, Obj *o, bool show_secrets) {
         if (streq(k->kind, "Host"))
                 overlay_host(m, o);
-        if (!show_secrets) {
-                schema_redact(k->extra, o);
-                if (k->spec)
-                        schema_redact(k->spec, obj_map_get(o, "spec"));
-        }
+        if (show_secrets)
+                return;
+        redact(k, o);
+        /* The last applied configuration holds what was applied, secrets included. */
+        const char *last = meta_annotation(o, LAST_APPLIED_ANNOTATION);
+        _cleanup_(obj_freep) Obj *lo = NULL;
+        _cleanup_free_ char *text = NULL;
+        if (!last || json_parse(last, strlen(last), &lo) < 0)
+                return;
+        redact(k, lo);
+        if (json_emit(lo, false, &text) >= 0)
+                (void)meta_set_annotation(o, LAST_APPLIED_ANNOTATION, text);
+}
+
+void api_prepare_output(Manager *m, const KindInfo *k, Obj *o) {
+        prepare_output(m, k, o, false);
 }
 
 static int api_get(Manager *m, const Obj *req, Obj *resp) {
@@ -441,7 +499,10 @@ static int api_get(Manager *m, const Obj *req, Obj *resp) {
                 if (!items || obj_list_append(items, TAKE_PTR(o)) < 0)
                         return -ENOMEM;
                 r = resp_ok(resp, NULL);
-                return r < 0 ? r : obj_map_set(resp, "items", TAKE_PTR(items));
+                if (r >= 0)
+                        r = obj_map_set(resp, "items", TAKE_PTR(items));
+                /* Where a watch of this object starts. */
+                return r < 0 ? r : obj_map_set_int(resp, "revision", store_revision(m->store));
         }
         _cleanup_(obj_freep) Obj *selector = NULL;
         const char *sel = obj_get_str(req, "selector");
@@ -525,20 +586,24 @@ static int api_label(Manager *m, const Obj *req, Obj *resp, bool annotate) {
                 return resp_fail(resp, "NotFound", "%s \"%s\" not found", k->singular, name);
         if (r < 0)
                 return r;
+        _cleanup_(obj_freep) Obj *orig = obj_dup(o);
+        if (!orig)
+                return -ENOMEM;
         const Obj *changes = obj_map_get(req, annotate ? "annotations" : "labels");
         bool overwrite = obj_get_bool(req, "overwrite", false);
         OBJ_MAP_FOREACH(e, changes) {
                 const char *v = obj_str(e->value);
                 const char *cur = annotate ? meta_annotation(o, e->key) : meta_label(o, e->key);
-                if (!annotate && !isempty(v) && strlen(v) > 63)
-                        return resp_fail(resp, "Invalid", "label value of %s is longer than 63",
-                                         e->key);
-                if (!annotate) {
-                        _cleanup_(obj_freep) Obj *kk = obj_new_str(e->key);
-                        if (kk && check_label_key(kk, NULL, 0))
-                                return resp_fail(resp, "Invalid", "invalid label key \"%s\": %s",
-                                                 e->key, check_label_key(kk, NULL, 0));
-                }
+                _cleanup_(obj_freep) Obj *kk = obj_new_str(e->key);
+                if (!kk)
+                        return -ENOMEM;
+                const char *msg = check_label_key(kk, NULL, 0);
+                if (msg)
+                        return resp_fail(resp, "Invalid", "invalid %s key \"%s\": %s",
+                                         annotate ? "annotation" : "label", e->key, msg);
+                if (!annotate && (msg = check_label_value(e->value, NULL, 0)))
+                        return resp_fail(resp, "Invalid", "invalid label value \"%s\" of %s: %s",
+                                         strempty(v), e->key, msg);
                 if (cur && v && !overwrite && !streq(cur, v))
                         return resp_fail(resp, "Invalid",
                                          "'%s' already has a value (%s), and --overwrite is false",
@@ -553,11 +618,19 @@ static int api_label(Manager *m, const Obj *req, Obj *resp, bool annotate) {
                 if (r < 0)
                         return r;
         }
-        r = registry_update(m->reg, o);
-        if (r < 0)
-                return r == -ESTALE ? resp_fail(resp, "Conflict", "conflict, try again") : r;
-        _cleanup_free_ char *msg = asprintf_safe("%s/%s %s", k->singular, name,
-                                                 annotate ? "annotated" : "labeled");
+        /* kubectl's words: labeled, unlabeled (only removals), not labeled (no change). */
+        bool changed = !obj_equal(obj_get(orig, "metadata"), obj_get(o, "metadata"));
+        const char *verb = !changed                ? (annotate ? "not annotated" : "not labeled")
+                           : obj_len(changes) == 0 ? (annotate ? "annotated" : "unlabeled")
+                                                   : (annotate ? "annotated" : "labeled");
+        if (changed) {
+                r = registry_update(m->reg, o);
+                if (r < 0)
+                        return r == -ESTALE ? resp_fail(resp, "Conflict", "conflict, try again")
+                                            : r;
+        }
+        _cleanup_free_ char *msg = asprintf_safe(
+                "%s%s%s/%s %s", k->singular, isempty(k->group) ? "" : ".", k->group, name, verb);
         return resp_ok(resp, msg);
 }
 
@@ -625,7 +698,8 @@ static int handle(Manager *m, const Obj *req, Obj *resp) {
                 const char *content = obj_get_str(req, "content");
                 if (!content)
                         return resp_fail(resp, "Invalid", "apply needs content");
-                return api_apply(m, obj_get_str(req, "file") ?: "-", content, resp);
+                return api_apply_in(m, obj_get_str(req, "file") ?: "-", content,
+                                    obj_get_str(req, "namespace"), resp);
         }
         if (streq(op, "get"))
                 return api_get(m, req, resp);
@@ -748,6 +822,19 @@ int api_on_request(void *zsock, void *userdata) {
                 if (r < 0) {
                         log_warning("Refused an admin request: %s", err);
                         r = resp_fail(resp, "BadRequest", "bad request: %s", err);
+                } else if (streq_ptr(obj_get_str(req, "op"), "watch")) {
+                        /* A long poll: answered now, or later by the watch hub itself. */
+                        bool parked = false;
+                        r = watch_hub_request(m->watch, zmq_msg_data(&rid), zmq_msg_size(&rid), req,
+                                              resp, &parked);
+                        if (r >= 0 && parked)
+                                goto out;
+                        if (r < 0) {
+                                obj_free(resp);
+                                resp = obj_new_map();
+                                r = resp ? resp_fail(resp, errno_code(r), "%s", strerror(-r))
+                                         : -ENOMEM;
+                        }
                 } else {
                         log_debug("Admin request: %s", strna(obj_get_str(req, "op")));
                         r = handle(m, req, resp);

@@ -18,6 +18,11 @@ int api_on_request(void *zsock, void *userdata);
 /* The operation behind `anvilctl apply`; exposed for tests. Fills resp (ok, message,
  * problems). */
 int api_apply(Manager *m, const char *file, const char *content, Obj *resp);
+/* The same into namespace ns (anvilctl apply -n NS); NULL as api_apply. */
+int api_apply_in(Manager *m, const char *file, const char *content, const char *ns, Obj *resp);
+
+/* What get and watch show of an object: secrets redacted, a Host's liveness from memory. */
+void api_prepare_output(Manager *m, const KindInfo *k, Obj *o);
 
 /* describe: text for one object, and the tree of a whole cluster. */
 int describe_object(Manager *m, const KindInfo *k, const char *ns, const char *name,

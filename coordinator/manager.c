@@ -17,6 +17,7 @@
 #include "log.h"
 #include "manager.h"
 #include "metrics.h"
+#include "watch.h"
 #include "wire.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
@@ -55,6 +56,7 @@ Manager *manager_free(Manager *m) {
                 (void)store_commit(m->store);
         m->reg = registry_free(m->reg);
         m->store = store_free(m->store);
+        m->watch = watch_hub_free(m->watch); /* after the last commit's events */
         if (m->router)
                 zmq_close(m->router);
         if (m->admin)
@@ -367,6 +369,9 @@ int manager_new(const ManagerConfig *config, Manager **ret) {
         r = metrics_new(m, &m->metrics);
         if (r < 0)
                 return r;
+        r = watch_hub_new(m, &m->watch);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up watches: %m");
 
         r = sd_event_add_post(m->event, &m->commit_source, on_commit, m);
         if (r < 0)

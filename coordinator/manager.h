@@ -24,6 +24,7 @@
 typedef struct Fanout Fanout;
 typedef struct Commands Commands;
 typedef struct Metrics Metrics;
+typedef struct WatchHub WatchHub;
 
 typedef struct ManagerConfig {
         char *listen;          /* agent endpoint, tcp://ADDR:PORT */
@@ -63,6 +64,7 @@ typedef struct Manager {
         Fanout *fanout;
         Commands *commands;
         Metrics *metrics;
+        WatchHub *watch; /* anvilctl get -w */
 
         OutMsg *outbox;
         size_t n_outbox, cap_outbox;

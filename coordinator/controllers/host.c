@@ -83,6 +83,13 @@ int reconcile_host(Manager *m, const char *ns, const char *name) {
                 if ((r = obj_set_str(host, "status.phase", phase)) < 0)
                         return r;
         }
+        /* status.claimedBy mirrors spec.consumerRef, so status alone tells who uses it. */
+        const Obj *consumer = obj_get(host, "spec.consumerRef");
+        if (consumer && !obj_equal(consumer, obj_get(host, "status.claimedBy"))) {
+                if ((r = obj_set(host, "status.claimedBy", obj_dup(consumer))) < 0)
+                        return r;
+        } else if (!consumer)
+                obj_del(host, "status.claimedBy");
         if (obj_get_bool(host, "status.connected", false))
                 condition_set_true(host, "Connected");
         else

@@ -112,6 +112,10 @@ static int create_machineset(Manager *m, const Obj *md, const char *hash, int64_
         if ((r = obj_map_set_str(obj_get(spec, "template.metadata.labels"), LABEL_TEMPLATE_HASH,
                                  hash)) < 0)
                 return r;
+        /* Machines carry their deployment's name, as Cluster API's controller labels them. */
+        if ((r = obj_map_set_str(obj_get(spec, "template.metadata.labels"), LABEL_DEPLOYMENT_NAME,
+                                 meta_name(md))) < 0)
+                return r;
         Obj *ml = obj_map_ensure_map(obj_map_get(spec, "selector"), "matchLabels");
         if (!ml || obj_map_set_str(ml, LABEL_TEMPLATE_HASH, hash) < 0)
                 return -ENOMEM;
