@@ -439,13 +439,19 @@ int kind_validate_document(const Obj *doc, const KindInfo **ret_kind, Problems *
                 _cleanup_(obj_freep) Obj *defaulted = obj_dup(doc);
                 if (!defaulted)
                         return -ENOMEM;
+                /* Nulls mean absent (as apply normalises them away); a document whose shape
+                 * defaulting cannot follow is checked as written. */
                 Obj *dspec = obj_map_get(defaulted, "spec");
-                if (obj_is(dspec, OBJ_MAP) && k->spec &&
-                    (r = schema_apply_defaults(k->spec, dspec)) < 0)
+                if (obj_is(dspec, OBJ_MAP) && k->spec) {
+                        schema_drop_nulls(k->spec, dspec);
+                        r = schema_apply_defaults(k->spec, dspec);
+                        if (r == -ENOMEM)
+                                return r;
+                }
+                schema_drop_nulls(metadata_fields, obj_map_get(defaulted, "metadata"));
+                if (k->defaults && (r = k->defaults(defaulted)) == -ENOMEM)
                         return r;
-                if (k->defaults && (r = k->defaults(defaulted)) < 0)
-                        return r;
-                r = k->validate(defaulted, p);
+                r = k->validate(r < 0 ? doc : defaulted, p);
                 if (r < 0)
                         return r;
         }
