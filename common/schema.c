@@ -450,6 +450,19 @@ static int validate_string(const SchemaField *f, const Obj *v, const char *path,
         return 0;
 }
 
+/* The field an item of list or map f is checked against: f's item fields and enum, none of
+ * the container's own constraints (required, non-empty, count, check); .item_max bounds a
+ * string item's length. */
+static SchemaField item_field(const SchemaField *f) {
+        SchemaField itemf = *f;
+        itemf.flags &= ~(unsigned)(SF_REQUIRED | SF_NONEMPTY);
+        itemf.min = 0;
+        itemf.max = f->item_max;
+        itemf.item_max = 0;
+        itemf.check = NULL;
+        return itemf;
+}
+
 static int validate_item(const SchemaField *f, SchemaType t, const Obj *v, const char *path,
                          Problems *p) {
         int r;
@@ -507,23 +520,38 @@ static int validate_item(const SchemaField *f, SchemaType t, const Obj *v, const
         case ST_OBJECT:
                 if (!obj_is(v, OBJ_MAP))
                         return mismatch(p, v, path, t);
-                if (f->fields)
-                        return schema_validate(f->fields, v, path, p);
+                if (f->fields) {
+                        r = schema_validate(f->fields, v, path, p);
+                        if (r < 0)
+                                return r;
+                        /* A custom check may rely on the shape the fields describe: it only
+                         * sees an object that passed them. */
+                        if (r > 0)
+                                return 0;
+                }
                 break;
         case ST_STRMAP:
                 if (!obj_is(v, OBJ_MAP))
                         return mismatch(p, v, path, t);
+                if (f->max > 0 && (int64_t)v->map.n > f->max)
+                        return problems_add(p, v->mark, path, "must have at most %lld entries",
+                                            (long long)f->max);
                 OBJ_MAP_FOREACH(e, v) {
-                        if (!obj_is(e->value, OBJ_STR)) {
-                                _cleanup_free_ char *sub = path_join(path, e->key);
-                                if (!sub)
-                                        return -ENOMEM;
+                        _cleanup_free_ char *sub = path_join(path, e->key);
+                        if (!sub)
+                                return -ENOMEM;
+                        if (!obj_is(e->value, OBJ_STR))
                                 r = problems_add(p, e->value->mark, sub,
                                                  "expected string, got %s (quote the value)",
                                                  obj_type_name(e->value->type));
-                                if (r < 0)
-                                        return r;
-                        }
+                        else if (f->item_max > 0 && (int64_t)e->value->str.len > f->item_max)
+                                r = problems_add(p, e->value->mark, sub,
+                                                 "must be at most %lld characters",
+                                                 (long long)f->item_max);
+                        else
+                                r = 0;
+                        if (r < 0)
+                                return r;
                 }
                 break;
         case ST_LIST:
@@ -536,10 +564,7 @@ static int validate_item(const SchemaField *f, SchemaType t, const Obj *v, const
                         _cleanup_free_ char *sub = path_index(path, i);
                         if (!sub)
                                 return -ENOMEM;
-                        SchemaField itemf = *f;
-                        itemf.flags &= ~(unsigned)(SF_REQUIRED | SF_NONEMPTY);
-                        itemf.max = 0;
-                        itemf.check = NULL;
+                        SchemaField itemf = item_field(f);
                         r = validate_item(&itemf, f->item, it, sub, p);
                         if (r < 0)
                                 return r;
@@ -548,14 +573,14 @@ static int validate_item(const SchemaField *f, SchemaType t, const Obj *v, const
         case ST_MAP:
                 if (!obj_is(v, OBJ_MAP))
                         return mismatch(p, v, path, t);
+                if (f->max > 0 && (int64_t)v->map.n > f->max)
+                        return problems_add(p, v->mark, path, "must have at most %lld entries",
+                                            (long long)f->max);
                 OBJ_MAP_FOREACH(e, v) {
                         _cleanup_free_ char *sub = path_join(path, e->key);
                         if (!sub)
                                 return -ENOMEM;
-                        SchemaField itemf = *f;
-                        itemf.flags &= ~(unsigned)(SF_REQUIRED | SF_NONEMPTY);
-                        itemf.max = 0;
-                        itemf.check = NULL;
+                        SchemaField itemf = item_field(f);
                         r = validate_item(&itemf, f->item, e->value, sub, p);
                         if (r < 0)
                                 return r;
@@ -660,19 +685,23 @@ int schema_apply_defaults(const SchemaField *fields, Obj *o) {
         return 0;
 }
 
-int schema_check_immutable(const SchemaField *fields, const Obj *old, const Obj *new,
+/* new may be absent (NULL) when its parent object was removed: every immutable field old
+ * had below it is then reported at `at`, the nearest node new still has. */
+static int check_immutable(const SchemaField *fields, const Obj *old, const Obj *new, ObjMark at,
                            const char *path, Problems *p) {
-        if (!obj_is(old, OBJ_MAP) || !obj_is(new, OBJ_MAP))
+        if (!obj_is(old, OBJ_MAP))
                 return 0;
-        size_t before = p->n;
+        if (!obj_is(new, OBJ_MAP))
+                new = NULL;
         for (const SchemaField *f = fields; f && f->name; f++) {
-                const Obj *ov = obj_map_get(old, f->name), *nv = obj_map_get(new, f->name);
+                const Obj *ov = obj_map_get(old, f->name);
+                const Obj *nv = new ? obj_map_get(new, f->name) : NULL;
                 _cleanup_free_ char *sub = path_join(path, f->name);
                 if (!sub)
                         return -ENOMEM;
                 if (f->flags & SF_IMMUTABLE) {
                         if (ov && !obj_equal(ov, nv)) {
-                                int r = problems_add(p, nv ? nv->mark : new->mark, sub,
+                                int r = problems_add(p, nv ? nv->mark : at, sub,
                                                      "field is immutable");
                                 if (r < 0)
                                         return r;
@@ -680,11 +709,22 @@ int schema_check_immutable(const SchemaField *fields, const Obj *old, const Obj 
                         continue;
                 }
                 if (f->type == ST_OBJECT && f->fields) {
-                        int r = schema_check_immutable(f->fields, ov, nv, sub, p);
+                        int r = check_immutable(f->fields, ov, nv, nv ? nv->mark : at, sub, p);
                         if (r < 0)
                                 return r;
                 }
         }
+        return 0;
+}
+
+int schema_check_immutable(const SchemaField *fields, const Obj *old, const Obj *new,
+                           const char *path, Problems *p) {
+        if (!obj_is(old, OBJ_MAP) || !obj_is(new, OBJ_MAP))
+                return 0;
+        size_t before = p->n;
+        int r = check_immutable(fields, old, new, new->mark, path, p);
+        if (r < 0)
+                return r;
         return (int)(p->n - before);
 }
 

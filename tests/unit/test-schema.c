@@ -252,14 +252,12 @@ static void test_validate_value(void **state) {
         assert_null(schema_find(NULL, "color"));
 }
 
-static void test_map_count_limits_bug(void **state) {
+static void test_map_count_limits(void **state) {
         (void)state;
-        /* BUG: validate_item() (common/schema.c) enforces .max as an item count only for
-         * ST_LIST. schema.h documents ".max ... lists/maps: max count", but ST_MAP and ST_STRMAP
-         * never look at it: a {"m", ST_STRMAP, .max = 2} field with 3 entries validates
-         * cleanly. Affects every bounded map in the tables, e.g. wire COMMAND.args (64),
-         * HEARTBEAT health.units (64), API_REQUEST labels/annotations (256). */
-        skip();
+        /* .max is the entry count of ST_MAP and ST_STRMAP as of ST_LIST (schema.h: "lists/maps:
+         * max count"): a {"m", ST_STRMAP, .max = 2} field with 3 entries is refused. Every
+         * bounded map in the tables relies on it, e.g. wire COMMAND.args (64), HEARTBEAT
+         * health.units (64), API_REQUEST labels/annotations (256). */
         static const SchemaField t[] = {
                 {"m", ST_STRMAP, .max = 2},
                 {"o", ST_MAP, .item = ST_INT, .max = 2},
@@ -272,19 +270,37 @@ static void test_map_count_limits_bug(void **state) {
         expect_problem(&p, "o", "at most 2");
 }
 
+static void test_item_length_limits(void **state) {
+        (void)state;
+        /* .item_max bounds the length of each string item of a list or map and each value of
+         * a string map; .max stays the count. */
+        static const SchemaField t[] = {
+                {"l", ST_LIST, .item = ST_STRING, .max = 3, .item_max = 2},
+                {"m", ST_MAP, .item = ST_STRING, .item_max = 2},
+                {"s", ST_STRMAP, .max = 3, .item_max = 2},
+                SCHEMA_END,
+        };
+        _cleanup_(problems_clearp) Problems p = {0};
+        _cleanup_(obj_freep) Obj *ok = yaml("l: [ab, c]\nm: {k: ab}\ns: {a: xy, b: ''}\n");
+        assert_int_equal(schema_validate(t, ok, "", &p), 0);
+        _cleanup_(obj_freep) Obj *bad = yaml("l: [ab, abc]\nm: {k: abc}\ns: {a: xyz, b: 1}\n");
+        assert_int_equal(schema_validate(t, bad, "", &p), 4);
+        expect_problem(&p, "l[1]", "at most 2 characters");
+        expect_problem(&p, "m.k", "at most 2 characters");
+        expect_problem(&p, "s.a", "at most 2 characters");
+        expect_problem(&p, "s.b", "expected string, got integer");
+}
+
 static const char *always_fails(const Obj *v, char *buf, size_t bufsz) {
         (void)v;
         snprintf(buf, bufsz, "custom check ran");
         return buf;
 }
 
-static void test_object_check_and_nonempty_bug(void **state) {
+static void test_object_check_and_nonempty(void **state) {
         (void)state;
-        /* BUG: for an ST_OBJECT field with .fields, validate_item() returns the result of the
-         * nested schema_validate() directly, so the field's own .check and SF_NONEMPTY are never
-         * applied (they work for ST_OBJECT without .fields and for every other type). Latent:
-         * no table in the tree combines them today, but the table syntax accepts it silently. */
-        skip();
+        /* An ST_OBJECT field with .fields still gets its own .check and SF_NONEMPTY after its
+         * fields are validated, as ST_OBJECT without .fields and every other type do. */
         static const SchemaField sub[] = {{"a", ST_INT}, SCHEMA_END};
         static const SchemaField t[] = {
                 {"checked", ST_OBJECT, .fields = sub, .check = always_fails},
@@ -300,7 +316,7 @@ static void test_object_check_and_nonempty_bug(void **state) {
 
 static void test_checks_without_fields_apply(void **state) {
         (void)state;
-        /* The control for the bug above: the same check on an ST_OBJECT without .fields and
+        /* The same checks on an ST_OBJECT without .fields and
          * on a string runs. */
         static const SchemaField t[] = {
                 {"checked", ST_OBJECT, .check = always_fails},
@@ -667,13 +683,10 @@ static void test_immutability(void **state) {
         assert_int_equal(schema_check_immutable(nums, i, f, "", &p), 0);
 }
 
-static void test_immutable_under_removed_parent_bug(void **state) {
+static void test_immutable_under_removed_parent(void **state) {
         (void)state;
-        /* BUG: schema_check_immutable() only recurses into an ST_OBJECT that is a map in both
-         * old and new. Removing the parent object ("inner") removes its immutable "id" without
-         * a problem, while removing a top-level immutable field is reported. (Low impact
-         * today: the parents of immutable fields in the kind tables are SF_REQUIRED.) */
-        skip();
+        /* Removing the parent object ("inner") of an immutable field ("id") is a change of that
+         * field, reported like removing a top-level immutable field. */
         _cleanup_(obj_freep) Obj *old = yaml("name: a\ninner: {id: x}\n");
         _cleanup_(obj_freep) Obj *new = yaml("name: a\n");
         _cleanup_(problems_clearp) Problems p = {0};
@@ -755,8 +768,9 @@ int main(void) {
                 cmocka_unit_test(test_enums_ranges_lengths),
                 cmocka_unit_test(test_map_of_objects_paths),
                 cmocka_unit_test(test_validate_value),
-                cmocka_unit_test(test_map_count_limits_bug),
-                cmocka_unit_test(test_object_check_and_nonempty_bug),
+                cmocka_unit_test(test_map_count_limits),
+                cmocka_unit_test(test_item_length_limits),
+                cmocka_unit_test(test_object_check_and_nonempty),
                 cmocka_unit_test(test_checks_without_fields_apply),
                 cmocka_unit_test(test_go_durations),
                 cmocka_unit_test(test_go_duration_exactness),
@@ -769,7 +783,7 @@ int main(void) {
                 cmocka_unit_test(test_dns_and_label_keys),
                 cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_immutability),
-                cmocka_unit_test(test_immutable_under_removed_parent_bug),
+                cmocka_unit_test(test_immutable_under_removed_parent),
                 cmocka_unit_test(test_redaction),
                 cmocka_unit_test(test_drop_nulls),
                 cmocka_unit_test(test_problems_add_and_clear),
