@@ -43,54 +43,108 @@ static int next_event(Parser *ps, yaml_event_t *ev) {
         return 0;
 }
 
-static bool is_decimal(const char *s) {
-        if (*s == '-' || *s == '+')
-                s++;
-        if (!*s)
-                return false;
-        for (; *s; s++)
-                if (!isdigit((unsigned char)*s))
+/* Skips the decimal digits at s[*i] (up to n); returns how many there were. */
+static size_t skip_digits(const char *s, size_t n, size_t *i) {
+        size_t start = *i;
+        while (*i < n && s[*i] >= '0' && s[*i] <= '9')
+                (*i)++;
+        return *i - start;
+}
+
+/* The core schema's integer: [-+]?[0-9]+ */
+static bool is_core_decimal(const char *s, size_t n) {
+        size_t i = 0;
+        if (i < n && (s[i] == '-' || s[i] == '+'))
+                i++;
+        return skip_digits(s, n, &i) > 0 && i == n;
+}
+
+/* The core schema's 0o[0-7]+ and 0x[0-9a-fA-F]+: no sign, no blanks, nothing else. */
+static int core_radix(const char *s, size_t n) {
+        if (n < 3 || s[0] != '0' || (s[1] != 'o' && s[1] != 'x'))
+                return 0;
+        const char *set = s[1] == 'o' ? "01234567" : "0123456789abcdefABCDEF";
+        for (size_t i = 2; i < n; i++)
+                if (!strchr(set, s[i]))
+                        return 0;
+        return s[1] == 'o' ? 8 : 16;
+}
+
+/* The core schema's float: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? */
+static bool is_core_float(const char *s, size_t n) {
+        size_t i = 0;
+        if (i < n && (s[i] == '-' || s[i] == '+'))
+                i++;
+        if (i < n && s[i] == '.') {
+                i++;
+                if (skip_digits(s, n, &i) == 0)
                         return false;
-        return true;
+        } else {
+                if (skip_digits(s, n, &i) == 0)
+                        return false;
+                if (i < n && s[i] == '.') {
+                        i++;
+                        skip_digits(s, n, &i);
+                }
+        }
+        if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+                i++;
+                if (i < n && (s[i] == '-' || s[i] == '+'))
+                        i++;
+                if (skip_digits(s, n, &i) == 0)
+                        return false;
+        }
+        return i == n;
+}
+
+static bool is_one_of(const char *s, size_t n, const char *const *words) {
+        for (; *words; words++)
+                if (strlen(*words) == n && memcmp(s, *words, n) == 0)
+                        return true;
+        return false;
 }
 
 Obj *yaml_resolve_plain(const char *s, size_t len) {
-        if (len == 0 || (len == 1 && s[0] == '~') || streq(s, "null") || streq(s, "Null") ||
-            streq(s, "NULL"))
+        static const char *const nulls[] = {"~", "null", "Null", "NULL", NULL};
+        static const char *const trues[] = {"true", "True", "TRUE", NULL};
+        static const char *const falses[] = {"false", "False", "FALSE", NULL};
+        static const char *const infs[] = {".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", NULL};
+        static const char *const neg_infs[] = {"-.inf", "-.Inf", "-.INF", NULL};
+        static const char *const nans[] = {".nan", ".NaN", ".NAN", NULL};
+
+        if (len == 0 || is_one_of(s, len, nulls))
                 return obj_new_null();
-        if (streq(s, "true") || streq(s, "True") || streq(s, "TRUE"))
+        if (is_one_of(s, len, trues))
                 return obj_new_bool(true);
-        if (streq(s, "false") || streq(s, "False") || streq(s, "FALSE"))
+        if (is_one_of(s, len, falses))
                 return obj_new_bool(false);
-        if (strlen(s) == len) {
+        if (is_one_of(s, len, infs))
+                return obj_new_float(INFINITY);
+        if (is_one_of(s, len, neg_infs))
+                return obj_new_float(-INFINITY);
+        if (is_one_of(s, len, nans))
+                return obj_new_float(NAN);
+
+        /* Numbers are matched on the text first (an embedded NUL never matches), then
+         * converted from a NUL-terminated copy. Out of range, they stay strings. */
+        int base = core_radix(s, len);
+        bool decimal = !base && is_core_decimal(s, len);
+        if (base || decimal || is_core_float(s, len)) {
+                _cleanup_free_ char *t = strndup(s, len);
+                if (!t)
+                        return NULL;
                 char *end;
-                if (is_decimal(s)) {
-                        errno = 0;
-                        long long v = strtoll(s, &end, 10);
+                errno = 0;
+                if (base || decimal) {
+                        long long v = base ? strtoll(t + 2, &end, base) : strtoll(t, &end, 10);
                         if (errno == 0 && *end == 0)
                                 return obj_new_int(v);
-                }
-                if ((startswith(s, "0x") || startswith(s, "0o")) && len > 2) {
-                        errno = 0;
-                        long long v = strtoll(s + 2, &end, s[1] == 'x' ? 16 : 8);
-                        if (errno == 0 && *end == 0)
-                                return obj_new_int(v);
-                }
-                /* Floats: digits with a '.' or exponent; ".inf" / ".nan" as YAML spells them. */
-                if (strpbrk(s, ".eE") && (isdigit((unsigned char)s[0]) ||
-                                          ((s[0] == '-' || s[0] == '+' || s[0] == '.') &&
-                                           isdigit((unsigned char)s[1])))) {
-                        errno = 0;
-                        double d = strtod(s, &end);
-                        if (errno == 0 && *end == 0 && isfinite(d))
+                } else {
+                        /* Underflow (ERANGE with a tiny result) is still the number. */
+                        double d = strtod(t, &end);
+                        if (*end == 0 && isfinite(d))
                                 return obj_new_float(d);
                 }
-                if (streq(s, ".inf") || streq(s, ".Inf") || streq(s, "+.inf"))
-                        return obj_new_float(INFINITY);
-                if (streq(s, "-.inf") || streq(s, "-.Inf"))
-                        return obj_new_float(-INFINITY);
-                if (streq(s, ".nan") || streq(s, ".NaN"))
-                        return obj_new_float(NAN);
         }
         return obj_new_strn(s, len);
 }

@@ -148,17 +148,14 @@ static void test_resolve_plain_direct(void **state) {
         assert_int_equal(nul->str.len, 4);
 }
 
-static void test_resolve_plain_core_edge_cases_bug(void **state) {
+static void test_resolve_plain_core_edge_cases(void **state) {
         (void)state;
-        /* BUG: yaml_resolve_plain() deviates from the YAML 1.2 core schema it documents:
-         *  - hex/octal go through strtoll(), which accepts a sign, leading blanks and (for
-         *    base 16) another "0x" prefix after the "0x"/"0o": "0x-1" -> -1, "0x 1" -> 1,
-         *    "0x0x1" -> 1, "0o-7" -> -7 are integers; the core schema's 0x[0-9a-fA-F]+ and
-         *    0o[0-7]+ make them strings;
-         *  - "-.5" and "+.5" are strings, while the core float regex
-         *    [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? makes them -0.5 and 0.5
-         *    (".5" is correctly a float). */
-        skip();
+        /* yaml_resolve_plain() follows the YAML 1.2 core schema's regular expressions exactly:
+         *  - hex and octal are 0x[0-9a-fA-F]+ and 0o[0-7]+: no sign, blank or second prefix
+         *    after "0x"/"0o" ("0x-1", "0x 1", "0x0x1", "0o-7" are strings, although strtoll()
+         *    would take them);
+         *  - floats are [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?, so "-.5" and
+         *    "+.5" are -0.5 and 0.5 like ".5". */
         const char *strings[] = {"0x-1", "0x 1", "0x0x1", "0o-7", "0x+1"};
         for (size_t i = 0; i < ELEMENTSOF(strings); i++) {
                 _cleanup_(obj_freep) Obj *v = yaml_resolve_plain(strings[i], strlen(strings[i]));
@@ -172,6 +169,15 @@ static void test_resolve_plain_core_edge_cases_bug(void **state) {
         _cleanup_(obj_freep) Obj *pos = yaml_resolve_plain("+.5", 3);
         assert_true(obj_is(pos, OBJ_FLOAT));
         assert_true(pos->f == 0.5);
+        /* The prefixed forms and every spelling of infinity the core schema lists. */
+        _cleanup_(obj_freep) Obj *oct = yaml_resolve_plain("0o17", 4);
+        _cleanup_(obj_freep) Obj *hex = yaml_resolve_plain("0x1F", 4);
+        _cleanup_(obj_freep) Obj *inf = yaml_resolve_plain("+.INF", 5);
+        _cleanup_(obj_freep) Obj *exp = yaml_resolve_plain("1E3", 3);
+        assert_true(obj_is(oct, OBJ_INT) && oct->i == 15);
+        assert_true(obj_is(hex, OBJ_INT) && hex->i == 31);
+        assert_true(obj_is(inf, OBJ_FLOAT) && isinf(inf->f) && inf->f > 0);
+        assert_true(obj_is(exp, OBJ_FLOAT) && exp->f == 1000.0);
 }
 
 static void test_marks_on_nodes_and_keys(void **state) {
@@ -662,7 +668,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_scalars_resolve_core_schema),
                 cmocka_unit_test(test_resolve_plain_direct),
-                cmocka_unit_test(test_resolve_plain_core_edge_cases_bug),
+                cmocka_unit_test(test_resolve_plain_core_edge_cases),
                 cmocka_unit_test(test_marks_on_nodes_and_keys),
                 cmocka_unit_test(test_multi_document_stream),
                 cmocka_unit_test(test_parse_one),
