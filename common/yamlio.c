@@ -14,7 +14,8 @@ typedef struct Anchor {
 typedef struct Parser {
         yaml_parser_t p;
         YamlError *err;
-        size_t nodes;
+        size_t nodes; /* nodes made so far, aliases expanded (YAML_MAX_NODES) */
+        size_t bytes; /* their size: one per node plus string and key bytes (YAML_MAX_BYTES) */
         Anchor *anchors;
         size_t n_anchors;
 } Parser;
@@ -186,15 +187,31 @@ static int remember_anchor(Parser *ps, const yaml_char_t *anchor, const Obj *nod
         return 0;
 }
 
-static size_t count_nodes(const Obj *o) {
-        size_t n = 1;
-        if (obj_is(o, OBJ_LIST))
-                for (size_t i = 0; i < o->list.n; i++)
-                        n += count_nodes(o->list.items[i]);
+/* What copying o costs against the parser's budgets: its nodes, its bytes (as Parser.bytes
+ * counts them) and its height (0 for a scalar). The walk is paid for by the budget it
+ * consumes: an alias that fits adds at least as many nodes as the walk visits. */
+static void measure(const Obj *o, size_t *nodes, size_t *bytes, unsigned *height) {
+        *nodes += 1;
+        *bytes += 1;
+        unsigned h = 0;
+        if (obj_is(o, OBJ_STR))
+                *bytes += o->str.len;
+        else if (obj_is(o, OBJ_LIST))
+                for (size_t i = 0; i < o->list.n; i++) {
+                        unsigned sub = 0;
+                        measure(o->list.items[i], nodes, bytes, &sub);
+                        if (sub + 1 > h)
+                                h = sub + 1;
+                }
         else if (obj_is(o, OBJ_MAP))
-                for (size_t i = 0; i < o->map.n; i++)
-                        n += count_nodes(o->map.entries[i].value);
-        return n;
+                for (size_t i = 0; i < o->map.n; i++) {
+                        unsigned sub = 0;
+                        *bytes += strlen(o->map.entries[i].key);
+                        measure(o->map.entries[i].value, nodes, bytes, &sub);
+                        if (sub + 1 > h)
+                                h = sub + 1;
+                }
+        *height = h;
 }
 
 static int parse_node(Parser *ps, yaml_event_t *ev, unsigned depth, Obj **ret);
@@ -256,6 +273,7 @@ static int parse_collection(Parser *ps, yaml_event_t *start, unsigned depth, Obj
                         return -ENOMEM;
                 if (obj_map_get(o, key))
                         return fail(ps, &key_mark, "duplicate key \"%s\"", key);
+                ps->bytes += strlen(key);
 
                 r = next_event(ps, &ev);
                 if (r < 0)
@@ -281,12 +299,19 @@ static int parse_node(Parser *ps, yaml_event_t *ev, unsigned depth, Obj **ret) {
         if (++ps->nodes > YAML_MAX_NODES)
                 return fail(ps, &ev->start_mark, "document has more than %d nodes",
                             YAML_MAX_NODES);
+        if (++ps->bytes > YAML_MAX_BYTES)
+                return fail(ps, &ev->start_mark, "document is larger than %u bytes",
+                            YAML_MAX_BYTES);
 
         switch (ev->type) {
         case YAML_SCALAR_EVENT: {
                 if (ev->data.scalar.length > YAML_MAX_STRING)
                         return fail(ps, &ev->start_mark, "string longer than %u bytes",
                                     YAML_MAX_STRING);
+                ps->bytes += ev->data.scalar.length;
+                if (ps->bytes > YAML_MAX_BYTES)
+                        return fail(ps, &ev->start_mark, "document is larger than %u bytes",
+                                    YAML_MAX_BYTES);
                 Obj *o = resolve_scalar(ev);
                 if (!o)
                         return -ENOMEM;
@@ -306,12 +331,26 @@ static int parse_node(Parser *ps, yaml_event_t *ev, unsigned depth, Obj **ret) {
                 const char *name = (const char *)ev->data.alias.anchor;
                 for (size_t i = ps->n_anchors; i > 0; i--)
                         if (streq(ps->anchors[i - 1].name, name)) {
-                                size_t n = count_nodes(ps->anchors[i - 1].node);
+                                /* The alias node itself was counted above; its copy
+                                 * replaces it. Every bound holds for the expanded tree. */
+                                size_t n = 0, b = 0;
+                                unsigned h = 0;
+                                measure(ps->anchors[i - 1].node, &n, &b, &h);
+                                ps->nodes--;
+                                ps->bytes--;
+                                if (depth + h > YAML_MAX_DEPTH)
+                                        return fail(ps, &ev->start_mark,
+                                                    "alias expands deeper than %d levels",
+                                                    YAML_MAX_DEPTH);
                                 if (ps->nodes + n > YAML_MAX_NODES)
                                         return fail(ps, &ev->start_mark,
                                                     "alias expands past %d nodes",
                                                     YAML_MAX_NODES);
+                                if (ps->bytes + b > YAML_MAX_BYTES)
+                                        return fail(ps, &ev->start_mark,
+                                                    "alias expands past %u bytes", YAML_MAX_BYTES);
                                 ps->nodes += n;
+                                ps->bytes += b;
                                 Obj *o = obj_dup(ps->anchors[i - 1].node);
                                 if (!o)
                                         return -ENOMEM;
