@@ -692,14 +692,10 @@ static void test_machinedeployment_selector(void **state) {
         expect_invalid(surge, "spec.strategy.rollingUpdate.maxUnavailable", "percentage");
 }
 
-static void test_mhc_unhealthy_range_bug(void **state) {
+static void test_mhc_unhealthy_range(void **state) {
         (void)state;
-        /* BUG: check_unhealthy_range() (common/kinds-capi.c) uses sscanf format "[%u-%u]%c" and
-         * requires 3 conversions with the last char == ']'. For the documented form "[1-3]" the
-         * literal ']' consumes the closing bracket and %c has nothing left: sscanf returns 2 and
-         * every well-formed range is refused ("must look like \"[1-3]\""), while the malformed
-         * "[1-3]]" is accepted. */
-        skip();
+        /* spec.unhealthyRange follows Cluster API's pattern ^\[[0-9]+-[0-9]+\]$: the documented
+         * form "[1-3]" is accepted and "[1-3]]" (trailing text) is refused. */
         _cleanup_free_ char *ok =
                 replace(mhc_yaml, "  maxUnhealthy: 40%\n", "  unhealthyRange: \"[1-3]\"\n");
         _cleanup_(obj_freep) Obj *doc = yaml(ok);
@@ -711,6 +707,13 @@ static void test_mhc_unhealthy_range_bug(void **state) {
         _cleanup_free_ char *bad =
                 replace(mhc_yaml, "  maxUnhealthy: 40%\n", "  unhealthyRange: \"[1-3]]\"\n");
         expect_invalid(bad, "spec.unhealthyRange", "must look like");
+        const char *malformed[] = {"[ 1-3]", "[+1-3]", "[1-]", "1-3", "[1-3", "[-1-3]"};
+        for (size_t i = 0; i < ELEMENTSOF(malformed); i++) {
+                char line[64];
+                snprintf(line, sizeof(line), "  unhealthyRange: \"%s\"\n", malformed[i]);
+                _cleanup_free_ char *m = replace(mhc_yaml, "  maxUnhealthy: 40%\n", line);
+                expect_invalid(m, "spec.unhealthyRange", "must look like");
+        }
 }
 
 static void test_mhc_rules(void **state) {
@@ -920,7 +923,7 @@ int main(void) {
                 cmocka_unit_test(test_kubeadm_config_rules),
                 cmocka_unit_test(test_node_name_placeholder_bug),
                 cmocka_unit_test(test_machinedeployment_selector),
-                cmocka_unit_test(test_mhc_unhealthy_range_bug),
+                cmocka_unit_test(test_mhc_unhealthy_range),
                 cmocka_unit_test(test_mhc_rules),
                 cmocka_unit_test(test_selector_matches),
                 cmocka_unit_test(test_selector_parse),
