@@ -5,6 +5,7 @@
  * (ClusterConfiguration, InitConfiguration, JoinConfiguration) use the field names of Cluster
  * API's bootstrap/kubeadm/api/v1beta1/kubeadm_types.go, which mirror kubeadm's v1beta3.
  */
+#include "bundle.h"
 #include "kinds.h"
 
 extern const SchemaField api_endpoint_fields[];
@@ -107,8 +108,27 @@ static const SchemaField taint_fields[] = {
         SCHEMA_END,
 };
 
+/* A node name is a DNS subdomain, or becomes one on the host: Cluster API's templates write
+ * '{{ ds.meta_data.local_hostname }}' (bundle.h lists the placeholders the agent fills in).
+ * A value with placeholders is checked with each filled in by a one-letter stand-in, so only
+ * known placeholders with DNS characters around them pass. */
+static const char *check_node_name(const Obj *v, char *buf, size_t bufsz) {
+        static const BundleVars stand_in = {.hostname = "a", .uuid = "a", .machine = "a"};
+        const char *s = obj_str(v);
+        (void)buf;
+        (void)bufsz;
+        if (s && strstr(s, "{{")) {
+                _cleanup_free_ char *filled = bundle_substitute(s, &stand_in);
+                if (filled && is_dns_subdomain(filled))
+                        return NULL;
+                return "must be a lowercase RFC 1123 subdomain, or one made of placeholders "
+                       "such as \"{{ ds.meta_data.local_hostname }}\" and DNS characters";
+        }
+        return check_dns_subdomain(v, buf, bufsz);
+}
+
 static const SchemaField node_registration_fields[] = {
-        {"name", ST_STRING, SF_DNS_NAME},
+        {"name", ST_STRING, .max = 253, .check = check_node_name},
         {"criSocket", ST_STRING},
         {"taints", ST_LIST, .item = ST_OBJECT, .fields = taint_fields},
         {"kubeletExtraArgs", ST_STRMAP},

@@ -623,15 +623,12 @@ static void test_kubeadm_config_rules(void **state) {
         expect_invalid(etcd, "spec.template.spec.clusterConfiguration.etcd", "mutually exclusive");
 }
 
-static void test_node_name_placeholder_bug(void **state) {
+static void test_node_name_placeholder(void **state) {
         (void)state;
-        /* BUG: node_registration_fields (common/kinds-kubeadm.c) gives nodeRegistration.name
-         * SF_DNS_NAME, so the Cluster API idiom `name: '{{ ds.meta_data.local_hostname }}'`
-         * (used by CAPI's own quick-start templates, and documented as a supported placeholder
-         * in bundle.h) is refused: "spec.joinConfiguration.nodeRegistration.name: must be a
-         * lowercase RFC 1123 subdomain". The value is only a DNS name after substitution on
-         * the host. */
-        skip();
+        /* nodeRegistration.name accepts the Cluster API idiom
+         * `name: '{{ ds.meta_data.local_hostname }}'` (CAPI's quick-start templates; a
+         * placeholder bundle.h documents): the value is a DNS name only after substitution on
+         * the host. Unknown placeholders and non-DNS text around them are still refused. */
         _cleanup_free_ char *text =
                 replace(kc_yaml, "      kubeletExtraArgs: {node-labels: role=worker}\n",
                         "      name: '{{ ds.meta_data.local_hostname }}'\n"
@@ -642,6 +639,34 @@ static void test_node_name_placeholder_bug(void **state) {
         if (r != 0)
                 dump_problems(&p);
         assert_int_equal(r, 0);
+        const char *good[] = {"'{{ ds.meta_data.hostname }}-w'", "'n{{ds.meta_data.name}}'",
+                              "plain-name.example"};
+        for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                char line[128];
+                snprintf(line, sizeof(line),
+                         "      name: %s\n      kubeletExtraArgs: {node-labels: role=worker}\n",
+                         good[i]);
+                _cleanup_free_ char *t = replace(
+                        kc_yaml, "      kubeletExtraArgs: {node-labels: role=worker}\n", line);
+                _cleanup_(obj_freep) Obj *d = yaml(t);
+                _cleanup_(problems_clearp) Problems q = {0};
+                if (kind_validate_document(d, NULL, &q) != 0) {
+                        dump_problems(&q);
+                        fail_msg("%s refused", good[i]);
+                }
+        }
+        const char *bad[] = {"'{{ ds.meta_data.region }}'", "'{{ ds.meta_data.provider_id }}'",
+                             "'{{ ds.meta_data.hostname }}_x'", "'{{ ds.meta_data.hostname'",
+                             "Upper"};
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                char line[128];
+                snprintf(line, sizeof(line),
+                         "      name: %s\n      kubeletExtraArgs: {node-labels: role=worker}\n",
+                         bad[i]);
+                _cleanup_free_ char *t = replace(
+                        kc_yaml, "      kubeletExtraArgs: {node-labels: role=worker}\n", line);
+                expect_invalid(t, "spec.joinConfiguration.nodeRegistration.name", "subdomain");
+        }
 }
 
 static void test_machinedeployment_selector(void **state) {
@@ -921,7 +946,7 @@ int main(void) {
                 cmocka_unit_test(test_spec_problems),
                 cmocka_unit_test(test_kcp_rules),
                 cmocka_unit_test(test_kubeadm_config_rules),
-                cmocka_unit_test(test_node_name_placeholder_bug),
+                cmocka_unit_test(test_node_name_placeholder),
                 cmocka_unit_test(test_machinedeployment_selector),
                 cmocka_unit_test(test_mhc_unhealthy_range),
                 cmocka_unit_test(test_mhc_rules),
