@@ -880,15 +880,12 @@ static void test_selector_parse(void **state) {
         }
 }
 
-static void test_selector_parse_set_semantics_bug(void **state) {
+static void test_selector_parse_set_semantics(void **state) {
         (void)state;
-        /* BUG: label_selector_parse() (common/kinds.c) differs from kubectl's -l parser:
-         *  - "a in ()" gives an In requirement with an empty value set, which matches nothing
-         *    (kubectl: "for 'in', 'notin' operators, values set can't be empty");
-         *  - "x in (a,,b)" silently drops the empty value (strtok_r skips empty tokens);
-         *  - "a=b,a=c" keeps only a=c (obj_map_set replaces), so the selector matches objects
-         *    with a=c although kubectl's two requirements can never both hold. */
-        skip();
+        /* label_selector_parse() follows kubectl's -l semantics: the value set of in/notin must
+         * not be empty ("a in ()") nor hold an empty value ("x in (a,,b)"), and requirements
+         * are ANDed, so "a=b,a=c" keeps both (the second as an In requirement) and matches
+         * nothing rather than only a=c. */
         Obj *o = NULL;
         assert_int_equal(label_selector_parse("a in ()", &o), -EINVAL);
         assert_int_equal(label_selector_parse("x in (a,,b)", &o), -EINVAL);
@@ -896,6 +893,20 @@ static void test_selector_parse_set_semantics_bug(void **state) {
         assert_int_equal(label_selector_parse("a=b,a=c", &sel), 0);
         _cleanup_(obj_freep) Obj *l = yaml("{a: c}");
         assert_int_equal(label_selector_matches(sel, l), 0);
+        _cleanup_(obj_freep) Obj *lb = yaml("{a: b}");
+        assert_int_equal(label_selector_matches(sel, lb), 0);
+        /* The same requirement twice is just that requirement; "!=" and "=" take one value,
+         * which may be empty. */
+        _cleanup_(obj_freep) Obj *same = NULL;
+        assert_int_equal(label_selector_parse("a=b,a==b", &same), 0);
+        assert_int_equal(label_selector_matches(same, lb), 1);
+        _cleanup_(obj_freep) Obj *ne = NULL;
+        assert_int_equal(label_selector_parse("a!=", &ne), 0);
+        assert_int_equal(label_selector_matches(ne, lb), 1);
+        _cleanup_(obj_freep) Obj *lempty = yaml("{a: ''}");
+        assert_int_equal(label_selector_matches(ne, lempty), 0);
+        assert_int_equal(label_selector_parse("a notin ()", &o), -EINVAL);
+        assert_null(o);
 }
 
 static void test_selector_to_string(void **state) {
@@ -952,7 +963,7 @@ int main(void) {
                 cmocka_unit_test(test_mhc_rules),
                 cmocka_unit_test(test_selector_matches),
                 cmocka_unit_test(test_selector_parse),
-                cmocka_unit_test(test_selector_parse_set_semantics_bug),
+                cmocka_unit_test(test_selector_parse_set_semantics),
                 cmocka_unit_test(test_selector_to_string),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
