@@ -98,7 +98,8 @@ int agent_config_apply_yaml(AgentConfig *c, const Obj *o) {
         return 0;
 }
 
-/* Kernel command line words are separated by spaces; values may be double-quoted. */
+/* Kernel command line words are separated by spaces. As the kernel's own parser allows, a
+ * value may be double-quoted (param="a b") and so may a whole word ("param=a b"). */
 int agent_config_apply_cmdline(AgentConfig *c, const char *cmdline, char **ret_error) {
         static const char *const keys[] = {"anvil.coordinator", "anvil.coordinator_key",
                                            "anvil.token", "anvil.state_dir"};
@@ -121,7 +122,17 @@ int agent_config_apply_cmdline(AgentConfig *c, const char *cmdline, char **ret_e
                                 quoted = !quoted;
                         p++;
                 }
-                size_t n = (size_t)(p - start);
+                const char *end = p;
+                bool unterminated = false;
+                if (*start == '"') {
+                        /* A quoted word: the parameter is inside the quotes. */
+                        start++;
+                        if (end > start && end[-1] == '"')
+                                end--;
+                        else
+                                unterminated = true;
+                }
+                size_t n = (size_t)(end - start);
                 if (n < 6 || strncmp(start, "anvil.", 6) != 0)
                         continue;
                 const char *eq = memchr(start, '=', n);
@@ -136,14 +147,21 @@ int agent_config_apply_cmdline(AgentConfig *c, const char *cmdline, char **ret_e
                         r = -EINVAL;
                         break;
                 }
-                if (!eq || eq + 1 == p) {
+                if (!eq || eq + 1 == end) {
                         *ret_error = asprintf_safe("kernel command line: %s needs a value",
                                                    keys[k]);
                         r = -EINVAL;
                         break;
                 }
                 const char *v = eq + 1;
-                size_t vlen = (size_t)(p - v);
+                size_t vlen = (size_t)(end - v);
+                if (unterminated) {
+                        *ret_error = asprintf_safe("kernel command line: bad value for %s "
+                                                   "(unterminated quote)",
+                                                   keys[k]);
+                        r = -EINVAL;
+                        break;
+                }
                 if (vlen >= 2 && v[0] == '"' && v[vlen - 1] == '"') {
                         v++;
                         vlen -= 2;

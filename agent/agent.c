@@ -698,6 +698,9 @@ static void schedule_node_check(Agent *a, uint64_t delay) {
 static void on_exec_done(Exec *x, int code, const char *tail, void *userdata) {
         Agent *a = userdata;
         _cleanup_free_ char *out = x ? strdup(exec_stdout(x)) : NULL;
+        /* tail points into x, which is freed next: keep a copy for the failure report. */
+        _cleanup_free_ char *tail_copy = tail ? strdup(tail) : NULL;
+        tail = tail_copy;
         a->exec = exec_free(a->exec);
         int64_t g = 0;
         obj_get_int(plan(a), "generation", &g);

@@ -96,16 +96,20 @@ static const char *lookup_var(const char *name, size_t len, const BundleVars *v)
         for (size_t i = 0; i < ELEMENTSOF(vars); i++) {
                 if (strlen(vars[i].name) != len || strncmp(vars[i].name, name, len) != 0)
                         continue;
+                /* A value not known (yet) leaves its placeholder in place: never a
+                 * half-made value such as the provider ID "anvil://". */
                 switch (vars[i].which) {
                 case 0:
-                        return v->hostname;
+                        return isempty(v->hostname) ? NULL : v->hostname;
                 case 1:
-                        return v->uuid;
+                        return isempty(v->uuid) ? NULL : v->uuid;
                 case 2:
-                        snprintf(provider_id, sizeof(provider_id), "anvil://%s", strempty(v->uuid));
+                        if (isempty(v->uuid))
+                                return NULL;
+                        snprintf(provider_id, sizeof(provider_id), "anvil://%s", v->uuid);
                         return provider_id;
                 default:
-                        return v->machine;
+                        return isempty(v->machine) ? NULL : v->machine;
                 }
         }
         return NULL;

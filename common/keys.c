@@ -89,21 +89,27 @@ int keypair_load_or_create(const char *path, KeyPair *ret, bool *ret_created) {
         r = mkdir_parents(path, 0700);
         if (r < 0)
                 return r;
-        char text[256];
+        _cleanup_free_ char *pub_path = strjoin(path, ".pub");
+        if (!pub_path) {
+                keypair_wipe(&kp);
+                return -ENOMEM;
+        }
+        /* The comment names the .pub file. A path with control characters would break the
+         * YAML line, and the loader reads at most 4 KiB: such a path is only described. */
+        bool plain = strlen(pub_path) <= 1024;
+        for (const char *c = pub_path; plain && *c; c++)
+                plain = (unsigned char)*c >= 0x20 && *c != 0x7f;
+        char text[1280];
         int n = snprintf(text, sizeof(text),
-                         "# Anvil CURVE key pair. Keep secret; the public key is also in %s.pub\n"
+                         "# Anvil CURVE key pair. Keep secret; the public key is also in %s\n"
                          "public-key: \"%s\"\nsecret-key: \"%s\"\n",
-                         "this file", kp.public_z85, kp.secret_z85);
+                         plain ? pub_path : "the .pub file beside this one", kp.public_z85,
+                         kp.secret_z85);
         r = write_file_atomic(path, text, (size_t)n, 0600);
         sodium_memzero(text, sizeof(text));
         if (r < 0) {
                 keypair_wipe(&kp);
                 return r;
-        }
-        _cleanup_free_ char *pub_path = strjoin(path, ".pub");
-        if (!pub_path) {
-                keypair_wipe(&kp);
-                return -ENOMEM;
         }
         n = snprintf(text, sizeof(text), "%s\n", kp.public_z85);
         r = write_file_atomic(pub_path, text, (size_t)n, 0644);

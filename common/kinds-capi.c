@@ -563,12 +563,28 @@ static const SchemaField unhealthy_condition_fields[] = {
         SCHEMA_END,
 };
 
+/* Reads the decimal number at *p (at most 9 digits, so it fits); false if there is none. */
+static bool range_number(const char **p, unsigned long *ret) {
+        size_t n = 0;
+        unsigned long v = 0;
+        for (; (*p)[n] >= '0' && (*p)[n] <= '9'; n++) {
+                if (n == 9)
+                        return false;
+                v = v * 10 + (unsigned long)((*p)[n] - '0');
+        }
+        *p += n;
+        *ret = v;
+        return n > 0;
+}
+
+/* Cluster API's pattern ^\[[0-9]+-[0-9]+\]$, with min <= max. */
 static const char *check_unhealthy_range(const Obj *v, char *buf, size_t bufsz) {
-        unsigned a, b;
-        char end;
+        const char *p = obj_str(v);
+        unsigned long a, b;
         (void)buf;
         (void)bufsz;
-        if (sscanf(obj_str(v), "[%u-%u]%c", &a, &b, &end) != 3 || end != ']' || a > b)
+        if (!p || *p++ != '[' || !range_number(&p, &a) || *p++ != '-' || !range_number(&p, &b) ||
+            *p++ != ']' || *p || a > b)
                 return "must look like \"[1-3]\" (min-max unhealthy machines)";
         return NULL;
 }

@@ -7,6 +7,7 @@
  * Checks and defaults follow the kubeadmconfig and kubeadmcontrolplane webhooks, including
  * which KubeadmControlPlane fields may change after creation.
  */
+#include "bundle.h"
 #include "kinds.h"
 
 extern const SchemaField api_endpoint_fields[];
@@ -125,18 +126,27 @@ static const SchemaField taint_fields[] = {
         SCHEMA_END,
 };
 
-/* A node name, or a cloud-init style placeholder such as "{{ ds.meta_data.local_hostname }}"
- * that the agent fills in on the host (Cluster API manifests use those). */
+/* A node name is a DNS subdomain, or becomes one on the host: Cluster API's templates write
+ * '{{ ds.meta_data.local_hostname }}' (bundle.h lists the placeholders the agent fills in).
+ * A value with placeholders is checked with each filled in by a one-letter stand-in, so only
+ * known placeholders with DNS characters around them pass. */
 static const char *check_node_name(const Obj *v, char *buf, size_t bufsz) {
+        static const BundleVars stand_in = {.hostname = "a", .uuid = "a", .machine = "a"};
         const char *s = obj_str(v);
-        const char *open = s ? strstr(s, "{{") : NULL;
-        if (open && strstr(open, "}}"))
-                return NULL;
+        (void)buf;
+        (void)bufsz;
+        if (s && strstr(s, "{{")) {
+                _cleanup_free_ char *filled = bundle_substitute(s, &stand_in);
+                if (filled && is_dns_subdomain(filled))
+                        return NULL;
+                return "must be a lowercase RFC 1123 subdomain, or one made of placeholders "
+                       "such as \"{{ ds.meta_data.local_hostname }}\" and DNS characters";
+        }
         return check_dns_subdomain(v, buf, bufsz);
 }
 
 const SchemaField node_registration_fields[] = {
-        {"name", ST_STRING, .check = check_node_name,
+        {"name", ST_STRING, .max = 253, .check = check_node_name,
          .doc = "node name, or a placeholder like {{ ds.meta_data.local_hostname }}; defaults to "
                 "the host name"},
         {"criSocket", ST_STRING,

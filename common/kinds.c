@@ -513,7 +513,10 @@ static char *trim(char *s) {
         return s;
 }
 
-static int add_requirement(Obj *exprs, const char *key, const char *op, char *values) {
+/* Adds {key, op, values}. values is NULL (Exists, DoesNotExist), a single value (set = false:
+ * "!=", which may be empty) or the text inside "( )" (set = true): comma-separated, none of
+ * them empty and at least one, as kubectl's -l requires. */
+static int add_requirement(Obj *exprs, const char *key, const char *op, char *values, bool set) {
         _cleanup_(obj_freep) Obj *req = obj_new_map();
         if (!req || obj_map_set_str(req, "key", key) < 0 || obj_map_set_str(req, "operator", op) < 0)
                 return -ENOMEM;
@@ -521,13 +524,18 @@ static int add_requirement(Obj *exprs, const char *key, const char *op, char *va
                 Obj *vl = obj_map_ensure_list(req, "values");
                 if (!vl)
                         return -ENOMEM;
-                char *save = NULL;
-                for (char *t = strtok_r(values, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-                        t = trim(t);
-                        if (!*t)
+                for (char *t = values;;) {
+                        char *comma = set ? strchr(t, ',') : NULL;
+                        if (comma)
+                                *comma = 0;
+                        char *v = trim(t);
+                        if (set && !*v)
                                 return -EINVAL;
-                        if (obj_list_append(vl, obj_new_str(t)) < 0)
+                        if (obj_list_append(vl, obj_new_str(v)) < 0)
                                 return -ENOMEM;
+                        if (!comma)
+                                break;
+                        t = comma + 1;
                 }
         }
         return obj_list_append(exprs, TAKE_PTR(req));
@@ -563,11 +571,11 @@ int label_selector_parse(const char *s, Obj **ret) {
                 int r;
                 char *op;
                 if (term[0] == '!') {
-                        r = add_requirement(ex, trim(term + 1), "DoesNotExist", NULL);
+                        r = add_requirement(ex, trim(term + 1), "DoesNotExist", NULL, false);
                 } else if ((op = strstr(term, "!="))) {
                         *op = 0;
                         char *val = trim(op + 2);
-                        r = add_requirement(ex, trim(term), "NotIn", val);
+                        r = add_requirement(ex, trim(term), "NotIn", val, false);
                 } else if ((op = strstr(term, " notin "))) {
                         *op = 0;
                         char *v = trim(op + 7);
@@ -575,7 +583,7 @@ int label_selector_parse(const char *s, Obj **ret) {
                         if (n < 2 || v[0] != '(' || v[n - 1] != ')')
                                 return -EINVAL;
                         v[n - 1] = 0;
-                        r = add_requirement(ex, trim(term), "NotIn", v + 1);
+                        r = add_requirement(ex, trim(term), "NotIn", v + 1, true);
                 } else if ((op = strstr(term, " in "))) {
                         *op = 0;
                         char *v = trim(op + 4);
@@ -583,13 +591,21 @@ int label_selector_parse(const char *s, Obj **ret) {
                         if (n < 2 || v[0] != '(' || v[n - 1] != ')')
                                 return -EINVAL;
                         v[n - 1] = 0;
-                        r = add_requirement(ex, trim(term), "In", v + 1);
+                        r = add_requirement(ex, trim(term), "In", v + 1, true);
                 } else if ((op = strchr(term, '='))) {
                         *op = 0;
-                        char *val = op[1] == '=' ? op + 2 : op + 1;
-                        r = obj_map_set_str(ml, trim(term), trim(val));
+                        char *key = trim(term), *val = trim(op[1] == '=' ? op + 2 : op + 1);
+                        /* Requirements are ANDed: a second "key=value" for the same key is
+                         * one more requirement (In), never a replacement of the first. */
+                        const char *had = obj_str(obj_map_get(ml, key));
+                        if (!had)
+                                r = obj_map_set_str(ml, key, val);
+                        else if (!streq(had, val))
+                                r = add_requirement(ex, key, "In", val, false);
+                        else
+                                r = 0;
                 } else {
-                        r = add_requirement(ex, term, "Exists", NULL);
+                        r = add_requirement(ex, term, "Exists", NULL, false);
                 }
                 if (r < 0)
                         return r;

@@ -100,6 +100,8 @@ static int skim(const uint8_t *p, size_t n, size_t *pos, unsigned depth, size_t 
         } else if ((c & 0xe0) == 0xa0) {
                 skip = c & 0x1f;
         } else {
+                /* One line per format code, like the specification's table. */
+                /* clang-format off */
                 switch (c) {
                 case 0xcc: case 0xd0: skip = 1; break;
                 case 0xcd: case 0xd1: skip = 2; break;
@@ -116,6 +118,7 @@ static int skim(const uint8_t *p, size_t n, size_t *pos, unsigned depth, size_t 
                         /* bin 8/16/32, ext, fixext, and the never-used 0xc1 */
                         return -EBADMSG;
                 }
+                /* clang-format on */
         }
 #undef BE
         if (!is_container) {
@@ -157,6 +160,11 @@ static int convert(const msgpack_object *m, Obj **ret) {
                 o = obj_new_float(m->via.f64);
                 break;
         case MSGPACK_OBJECT_STR:
+                /* msgpack-c may leave ptr NULL for a zero-length string: never touch it then. */
+                if (m->via.str.size == 0) {
+                        o = obj_new_str("");
+                        break;
+                }
                 if (memchr(m->via.str.ptr, 0, m->via.str.size))
                         return -EBADMSG;
                 o = obj_new_strn(m->via.str.ptr, m->via.str.size);

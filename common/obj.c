@@ -44,7 +44,8 @@ Obj *obj_new_strn(const char *s, size_t n) {
                 free(o);
                 return NULL;
         }
-        memcpy(o->str.s, s, n);
+        if (n > 0) /* s may be NULL when n is 0 */
+                memcpy(o->str.s, s, n);
         o->str.s[n] = 0;
         o->str.len = n;
         return o;
@@ -154,8 +155,8 @@ Obj *obj_dup(const Obj *o) {
                 if (!c)
                         return NULL;
                 for (size_t i = 0; i < o->map.n; i++) {
-                        if (obj_map_set(c, o->map.entries[i].key, obj_dup(o->map.entries[i].value)) <
-                            0)
+                        if (obj_map_set(c, o->map.entries[i].key,
+                                        obj_dup(o->map.entries[i].value)) < 0)
                                 return NULL;
                         c->map.entries[c->map.n - 1].key_mark = o->map.entries[i].key_mark;
                 }
@@ -401,43 +402,84 @@ bool obj_get_bool(const Obj *o, const char *path, bool def) {
         return obj_is(v, OBJ_BOOL) ? v->b : def;
 }
 
+/* Checks that the rest of a path, from p, is well formed and made of keys only: what obj_set()
+ * can create below a missing key. */
+static int check_creatable(const char *p) {
+        char key[256];
+        long idx;
+        while (*p) {
+                p = path_next(p, key, sizeof(key), &idx);
+                if (!p)
+                        return -EINVAL;
+                if (idx >= 0)
+                        return -ENOENT; /* no list item to set inside a list that is not there */
+        }
+        return 0;
+}
+
 int obj_set(Obj *o, const char *path, Obj *value) {
+        _cleanup_(obj_freep) Obj *v = value;
         char key[256];
         long idx;
         Obj *cur = o;
         const char *p = path;
-        if (!value)
+        int r;
+
+        if (!v)
                 return -ENOMEM;
+        /* Follow what exists, changing nothing until the whole path is known to be usable. */
         for (;;) {
-                p = path_next(p, key, sizeof(key), &idx);
-                if (!p) {
-                        obj_free(value);
+                const char *q = path_next(p, key, sizeof(key), &idx);
+                if (!q)
                         return -EINVAL;
-                }
-                bool last = *p == 0;
+                bool last = *q == 0;
                 if (idx >= 0) {
                         Obj *item = obj_list_get(cur, (size_t)idx);
-                        if (!item) {
-                                obj_free(value);
+                        if (!item)
                                 return -ENOENT;
-                        }
                         if (last) {
-                                obj_free(cur->list.items[idx]);
-                                cur->list.items[idx] = value;
+                                obj_free(item);
+                                cur->list.items[idx] = TAKE_PTR(v);
                                 return 0;
                         }
                         cur = item;
-                        continue;
+                } else {
+                        if (!obj_is(cur, OBJ_MAP))
+                                return -EINVAL;
+                        if (last)
+                                return obj_map_set(cur, key, TAKE_PTR(v));
+                        Obj *next = obj_map_get(cur, key);
+                        if (!next)
+                                break; /* missing from here on: p names the first missing key */
+                        cur = next;
                 }
-                if (last)
-                        return obj_map_set(cur, key, value);
-                Obj *next = obj_map_ensure_map(cur, key);
-                if (!next) {
-                        obj_free(value);
-                        return -EINVAL;
-                }
-                cur = next;
+                p = q;
         }
+
+        r = check_creatable(p);
+        if (r < 0)
+                return r;
+        /* Build the missing maps detached and hang them in with one obj_map_set(), so a
+         * failure (only -ENOMEM by now) leaves the tree as it was. */
+        char first[256];
+        p = path_next(p, first, sizeof(first), &idx);
+        _cleanup_(obj_freep) Obj *sub = obj_new_map();
+        if (!sub)
+                return -ENOMEM;
+        for (Obj *at = sub;;) {
+                p = path_next(p, key, sizeof(key), &idx);
+                if (*p == 0) {
+                        r = obj_map_set(at, key, TAKE_PTR(v));
+                        if (r < 0)
+                                return r;
+                        break;
+                }
+                r = obj_map_set(at, key, obj_new_map());
+                if (r < 0)
+                        return r;
+                at = obj_map_get(at, key);
+        }
+        return obj_map_set(cur, first, TAKE_PTR(sub));
 }
 
 int obj_set_str(Obj *o, const char *path, const char *value) {
@@ -453,14 +495,29 @@ int obj_set_bool(Obj *o, const char *path, bool value) {
 }
 
 bool obj_del(Obj *o, const char *path) {
-        const char *dot = strrchr(path, '.');
-        if (!dot)
-                return obj_map_del(o, path);
-        char parent[512];
-        size_t n = (size_t)(dot - path);
-        if (n >= sizeof(parent))
+        char key[256];
+        long idx;
+        Obj *cur = o;
+        const char *p = path;
+        for (;;) {
+                const char *q = path_next(p, key, sizeof(key), &idx);
+                if (!q)
+                        return false;
+                if (*q == 0)
+                        break;
+                cur = idx >= 0 ? obj_list_get(cur, (size_t)idx) : obj_map_get(cur, key);
+                if (!cur)
+                        return false;
+                p = q;
+        }
+        if (idx < 0)
+                return obj_map_del(cur, key);
+        Obj *item = obj_list_get(cur, (size_t)idx);
+        if (!item)
                 return false;
-        memcpy(parent, path, n);
-        parent[n] = 0;
-        return obj_map_del(obj_get(o, parent), dot + 1);
+        obj_free(item);
+        memmove(cur->list.items + idx, cur->list.items + idx + 1,
+                (cur->list.n - (size_t)idx - 1) * sizeof(Obj *));
+        cur->list.n--;
+        return true;
 }

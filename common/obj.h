@@ -107,11 +107,14 @@ Obj *obj_get(const Obj *o, const char *path);
 const char *obj_get_str(const Obj *o, const char *path);
 bool obj_get_int(const Obj *o, const char *path, int64_t *ret);
 bool obj_get_bool(const Obj *o, const char *path, bool def);
-/* Sets value at path, creating intermediate maps; takes value. */
+/* Sets value at path, creating missing intermediate maps; takes value. On failure nothing is
+ * changed: -EINVAL for a malformed path or one through a non-map, -ENOENT for a list item that
+ * does not exist (lists are never grown or created). */
 int obj_set(Obj *o, const char *path, Obj *value);
 int obj_set_str(Obj *o, const char *path, const char *value);
 int obj_set_int(Obj *o, const char *path, int64_t value);
 int obj_set_bool(Obj *o, const char *path, bool value);
+/* Deletes the map entry or list item (later items move up) at path; false if absent. */
 bool obj_del(Obj *o, const char *path);
 
 static inline bool obj_is(const Obj *o, ObjType t) {

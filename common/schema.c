@@ -190,95 +190,170 @@ const char *check_label_key(const Obj *v, char *buf, size_t bufsz) {
         return NULL;
 }
 
+/* Go's time.ParseDuration grammar: [-+]?([0-9]*(\.[0-9]*)?unit)+ or "0", with at least one
+ * digit per number and a unit from the table. Accumulated in integer nanoseconds as Go does
+ * (so "1.001s" is exactly 1001000 µs) and truncated to µs at the end; the total must fit an
+ * int64 of nanoseconds (about 2562047h), as Go's Duration. */
 int parse_go_duration(const char *s, int64_t *ret_usec) {
-        if (!s || !*s)
-                return -EINVAL;
-        if (streq(s, "0")) {
-                *ret_usec = 0;
-                return 0;
-        }
         static const struct {
                 const char *unit;
-                double usec;
+                uint64_t nsec;
         } units[] = {
-                {"ns", 0.001}, {"us", 1},    {"µs", 1},   {"ms", 1000},
-                {"s", 1e6},    {"m", 60e6},  {"h", 3600e6},
+                {"ns", 1},
+                {"us", 1000},
+                {"µs", 1000}, /* U+00B5 micro sign */
+                {"μs", 1000}, /* U+03BC Greek mu */
+                {"ms", 1000000},
+                {"s", 1000000000},
+                {"m", 60ULL * 1000000000},
+                {"h", 3600ULL * 1000000000},
         };
-        double total = 0;
+        const uint64_t limit = (uint64_t)INT64_MAX + 1; /* |INT64_MIN| */
         const char *p = s;
         bool neg = false;
+        uint64_t total = 0;
+
+        if (!s)
+                return -EINVAL;
         if (*p == '-' || *p == '+') {
                 neg = *p == '-';
                 p++;
         }
+        if (streq(p, "0")) {
+                *ret_usec = 0;
+                return 0;
+        }
         if (!*p)
                 return -EINVAL;
         while (*p) {
-                char *end;
-                if (!isdigit((unsigned char)*p) && *p != '.')
-                        return -EINVAL;
-                double v = strtod(p, &end);
-                if (end == p)
-                        return -EINVAL;
-                p = end;
-                size_t best = 0;
-                double mult = 0;
-                for (size_t i = 0; i < ELEMENTSOF(units); i++) {
-                        size_t l = strlen(units[i].unit);
-                        if (strncmp(p, units[i].unit, l) == 0 && l > best) {
-                                /* "m" must not swallow the "m" of "ms" */
-                                best = l;
-                                mult = units[i].usec;
+                uint64_t whole = 0, frac = 0, scale = 1;
+                bool pre = false, post = false;
+
+                for (; *p >= '0' && *p <= '9'; p++) {
+                        if (whole > (UINT64_MAX - 9) / 10)
+                                return -ERANGE;
+                        whole = whole * 10 + (uint64_t)(*p - '0');
+                        pre = true;
+                }
+                if (*p == '.') {
+                        p++;
+                        for (; *p >= '0' && *p <= '9'; p++) {
+                                post = true;
+                                /* Digits past the 18th are far below a nanosecond of any
+                                 * unit: dropped, as Go drops them. */
+                                if (scale >= 1000000000000000000ULL)
+                                        continue;
+                                frac = frac * 10 + (uint64_t)(*p - '0');
+                                scale *= 10;
                         }
                 }
-                if (best == 0)
+                if (!pre && !post)
                         return -EINVAL;
-                p += best;
-                total += v * mult;
-                if (total > 9.2e15)
+                size_t ulen = 0;
+                while (p[ulen] && p[ulen] != '.' && !(p[ulen] >= '0' && p[ulen] <= '9'))
+                        ulen++;
+                uint64_t mult = 0;
+                for (size_t i = 0; i < ELEMENTSOF(units); i++)
+                        if (strlen(units[i].unit) == ulen && strncmp(p, units[i].unit, ulen) == 0)
+                                mult = units[i].nsec;
+                if (mult == 0)
+                        return -EINVAL; /* missing or unknown unit */
+                p += ulen;
+                if (whole > limit / mult)
                         return -ERANGE;
+                uint64_t v = whole * mult;
+                /* frac < scale <= 10^18 and mult <= 3.6e12: the product needs 128 bits. */
+                v += (uint64_t)((unsigned __int128)frac * mult / scale);
+                if (v > limit || total > limit - v)
+                        return -ERANGE;
+                total += v;
         }
-        *ret_usec = (int64_t)(neg ? -total : total);
+        int64_t ns;
+        if (total == limit) {
+                if (!neg)
+                        return -ERANGE;
+                ns = INT64_MIN;
+        } else
+                ns = neg ? -(int64_t)total : (int64_t)total;
+        *ret_usec = ns / (int64_t)NSEC_PER_USEC;
         return 0;
 }
 
+/* Reads exactly n ASCII digits at s into *ret, refusing anything outside [lo, hi]. */
+static bool fixed_digits(const char *s, size_t n, int lo, int hi, int *ret) {
+        int v = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (s[i] < '0' || s[i] > '9')
+                        return false;
+                v = v * 10 + (s[i] - '0');
+        }
+        if (v < lo || v > hi)
+                return false;
+        *ret = v;
+        return true;
+}
+
+static int days_in_month(int year, int month) {
+        static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+        bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+        return month == 2 && leap ? 29 : days[month - 1];
+}
+
+/* RFC 3339 date-time, checked as strictly as Go's time.Parse(time.RFC3339) that Kubernetes
+ * uses: fixed-width zero-padded fields, a day that exists in its month, seconds 0-59, at
+ * least one digit after '.', and a "Z" or "±hh:mm" offset within ±23:59. RFC 3339 allows a
+ * lowercase 't' and 'z', so they are accepted too. Every read stays inside the string: each
+ * fixed field is checked digit by digit, so a short string stops at its NUL. */
 int parse_rfc3339(const char *s, int64_t *ret_usec) {
-        struct tm tm = {0};
+        int year, month, day, hour, min, sec;
+
         if (!s)
                 return -EINVAL;
-        const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-        if (!p)
+        if (!fixed_digits(s, 4, 0, 9999, &year) || s[4] != '-' ||
+            !fixed_digits(s + 5, 2, 1, 12, &month) || s[7] != '-' ||
+            !fixed_digits(s + 8, 2, 1, days_in_month(year, month), &day) ||
+            (s[10] != 'T' && s[10] != 't') || !fixed_digits(s + 11, 2, 0, 23, &hour) ||
+            s[13] != ':' || !fixed_digits(s + 14, 2, 0, 59, &min) || s[16] != ':' ||
+            !fixed_digits(s + 17, 2, 0, 59, &sec))
                 return -EINVAL;
+        const char *p = s + 19;
         int64_t frac = 0;
         if (*p == '.') {
                 p++;
+                if (*p < '0' || *p > '9')
+                        return -EINVAL;
                 int digits = 0;
-                while (isdigit((unsigned char)*p)) {
+                for (; *p >= '0' && *p <= '9'; p++)
                         if (digits < 6) {
                                 frac = frac * 10 + (*p - '0');
                                 digits++;
                         }
-                        p++;
-                }
-                while (digits++ < 6)
+                for (; digits < 6; digits++)
                         frac *= 10;
         }
         int64_t offset = 0;
-        if (*p == 'Z' || *p == 'z')
-                p++;
+        if ((*p == 'Z' || *p == 'z') && p[1] == 0)
+                offset = 0;
         else if (*p == '+' || *p == '-') {
-                int hh, mm;
-                if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
+                int oh, om;
+                if (!fixed_digits(p + 1, 2, 0, 23, &oh) || p[3] != ':' ||
+                    !fixed_digits(p + 4, 2, 0, 59, &om) || p[6] != 0)
                         return -EINVAL;
-                offset = (hh * 3600 + mm * 60) * (*p == '+' ? 1 : -1);
-                p += 6;
+                offset = (int64_t)(oh * 3600 + om * 60) * (*p == '+' ? 1 : -1);
         } else
                 return -EINVAL;
-        if (*p)
-                return -EINVAL;
+
+        struct tm tm = {
+                .tm_year = year - 1900,
+                .tm_mon = month - 1,
+                .tm_mday = day,
+                .tm_hour = hour,
+                .tm_min = min,
+                .tm_sec = sec,
+        };
+        /* The fields are all in range, so this cannot fail with a 64-bit time_t (and -1 is
+         * the valid 1969-12-31T23:59:59Z). */
         time_t t = timegm(&tm);
-        if (t == (time_t)-1)
-                return -EINVAL;
         *ret_usec = ((int64_t)t - offset) * (int64_t)USEC_PER_SEC + frac;
         return 0;
 }
@@ -362,8 +437,7 @@ static int validate_string(const SchemaField *f, const Obj *v, const char *path,
         if ((f->flags & SF_NONEMPTY) && v->str.len == 0)
                 return problems_add(p, v->mark, path, "must not be empty");
         if ((f->flags & SF_DNS_NAME) && !is_dns_subdomain(v->str.s))
-                return problems_add(p, v->mark, path, "%s",
-                                    check_dns_subdomain(v, NULL, 0));
+                return problems_add(p, v->mark, path, "%s", check_dns_subdomain(v, NULL, 0));
         if (f->values) {
                 for (const char *const *e = f->values; *e; e++)
                         if (streq(*e, v->str.s))
@@ -380,6 +454,19 @@ static int validate_string(const SchemaField *f, const Obj *v, const char *path,
                                     v->str.s, allowed);
         }
         return 0;
+}
+
+/* The field an item of list or map f is checked against: f's item fields and enum, none of
+ * the container's own constraints (required, non-empty, count, check); .item_max bounds a
+ * string item's length. */
+static SchemaField item_field(const SchemaField *f) {
+        SchemaField itemf = *f;
+        itemf.flags &= ~(unsigned)(SF_REQUIRED | SF_NONEMPTY);
+        itemf.min = 0;
+        itemf.max = f->item_max;
+        itemf.item_max = 0;
+        itemf.check = NULL;
+        return itemf;
 }
 
 static int validate_item(const SchemaField *f, SchemaType t, const Obj *v, const char *path,
@@ -445,23 +532,38 @@ static int validate_item(const SchemaField *f, SchemaType t, const Obj *v, const
         case ST_OBJECT:
                 if (!obj_is(v, OBJ_MAP))
                         return mismatch(p, v, path, t);
-                if (f->fields)
-                        return schema_validate(f->fields, v, path, p);
+                if (f->fields) {
+                        r = schema_validate(f->fields, v, path, p);
+                        if (r < 0)
+                                return r;
+                        /* A custom check may rely on the shape the fields describe: it only
+                         * sees an object that passed them. */
+                        if (r > 0)
+                                return 0;
+                }
                 break;
         case ST_STRMAP:
                 if (!obj_is(v, OBJ_MAP))
                         return mismatch(p, v, path, t);
+                if (f->max > 0 && (int64_t)v->map.n > f->max)
+                        return problems_add(p, v->mark, path, "must have at most %lld entries",
+                                            (long long)f->max);
                 OBJ_MAP_FOREACH(e, v) {
-                        if (!obj_is(e->value, OBJ_STR)) {
-                                _cleanup_free_ char *sub = path_join(path, e->key);
-                                if (!sub)
-                                        return -ENOMEM;
+                        _cleanup_free_ char *sub = path_join(path, e->key);
+                        if (!sub)
+                                return -ENOMEM;
+                        if (!obj_is(e->value, OBJ_STR))
                                 r = problems_add(p, e->value->mark, sub,
                                                  "expected string, got %s (quote the value)",
                                                  obj_type_name(e->value->type));
-                                if (r < 0)
-                                        return r;
-                        }
+                        else if (f->item_max > 0 && (int64_t)e->value->str.len > f->item_max)
+                                r = problems_add(p, e->value->mark, sub,
+                                                 "must be at most %lld characters",
+                                                 (long long)f->item_max);
+                        else
+                                r = 0;
+                        if (r < 0)
+                                return r;
                 }
                 break;
         case ST_LIST:
@@ -474,10 +576,7 @@ static int validate_item(const SchemaField *f, SchemaType t, const Obj *v, const
                         _cleanup_free_ char *sub = path_index(path, i);
                         if (!sub)
                                 return -ENOMEM;
-                        SchemaField itemf = *f;
-                        itemf.flags &= ~(unsigned)(SF_REQUIRED | SF_NONEMPTY);
-                        itemf.max = 0;
-                        itemf.check = NULL;
+                        SchemaField itemf = item_field(f);
                         r = validate_item(&itemf, f->item, it, sub, p);
                         if (r < 0)
                                 return r;
@@ -486,14 +585,14 @@ static int validate_item(const SchemaField *f, SchemaType t, const Obj *v, const
         case ST_MAP:
                 if (!obj_is(v, OBJ_MAP))
                         return mismatch(p, v, path, t);
+                if (f->max > 0 && (int64_t)v->map.n > f->max)
+                        return problems_add(p, v->mark, path, "must have at most %lld entries",
+                                            (long long)f->max);
                 OBJ_MAP_FOREACH(e, v) {
                         _cleanup_free_ char *sub = path_join(path, e->key);
                         if (!sub)
                                 return -ENOMEM;
-                        SchemaField itemf = *f;
-                        itemf.flags &= ~(unsigned)(SF_REQUIRED | SF_NONEMPTY);
-                        itemf.max = 0;
-                        itemf.check = NULL;
+                        SchemaField itemf = item_field(f);
                         r = validate_item(&itemf, f->item, e->value, sub, p);
                         if (r < 0)
                                 return r;
@@ -598,13 +697,17 @@ int schema_apply_defaults(const SchemaField *fields, Obj *o) {
         return 0;
 }
 
-int schema_check_immutable(const SchemaField *fields, const Obj *old, const Obj *new,
+/* new may be absent (NULL) when its parent object was removed: every immutable field old
+ * had below it is then reported at `at`, the nearest node new still has. */
+static int check_immutable(const SchemaField *fields, const Obj *old, const Obj *new, ObjMark at,
                            const char *path, Problems *p) {
-        if (!obj_is(old, OBJ_MAP) || !obj_is(new, OBJ_MAP))
+        if (!obj_is(old, OBJ_MAP))
                 return 0;
-        size_t before = p->n;
+        if (!obj_is(new, OBJ_MAP))
+                new = NULL;
         for (const SchemaField *f = fields; f && f->name; f++) {
-                const Obj *ov = obj_map_get(old, f->name), *nv = obj_map_get(new, f->name);
+                const Obj *ov = obj_map_get(old, f->name);
+                const Obj *nv = new ? obj_map_get(new, f->name) : NULL;
                 _cleanup_free_ char *sub = path_join(path, f->name);
                 if (!sub)
                         return -ENOMEM;
@@ -617,7 +720,7 @@ int schema_check_immutable(const SchemaField *fields, const Obj *old, const Obj 
                                 else if (obj_is(ov, OBJ_INT))
                                         snprintf(was, sizeof(was), " (it is %lld)",
                                                  (long long)ov->i);
-                                int r = problems_add(p, nv ? nv->mark : new->mark, sub,
+                                int r = problems_add(p, nv ? nv->mark : at, sub,
                                                      "field is immutable%s", was);
                                 if (r < 0)
                                         return r;
@@ -625,11 +728,22 @@ int schema_check_immutable(const SchemaField *fields, const Obj *old, const Obj 
                         continue;
                 }
                 if (f->type == ST_OBJECT && f->fields) {
-                        int r = schema_check_immutable(f->fields, ov, nv, sub, p);
+                        int r = check_immutable(f->fields, ov, nv, nv ? nv->mark : at, sub, p);
                         if (r < 0)
                                 return r;
                 }
         }
+        return 0;
+}
+
+int schema_check_immutable(const SchemaField *fields, const Obj *old, const Obj *new,
+                           const char *path, Problems *p) {
+        if (!obj_is(old, OBJ_MAP) || !obj_is(new, OBJ_MAP))
+                return 0;
+        size_t before = p->n;
+        int r = check_immutable(fields, old, new, new->mark, path, p);
+        if (r < 0)
+                return r;
         return (int)(p->n - before);
 }
 

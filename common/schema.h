@@ -50,6 +50,7 @@ struct SchemaField {
         const char *const *values;  /* enum of allowed strings, NULL-terminated */
         const char *def;            /* default, written as a YAML plain scalar */
         int64_t min, max;           /* ints: range; strings: max length; lists/maps: max count */
+        int64_t item_max;           /* ST_LIST/ST_MAP string items, ST_STRMAP values: max length */
         SchemaCheck check;
         const char *doc;            /* one line for docs/resources.md */
 };

@@ -13,7 +13,7 @@ static const SchemaField cpu_fields[] = {
 static const SchemaField iface_fields[] = {
         {"name", ST_STRING, SF_REQUIRED, .max = 64},
         {"mac", ST_STRING, .max = 64},
-        {"addresses", ST_LIST, .item = ST_STRING, .max = 64},
+        {"addresses", ST_LIST, .item = ST_STRING, .max = 64, .item_max = 64},
         SCHEMA_END,
 };
 
@@ -151,7 +151,7 @@ static const SchemaField desired_fields[] = {
 static const SchemaField command_fields[] = {
         {"id", ST_STRING, SF_REQUIRED, .max = 64},
         {"command", ST_STRING, SF_REQUIRED, .max = 64},
-        {"args", ST_STRMAP, .max = 64},
+        {"args", ST_STRMAP, .max = 64, .item_max = WIRE_MAX_NAME},
         SCHEMA_END,
 };
 
@@ -176,10 +176,10 @@ static const SchemaField api_request_fields[] = {
         {"file", ST_STRING, .max = 4096},
         {"content", ST_STRING, .max = WIRE_MAX_ADMIN_MESSAGE},
         {"replicas", ST_INT, .min = 0, .max = 100000},
-        {"labels", ST_STRMAP, .max = 256},
-        {"annotations", ST_STRMAP, .max = 256},
+        {"labels", ST_STRMAP, .max = 256, .item_max = WIRE_MAX_NAME},
+        {"annotations", ST_STRMAP, .max = 256, .item_max = WIRE_MAX_ANNOTATION},
         {"overwrite", ST_BOOL},
-        {"remove", ST_LIST, .item = ST_STRING, .max = 256},
+        {"remove", ST_LIST, .item = ST_STRING, .max = 256, .item_max = WIRE_MAX_LABEL_KEY},
         {"ttlSeconds", ST_INT, .min = 0, .max = 366LL * 86400},
         {"uses", ST_INT, .min = 0, .max = 1000000},
         {"description", ST_STRING, .max = 1024},
@@ -193,7 +193,7 @@ static const SchemaField api_response_fields[] = {
         {"ok", ST_BOOL, SF_REQUIRED},
         {"code", ST_STRING, .max = 64},
         {"message", ST_STRING, .max = WIRE_MAX_ADMIN_MESSAGE},
-        {"problems", ST_LIST, .item = ST_STRING, .max = 10000},
+        {"problems", ST_LIST, .item = ST_STRING, .max = 10000, .item_max = WIRE_MAX_PROBLEM},
         {"items", ST_LIST, .item = ST_ANY},
         {"object", ST_ANY},
         {"text", ST_STRING, .max = WIRE_MAX_ADMIN_MESSAGE},

@@ -14,7 +14,8 @@ typedef struct Anchor {
 typedef struct Parser {
         yaml_parser_t p;
         YamlError *err;
-        size_t nodes;
+        size_t nodes; /* nodes made so far, aliases expanded (YAML_MAX_NODES) */
+        size_t bytes; /* their size: one per node plus string and key bytes (YAML_MAX_BYTES) */
         Anchor *anchors;
         size_t n_anchors;
 } Parser;
@@ -43,54 +44,108 @@ static int next_event(Parser *ps, yaml_event_t *ev) {
         return 0;
 }
 
-static bool is_decimal(const char *s) {
-        if (*s == '-' || *s == '+')
-                s++;
-        if (!*s)
-                return false;
-        for (; *s; s++)
-                if (!isdigit((unsigned char)*s))
+/* Skips the decimal digits at s[*i] (up to n); returns how many there were. */
+static size_t skip_digits(const char *s, size_t n, size_t *i) {
+        size_t start = *i;
+        while (*i < n && s[*i] >= '0' && s[*i] <= '9')
+                (*i)++;
+        return *i - start;
+}
+
+/* The core schema's integer: [-+]?[0-9]+ */
+static bool is_core_decimal(const char *s, size_t n) {
+        size_t i = 0;
+        if (i < n && (s[i] == '-' || s[i] == '+'))
+                i++;
+        return skip_digits(s, n, &i) > 0 && i == n;
+}
+
+/* The core schema's 0o[0-7]+ and 0x[0-9a-fA-F]+: no sign, no blanks, nothing else. */
+static int core_radix(const char *s, size_t n) {
+        if (n < 3 || s[0] != '0' || (s[1] != 'o' && s[1] != 'x'))
+                return 0;
+        const char *set = s[1] == 'o' ? "01234567" : "0123456789abcdefABCDEF";
+        for (size_t i = 2; i < n; i++)
+                if (!strchr(set, s[i]))
+                        return 0;
+        return s[1] == 'o' ? 8 : 16;
+}
+
+/* The core schema's float: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? */
+static bool is_core_float(const char *s, size_t n) {
+        size_t i = 0;
+        if (i < n && (s[i] == '-' || s[i] == '+'))
+                i++;
+        if (i < n && s[i] == '.') {
+                i++;
+                if (skip_digits(s, n, &i) == 0)
                         return false;
-        return true;
+        } else {
+                if (skip_digits(s, n, &i) == 0)
+                        return false;
+                if (i < n && s[i] == '.') {
+                        i++;
+                        skip_digits(s, n, &i);
+                }
+        }
+        if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+                i++;
+                if (i < n && (s[i] == '-' || s[i] == '+'))
+                        i++;
+                if (skip_digits(s, n, &i) == 0)
+                        return false;
+        }
+        return i == n;
+}
+
+static bool is_one_of(const char *s, size_t n, const char *const *words) {
+        for (; *words; words++)
+                if (strlen(*words) == n && memcmp(s, *words, n) == 0)
+                        return true;
+        return false;
 }
 
 Obj *yaml_resolve_plain(const char *s, size_t len) {
-        if (len == 0 || (len == 1 && s[0] == '~') || streq(s, "null") || streq(s, "Null") ||
-            streq(s, "NULL"))
+        static const char *const nulls[] = {"~", "null", "Null", "NULL", NULL};
+        static const char *const trues[] = {"true", "True", "TRUE", NULL};
+        static const char *const falses[] = {"false", "False", "FALSE", NULL};
+        static const char *const infs[] = {".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", NULL};
+        static const char *const neg_infs[] = {"-.inf", "-.Inf", "-.INF", NULL};
+        static const char *const nans[] = {".nan", ".NaN", ".NAN", NULL};
+
+        if (len == 0 || is_one_of(s, len, nulls))
                 return obj_new_null();
-        if (streq(s, "true") || streq(s, "True") || streq(s, "TRUE"))
+        if (is_one_of(s, len, trues))
                 return obj_new_bool(true);
-        if (streq(s, "false") || streq(s, "False") || streq(s, "FALSE"))
+        if (is_one_of(s, len, falses))
                 return obj_new_bool(false);
-        if (strlen(s) == len) {
+        if (is_one_of(s, len, infs))
+                return obj_new_float(INFINITY);
+        if (is_one_of(s, len, neg_infs))
+                return obj_new_float(-INFINITY);
+        if (is_one_of(s, len, nans))
+                return obj_new_float(NAN);
+
+        /* Numbers are matched on the text first (an embedded NUL never matches), then
+         * converted from a NUL-terminated copy. Out of range, they stay strings. */
+        int base = core_radix(s, len);
+        bool decimal = !base && is_core_decimal(s, len);
+        if (base || decimal || is_core_float(s, len)) {
+                _cleanup_free_ char *t = strndup(s, len);
+                if (!t)
+                        return NULL;
                 char *end;
-                if (is_decimal(s)) {
-                        errno = 0;
-                        long long v = strtoll(s, &end, 10);
+                errno = 0;
+                if (base || decimal) {
+                        long long v = base ? strtoll(t + 2, &end, base) : strtoll(t, &end, 10);
                         if (errno == 0 && *end == 0)
                                 return obj_new_int(v);
-                }
-                if ((startswith(s, "0x") || startswith(s, "0o")) && len > 2) {
-                        errno = 0;
-                        long long v = strtoll(s + 2, &end, s[1] == 'x' ? 16 : 8);
-                        if (errno == 0 && *end == 0)
-                                return obj_new_int(v);
-                }
-                /* Floats: digits with a '.' or exponent; ".inf" / ".nan" as YAML spells them. */
-                if (strpbrk(s, ".eE") && (isdigit((unsigned char)s[0]) ||
-                                          ((s[0] == '-' || s[0] == '+' || s[0] == '.') &&
-                                           isdigit((unsigned char)s[1])))) {
-                        errno = 0;
-                        double d = strtod(s, &end);
-                        if (errno == 0 && *end == 0 && isfinite(d))
+                } else {
+                        /* Underflow (ERANGE with a tiny result) is still the number. */
+                        double d = strtod(t, &end);
+                        if (*end == 0 && isfinite(d))
                                 return obj_new_float(d);
                 }
-                if (streq(s, ".inf") || streq(s, ".Inf") || streq(s, "+.inf"))
-                        return obj_new_float(INFINITY);
-                if (streq(s, "-.inf") || streq(s, "-.Inf"))
-                        return obj_new_float(-INFINITY);
-                if (streq(s, ".nan") || streq(s, ".NaN"))
-                        return obj_new_float(NAN);
         }
         return obj_new_strn(s, len);
 }
@@ -132,15 +187,31 @@ static int remember_anchor(Parser *ps, const yaml_char_t *anchor, const Obj *nod
         return 0;
 }
 
-static size_t count_nodes(const Obj *o) {
-        size_t n = 1;
-        if (obj_is(o, OBJ_LIST))
-                for (size_t i = 0; i < o->list.n; i++)
-                        n += count_nodes(o->list.items[i]);
+/* What copying o costs against the parser's budgets: its nodes, its bytes (as Parser.bytes
+ * counts them) and its height (0 for a scalar). The walk is paid for by the budget it
+ * consumes: an alias that fits adds at least as many nodes as the walk visits. */
+static void measure(const Obj *o, size_t *nodes, size_t *bytes, unsigned *height) {
+        *nodes += 1;
+        *bytes += 1;
+        unsigned h = 0;
+        if (obj_is(o, OBJ_STR))
+                *bytes += o->str.len;
+        else if (obj_is(o, OBJ_LIST))
+                for (size_t i = 0; i < o->list.n; i++) {
+                        unsigned sub = 0;
+                        measure(o->list.items[i], nodes, bytes, &sub);
+                        if (sub + 1 > h)
+                                h = sub + 1;
+                }
         else if (obj_is(o, OBJ_MAP))
-                for (size_t i = 0; i < o->map.n; i++)
-                        n += count_nodes(o->map.entries[i].value);
-        return n;
+                for (size_t i = 0; i < o->map.n; i++) {
+                        unsigned sub = 0;
+                        *bytes += strlen(o->map.entries[i].key);
+                        measure(o->map.entries[i].value, nodes, bytes, &sub);
+                        if (sub + 1 > h)
+                                h = sub + 1;
+                }
+        *height = h;
 }
 
 static int parse_node(Parser *ps, yaml_event_t *ev, unsigned depth, Obj **ret);
@@ -202,6 +273,7 @@ static int parse_collection(Parser *ps, yaml_event_t *start, unsigned depth, Obj
                         return -ENOMEM;
                 if (obj_map_get(o, key))
                         return fail(ps, &key_mark, "duplicate key \"%s\"", key);
+                ps->bytes += strlen(key);
 
                 r = next_event(ps, &ev);
                 if (r < 0)
@@ -227,12 +299,19 @@ static int parse_node(Parser *ps, yaml_event_t *ev, unsigned depth, Obj **ret) {
         if (++ps->nodes > YAML_MAX_NODES)
                 return fail(ps, &ev->start_mark, "document has more than %d nodes",
                             YAML_MAX_NODES);
+        if (++ps->bytes > YAML_MAX_BYTES)
+                return fail(ps, &ev->start_mark, "document is larger than %u bytes",
+                            YAML_MAX_BYTES);
 
         switch (ev->type) {
         case YAML_SCALAR_EVENT: {
                 if (ev->data.scalar.length > YAML_MAX_STRING)
                         return fail(ps, &ev->start_mark, "string longer than %u bytes",
                                     YAML_MAX_STRING);
+                ps->bytes += ev->data.scalar.length;
+                if (ps->bytes > YAML_MAX_BYTES)
+                        return fail(ps, &ev->start_mark, "document is larger than %u bytes",
+                                    YAML_MAX_BYTES);
                 Obj *o = resolve_scalar(ev);
                 if (!o)
                         return -ENOMEM;
@@ -252,12 +331,26 @@ static int parse_node(Parser *ps, yaml_event_t *ev, unsigned depth, Obj **ret) {
                 const char *name = (const char *)ev->data.alias.anchor;
                 for (size_t i = ps->n_anchors; i > 0; i--)
                         if (streq(ps->anchors[i - 1].name, name)) {
-                                size_t n = count_nodes(ps->anchors[i - 1].node);
+                                /* The alias node itself was counted above; its copy
+                                 * replaces it. Every bound holds for the expanded tree. */
+                                size_t n = 0, b = 0;
+                                unsigned h = 0;
+                                measure(ps->anchors[i - 1].node, &n, &b, &h);
+                                ps->nodes--;
+                                ps->bytes--;
+                                if (depth + h > YAML_MAX_DEPTH)
+                                        return fail(ps, &ev->start_mark,
+                                                    "alias expands deeper than %d levels",
+                                                    YAML_MAX_DEPTH);
                                 if (ps->nodes + n > YAML_MAX_NODES)
                                         return fail(ps, &ev->start_mark,
                                                     "alias expands past %d nodes",
                                                     YAML_MAX_NODES);
+                                if (ps->bytes + b > YAML_MAX_BYTES)
+                                        return fail(ps, &ev->start_mark,
+                                                    "alias expands past %u bytes", YAML_MAX_BYTES);
                                 ps->nodes += n;
+                                ps->bytes += b;
                                 Obj *o = obj_dup(ps->anchors[i - 1].node);
                                 if (!o)
                                         return -ENOMEM;

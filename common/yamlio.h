@@ -5,8 +5,9 @@
  * Parsing keeps the line and column of every node (and of every map key), so validation can
  * name FILE:LINE:COLUMN. Plain scalars resolve as YAML 1.2's core schema (null, true/false,
  * integers, floats); quoted and block scalars are always strings. Parsing is bounded: nesting
- * depth, node count (aliases included, so "billion laughs" inputs stop early) and string
- * length, and duplicate map keys are an error, as Kubernetes' strict decoding makes them.
+ * depth, node count and size (aliases included and measured as expanded, so "billion
+ * laughs" inputs, with short or long strings, stop early) and string length, and duplicate map keys
+ * are an error, as Kubernetes' strict decoding makes them.
  *
  * Emitting writes block style in insertion order and quotes strings that would otherwise read
  * back as another type ("true", "1", "").
@@ -18,6 +19,9 @@
 #define YAML_MAX_DEPTH      64
 #define YAML_MAX_NODES      500000
 #define YAML_MAX_STRING     (1U << 20)
+/* Bytes of a parsed stream, aliases expanded: one per node plus string and key bytes. Never
+ * more than the text itself without aliases, so twice the largest admin message. */
+#define YAML_MAX_BYTES      (32U << 20)
 #define YAML_MAX_DOCUMENTS  1024
 
 typedef struct YamlError {

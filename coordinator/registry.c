@@ -184,18 +184,29 @@ int meta_add_owner_ref(Obj *o, const Obj *owner, bool controller) {
 
 int meta_set_controller_ref(Obj *o, const Obj *owner) {
         Obj *l = obj_get(o, "metadata.ownerReferences");
+        Obj *mine = NULL;
+        bool changed = false;
+        /* An object has at most one controller: every other reference loses the flag, also
+         * when the owner's reference already exists and is only promoted. */
         OBJ_LIST_FOREACH(ref, l, i) {
-                if (streq_ptr(obj_get_str(ref, "uid"), meta_uid(owner))) {
-                        if (obj_get_bool(ref, "controller", false))
-                                return 0;
-                        obj_map_set_bool(ref, "controller", true);
-                        return 1;
+                if (!mine && streq_ptr(obj_get_str(ref, "uid"), meta_uid(owner))) {
+                        mine = ref;
+                        continue;
+                }
+                if (obj_get_bool(ref, "controller", false)) {
+                        obj_map_del(ref, "controller");
+                        changed = true;
                 }
         }
-        /* Drop any other controller reference: an object has at most one controller. */
-        OBJ_LIST_FOREACH(ref, l, i)
-        obj_map_del(ref, "controller");
-        return meta_add_owner_ref(o, owner, true);
+        if (!mine)
+                return meta_add_owner_ref(o, owner, true);
+        if (!obj_get_bool(mine, "controller", false)) {
+                int r = obj_map_set_bool(mine, "controller", true);
+                if (r < 0)
+                        return r;
+                changed = true;
+        }
+        return changed;
 }
 
 Obj *object_ref(const Obj *o) {

@@ -419,10 +419,15 @@ int store_txn(Store *s, const StoreCmp *cmps, size_t n_cmps, const StoreOp *ops,
         r = exec(s, "RELEASE txn");
         if (r < 0)
                 return r;
-        s->revision = rev;
-        s->stats.writes += n_ops;
+        /* As etcd: only a txn that changed something (deleting absent keys changes nothing)
+         * takes a new revision. Each change left exactly one pending event. */
+        size_t changed = s->n_pending - pending_before;
+        if (changed > 0) {
+                s->revision = rev;
+                s->stats.writes += changed;
+        }
         if (ret_rev)
-                *ret_rev = rev;
+                *ret_rev = s->revision;
         return 1;
 }
 

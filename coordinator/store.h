@@ -94,7 +94,9 @@ int store_get(Store *s, const char *key, void **ret, size_t *ret_size, int64_t *
  * returned). */
 int store_list(Store *s, const char *prefix, StoreListFn fn, void *userdata);
 /* Returns 1 when the compares held and the ops were applied, 0 when a compare failed
- * (nothing applied), <0 on error. *ret_rev gets the new revision when applied. */
+ * (nothing applied), <0 on error. *ret_rev gets the revision after the txn when applied: a
+ * new one if it changed anything, else the current one (deleting absent keys changes
+ * nothing, as in etcd). */
 int store_txn(Store *s, const StoreCmp *cmps, size_t n_cmps, const StoreOp *ops, size_t n_ops,
               int64_t *ret_rev);
 /* Makes all writes since the last commit durable, then dispatches their watch events. */

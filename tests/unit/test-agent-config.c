@@ -82,6 +82,13 @@ static void test_cmdline_quoted_and_overrides(void **state) {
                 0);
         assert_string_equal(c.token, "three");
         assert_string_equal(c.coordinator, "tcp://10.0.0.1:7000");
+        /* A whole word in quotes, as the kernel allows ("param=value with spaces"). */
+        assert_int_equal(agent_config_apply_cmdline(
+                                 &c, "quiet \"anvil.token=a b\" \"anvil.state_dir=/x y\"", &err),
+                         0);
+        assert_null(err);
+        assert_string_equal(c.token, "a b");
+        assert_string_equal(c.state_dir, "/x y");
         agent_config_done(&c);
 }
 
@@ -157,6 +164,9 @@ static void test_cmdline_errors_change_nothing(void **state) {
         expect_refused(k, "anvil.token=\"\"", "bad value for anvil.token");
         expect_refused(k, "anvil.token=a\"b", "bad value");
         expect_refused(k, "anvil.token=\"unterminated value", "bad value");
+        expect_refused(k, "\"anvil.token=unterminated word", "bad value for anvil.token");
+        expect_refused(k, "\"anvil.token=\"", "needs a value");
+        expect_refused(k, "\"anvil.tokens=x\"", "unknown parameter 'anvil.tokens'");
         _cleanup_free_ char *huge = malloc(4200);
         strcpy(huge, "anvil.token=");
         memset(huge + 12, 't', 4097);

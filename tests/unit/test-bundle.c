@@ -230,17 +230,18 @@ static void test_substitute(void **state) {
         assert_string_equal(uuid, "{{ ds.meta_data.uuid }}");
 }
 
-static void test_substitute_provider_id_without_uuid_bug(void **state) {
+static void test_substitute_provider_id_without_uuid(void **state) {
         (void)state;
-        /* BUG: lookup_var() (common/bundle.c) formats "anvil://%s" with strempty(v->uuid), so
-         * without a UUID {{ ds.meta_data.provider_id }} becomes the invalid provider ID
-         * "anvil://" instead of being left in place like every other placeholder whose value is
-         * unknown ({{ ds.meta_data.uuid }} stays). The kubelet would register with an empty
-         * provider ID and the Machine could never be matched to its node. */
-        skip();
+        /* Without a UUID, {{ ds.meta_data.provider_id }} is left in place like every other
+         * placeholder whose value is unknown, never turned into the invalid provider ID
+         * "anvil://" (the kubelet would register with it and the Machine never match its
+         * node). */
         BundleVars none = {.hostname = "h"};
         _cleanup_free_ char *pid = bundle_substitute("{{ ds.meta_data.provider_id }}", &none);
         assert_string_equal(pid, "{{ ds.meta_data.provider_id }}");
+        BundleVars empty = {.hostname = "h", .uuid = ""};
+        _cleanup_free_ char *pid2 = bundle_substitute("{{ ds.meta_data.provider_id }}", &empty);
+        assert_string_equal(pid2, "{{ ds.meta_data.provider_id }}");
 }
 
 int main(void) {
@@ -252,7 +253,7 @@ int main(void) {
                 cmocka_unit_test(test_paths),
                 cmocka_unit_test(test_size_limit),
                 cmocka_unit_test(test_substitute),
-                cmocka_unit_test(test_substitute_provider_id_without_uuid_bug),
+                cmocka_unit_test(test_substitute_provider_id_without_uuid),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -96,6 +96,9 @@ static void test_keypair_create_and_reload(void **state) {
         assert_string_equal(pub, want);
         _cleanup_free_ char *text = slurp(path);
         assert_non_null(strstr(text, kp.secret_z85));
+        /* Its comment names the real .pub path. */
+        _cleanup_free_ char *comment = asprintf_safe("the public key is also in %s\n", pub_path);
+        assert_non_null(strstr(text, comment));
 
         /* The second start loads the same key and writes nothing. */
         struct stat st0, st1;

@@ -623,15 +623,12 @@ static void test_kubeadm_config_rules(void **state) {
         expect_invalid(etcd, "spec.template.spec.clusterConfiguration.etcd", "mutually exclusive");
 }
 
-static void test_node_name_placeholder_bug(void **state) {
+static void test_node_name_placeholder(void **state) {
         (void)state;
-        /* BUG: node_registration_fields (common/kinds-kubeadm.c) gives nodeRegistration.name
-         * SF_DNS_NAME, so the Cluster API idiom `name: '{{ ds.meta_data.local_hostname }}'`
-         * (used by CAPI's own quick-start templates, and documented as a supported placeholder
-         * in bundle.h) is refused: "spec.joinConfiguration.nodeRegistration.name: must be a
-         * lowercase RFC 1123 subdomain". The value is only a DNS name after substitution on
-         * the host. */
-        skip();
+        /* nodeRegistration.name accepts the Cluster API idiom
+         * `name: '{{ ds.meta_data.local_hostname }}'` (CAPI's quick-start templates; a
+         * placeholder bundle.h documents): the value is a DNS name only after substitution on
+         * the host. Unknown placeholders and non-DNS text around them are still refused. */
         _cleanup_free_ char *text =
                 replace(kc_yaml, "      kubeletExtraArgs: {node-labels: role=worker}\n",
                         "      name: '{{ ds.meta_data.local_hostname }}'\n"
@@ -642,6 +639,34 @@ static void test_node_name_placeholder_bug(void **state) {
         if (r != 0)
                 dump_problems(&p);
         assert_int_equal(r, 0);
+        const char *good[] = {"'{{ ds.meta_data.hostname }}-w'", "'n{{ds.meta_data.name}}'",
+                              "plain-name.example"};
+        for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                char line[128];
+                snprintf(line, sizeof(line),
+                         "      name: %s\n      kubeletExtraArgs: {node-labels: role=worker}\n",
+                         good[i]);
+                _cleanup_free_ char *t = replace(
+                        kc_yaml, "      kubeletExtraArgs: {node-labels: role=worker}\n", line);
+                _cleanup_(obj_freep) Obj *d = yaml(t);
+                _cleanup_(problems_clearp) Problems q = {0};
+                if (kind_validate_document(d, NULL, &q) != 0) {
+                        dump_problems(&q);
+                        fail_msg("%s refused", good[i]);
+                }
+        }
+        const char *bad[] = {"'{{ ds.meta_data.region }}'", "'{{ ds.meta_data.provider_id }}'",
+                             "'{{ ds.meta_data.hostname }}_x'", "'{{ ds.meta_data.hostname'",
+                             "Upper"};
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                char line[128];
+                snprintf(line, sizeof(line),
+                         "      name: %s\n      kubeletExtraArgs: {node-labels: role=worker}\n",
+                         bad[i]);
+                _cleanup_free_ char *t = replace(
+                        kc_yaml, "      kubeletExtraArgs: {node-labels: role=worker}\n", line);
+                expect_invalid(t, "spec.joinConfiguration.nodeRegistration.name", "subdomain");
+        }
 }
 
 static void test_machinedeployment_selector(void **state) {
@@ -692,14 +717,10 @@ static void test_machinedeployment_selector(void **state) {
         expect_invalid(surge, "spec.strategy.rollingUpdate.maxUnavailable", "percentage");
 }
 
-static void test_mhc_unhealthy_range_bug(void **state) {
+static void test_mhc_unhealthy_range(void **state) {
         (void)state;
-        /* BUG: check_unhealthy_range() (common/kinds-capi.c) uses sscanf format "[%u-%u]%c" and
-         * requires 3 conversions with the last char == ']'. For the documented form "[1-3]" the
-         * literal ']' consumes the closing bracket and %c has nothing left: sscanf returns 2 and
-         * every well-formed range is refused ("must look like \"[1-3]\""), while the malformed
-         * "[1-3]]" is accepted. */
-        skip();
+        /* spec.unhealthyRange follows Cluster API's pattern ^\[[0-9]+-[0-9]+\]$: the documented
+         * form "[1-3]" is accepted and "[1-3]]" (trailing text) is refused. */
         _cleanup_free_ char *ok =
                 replace(mhc_yaml, "  maxUnhealthy: 40%\n", "  unhealthyRange: \"[1-3]\"\n");
         _cleanup_(obj_freep) Obj *doc = yaml(ok);
@@ -711,6 +732,13 @@ static void test_mhc_unhealthy_range_bug(void **state) {
         _cleanup_free_ char *bad =
                 replace(mhc_yaml, "  maxUnhealthy: 40%\n", "  unhealthyRange: \"[1-3]]\"\n");
         expect_invalid(bad, "spec.unhealthyRange", "must look like");
+        const char *malformed[] = {"[ 1-3]", "[+1-3]", "[1-]", "1-3", "[1-3", "[-1-3]"};
+        for (size_t i = 0; i < ELEMENTSOF(malformed); i++) {
+                char line[64];
+                snprintf(line, sizeof(line), "  unhealthyRange: \"%s\"\n", malformed[i]);
+                _cleanup_free_ char *m = replace(mhc_yaml, "  maxUnhealthy: 40%\n", line);
+                expect_invalid(m, "spec.unhealthyRange", "must look like");
+        }
 }
 
 static void test_mhc_rules(void **state) {
@@ -852,15 +880,12 @@ static void test_selector_parse(void **state) {
         }
 }
 
-static void test_selector_parse_set_semantics_bug(void **state) {
+static void test_selector_parse_set_semantics(void **state) {
         (void)state;
-        /* BUG: label_selector_parse() (common/kinds.c) differs from kubectl's -l parser:
-         *  - "a in ()" gives an In requirement with an empty value set, which matches nothing
-         *    (kubectl: "for 'in', 'notin' operators, values set can't be empty");
-         *  - "x in (a,,b)" silently drops the empty value (strtok_r skips empty tokens);
-         *  - "a=b,a=c" keeps only a=c (obj_map_set replaces), so the selector matches objects
-         *    with a=c although kubectl's two requirements can never both hold. */
-        skip();
+        /* label_selector_parse() follows kubectl's -l semantics: the value set of in/notin must
+         * not be empty ("a in ()") nor hold an empty value ("x in (a,,b)"), and requirements
+         * are ANDed, so "a=b,a=c" keeps both (the second as an In requirement) and matches
+         * nothing rather than only a=c. */
         Obj *o = NULL;
         assert_int_equal(label_selector_parse("a in ()", &o), -EINVAL);
         assert_int_equal(label_selector_parse("x in (a,,b)", &o), -EINVAL);
@@ -868,6 +893,20 @@ static void test_selector_parse_set_semantics_bug(void **state) {
         assert_int_equal(label_selector_parse("a=b,a=c", &sel), 0);
         _cleanup_(obj_freep) Obj *l = yaml("{a: c}");
         assert_int_equal(label_selector_matches(sel, l), 0);
+        _cleanup_(obj_freep) Obj *lb = yaml("{a: b}");
+        assert_int_equal(label_selector_matches(sel, lb), 0);
+        /* The same requirement twice is just that requirement; "!=" and "=" take one value,
+         * which may be empty. */
+        _cleanup_(obj_freep) Obj *same = NULL;
+        assert_int_equal(label_selector_parse("a=b,a==b", &same), 0);
+        assert_int_equal(label_selector_matches(same, lb), 1);
+        _cleanup_(obj_freep) Obj *ne = NULL;
+        assert_int_equal(label_selector_parse("a!=", &ne), 0);
+        assert_int_equal(label_selector_matches(ne, lb), 1);
+        _cleanup_(obj_freep) Obj *lempty = yaml("{a: ''}");
+        assert_int_equal(label_selector_matches(ne, lempty), 0);
+        assert_int_equal(label_selector_parse("a notin ()", &o), -EINVAL);
+        assert_null(o);
 }
 
 static void test_selector_to_string(void **state) {
@@ -918,13 +957,13 @@ int main(void) {
                 cmocka_unit_test(test_spec_problems),
                 cmocka_unit_test(test_kcp_rules),
                 cmocka_unit_test(test_kubeadm_config_rules),
-                cmocka_unit_test(test_node_name_placeholder_bug),
+                cmocka_unit_test(test_node_name_placeholder),
                 cmocka_unit_test(test_machinedeployment_selector),
-                cmocka_unit_test(test_mhc_unhealthy_range_bug),
+                cmocka_unit_test(test_mhc_unhealthy_range),
                 cmocka_unit_test(test_mhc_rules),
                 cmocka_unit_test(test_selector_matches),
                 cmocka_unit_test(test_selector_parse),
-                cmocka_unit_test(test_selector_parse_set_semantics_bug),
+                cmocka_unit_test(test_selector_parse_set_semantics),
                 cmocka_unit_test(test_selector_to_string),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

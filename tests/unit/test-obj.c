@@ -241,7 +241,7 @@ static void test_paths_set_and_del(void **state) {
         assert_string_equal(obj_get_str(doc, "spec.template.spec.version"), "v1.30.2");
         assert_true(obj_is(obj_get(doc, "spec.template"), OBJ_MAP));
         /* Setting into a list item and replacing a whole item, from the list itself (through
-         * a key, see test_set_through_list_bug). */
+         * a key, see test_set_through_list). */
         Obj *files = obj_get(doc, "spec.files");
         assert_int_equal(obj_set_str(files, "[1].path", "/b2"), 0);
         assert_string_equal(obj_get_str(doc, "spec.files[1].path"), "/b2");
@@ -270,14 +270,10 @@ static void test_paths_set_and_del(void **state) {
         assert_false(obj_del(doc, "nothing.here"));
 }
 
-static void test_set_through_list_bug(void **state) {
+static void test_set_through_list(void **state) {
         (void)state;
-        /* BUG: obj_set() cannot reach a list item through a key. For "spec.files[1].path" it
-         * treats "files" as an intermediate component and calls obj_map_ensure_map() on it,
-         * which returns NULL because "files" is a list: the call fails with -EINVAL and sets
-         * nothing, although obj.h documents paths like "spec.files[2].path" for obj_set. Only
-         * a path that starts at the list itself ("[1].path") works. */
-        skip();
+        /* obj_set() reaches a list item through a key ("spec.files[1].path"), as obj.h
+         * documents for every path function, not only from the list itself ("[1].path"). */
         _cleanup_(obj_freep) Obj *doc = make_doc();
         assert_int_equal(obj_set_str(doc, "spec.files[1].path", "/b2"), 0);
         assert_string_equal(obj_get_str(doc, "spec.files[1].path"), "/b2");
@@ -286,30 +282,40 @@ static void test_set_through_list_bug(void **state) {
         assert_int_equal(obj_set_str(doc, "spec.files[3].path", "/d"), -ENOENT);
 }
 
-static void test_del_list_item_bug(void **state) {
+static void test_del_list_item(void **state) {
         (void)state;
-        /* BUG: obj_del() splits the path at its last '.', so a path whose last component is a
-         * list index ("spec.files[1]", "files[0]") is looked up as a map key named "files[1]"
-         * and nothing is deleted, although obj.h documents [N] for every path function. */
-        skip();
+        /* obj_del() deletes a list item named by an index ("spec.files[1]"; the items after it
+         * move up) and a key after an index ("spec.files[0].path"). */
         _cleanup_(obj_freep) Obj *doc = make_doc();
         assert_true(obj_del(doc, "spec.files[1]"));
         assert_int_equal(obj_len(obj_get(doc, "spec.files")), 2);
         assert_string_equal(obj_get_str(doc, "spec.files[1].path"), "/c");
+        assert_true(obj_del(doc, "spec.files[0].path"));
+        assert_null(obj_get(doc, "spec.files[0].path"));
+        assert_false(obj_del(doc, "spec.files[2]"));
+        assert_true(obj_del(doc, "spec.files[1]"));
+        assert_true(obj_del(doc, "spec.files[0]"));
+        assert_int_equal(obj_len(obj_get(doc, "spec.files")), 0);
 }
 
-static void test_set_failure_changes_nothing_bug(void **state) {
+static void test_set_failure_changes_nothing(void **state) {
         (void)state;
-        /* BUG: obj_set() creates the intermediate maps of a path before it knows the whole
-         * path is usable. obj_set(o, "a[0]", v) on a document without "a" creates "a" as an
-         * empty MAP, then fails with -ENOENT (a map has no item 0); obj_set(o, "a..b", v)
-         * creates "a", then fails with -EINVAL. Each failed call leaves {"a": {}} behind. */
-        skip();
+        /* obj_set() checks the whole path before it creates any intermediate map: a failed
+         * call ("a[0]" without "a": -ENOENT; "b..c": -EINVAL) leaves the document as it was. */
         _cleanup_(obj_freep) Obj *doc = obj_new_map();
         assert_int_equal(obj_set_int(doc, "a[0]", 1), -ENOENT);
         assert_int_equal(obj_len(doc), 0);
         assert_int_equal(obj_set_int(doc, "b..c", 1), -EINVAL);
         assert_int_equal(obj_len(doc), 0);
+        assert_int_equal(obj_set_int(doc, "a.b[0].c", 1), -ENOENT);
+        assert_int_equal(obj_len(doc), 0);
+        /* A good path creates every missing map at once. */
+        assert_int_equal(obj_set_int(doc, "a.b.c", 1), 0);
+        int64_t v = 0;
+        assert_true(obj_get_int(doc, "a.b.c", &v));
+        assert_int_equal(v, 1);
+        assert_int_equal(obj_set_int(doc, "a.x.y", 2), 0);
+        assert_int_equal(obj_len(obj_get(doc, "a")), 2);
 }
 
 static void test_dotted_keys(void **state) {
@@ -450,9 +456,9 @@ int main(void) {
                 cmocka_unit_test(test_lists),
                 cmocka_unit_test(test_paths_get),
                 cmocka_unit_test(test_paths_set_and_del),
-                cmocka_unit_test(test_set_through_list_bug),
-                cmocka_unit_test(test_del_list_item_bug),
-                cmocka_unit_test(test_set_failure_changes_nothing_bug),
+                cmocka_unit_test(test_set_through_list),
+                cmocka_unit_test(test_del_list_item),
+                cmocka_unit_test(test_set_failure_changes_nothing),
                 cmocka_unit_test(test_dotted_keys),
                 cmocka_unit_test(test_equal),
                 cmocka_unit_test(test_dup_keeps_marks_and_is_deep),

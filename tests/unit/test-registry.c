@@ -526,14 +526,12 @@ static int count_controllers(const Obj *o) {
         return n;
 }
 
-static void test_controller_ref_promotion_bug(void **state) {
+static void test_controller_ref_promotion(void **state) {
         (void)state;
-        /* BUG: meta_set_controller_ref() (coordinator/registry.c) returns early when the new
-         * owner already has a plain (non-controller) owner reference: it sets controller=true on
-         * it without clearing the flag of the current controller, so the object ends up with two
-         * controller references (the API server refuses that: "Only one reference can have
-         * Controller set to true"), and meta_controller_ref() keeps returning the old one. */
-        skip();
+        /* meta_set_controller_ref() promoting an existing plain owner reference clears the
+         * controller flag of the current controller: an object has at most one controller
+         * reference (the API server refuses two: "Only one reference can have Controller set
+         * to true"), and meta_controller_ref() then names the new one. */
         _cleanup_(obj_freep) Obj *a = yaml("kind: MachineSet\nmetadata: {name: a, uid: u-a}\n");
         _cleanup_(obj_freep) Obj *b = yaml("kind: MachineSet\nmetadata: {name: b, uid: u-b}\n");
         _cleanup_(obj_freep) Obj *o = yaml("kind: Machine\nmetadata: {name: m}\n");
@@ -542,6 +540,10 @@ static void test_controller_ref_promotion_bug(void **state) {
         assert_int_equal(meta_set_controller_ref(o, b), 1);
         assert_int_equal(count_controllers(o), 1);
         assert_string_equal(obj_get_str(meta_controller_ref(o), "uid"), "u-b");
+        /* Setting the same controller again changes nothing. */
+        assert_int_equal(meta_set_controller_ref(o, b), 0);
+        assert_int_equal(count_controllers(o), 1);
+        assert_int_equal(obj_len(obj_get(o, "metadata.ownerReferences")), 2);
 }
 
 static void test_meta_helpers(void **state) {
@@ -607,7 +609,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_secrets_encrypted_at_rest, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_list, setup, teardown),
                 cmocka_unit_test(test_meta_helpers),
-                cmocka_unit_test(test_controller_ref_promotion_bug),
+                cmocka_unit_test(test_controller_ref_promotion),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -252,14 +252,12 @@ static void test_validate_value(void **state) {
         assert_null(schema_find(NULL, "color"));
 }
 
-static void test_map_count_limits_bug(void **state) {
+static void test_map_count_limits(void **state) {
         (void)state;
-        /* BUG: validate_item() (common/schema.c) enforces .max as an item count only for
-         * ST_LIST. schema.h documents ".max ... lists/maps: max count", but ST_MAP and ST_STRMAP
-         * never look at it: a {"m", ST_STRMAP, .max = 2} field with 3 entries validates
-         * cleanly. Affects every bounded map in the tables, e.g. wire COMMAND.args (64),
-         * HEARTBEAT health.units (64), API_REQUEST labels/annotations (256). */
-        skip();
+        /* .max is the entry count of ST_MAP and ST_STRMAP as of ST_LIST (schema.h: "lists/maps:
+         * max count"): a {"m", ST_STRMAP, .max = 2} field with 3 entries is refused. Every
+         * bounded map in the tables relies on it, e.g. wire COMMAND.args (64), HEARTBEAT
+         * health.units (64), API_REQUEST labels/annotations (256). */
         static const SchemaField t[] = {
                 {"m", ST_STRMAP, .max = 2},
                 {"o", ST_MAP, .item = ST_INT, .max = 2},
@@ -272,19 +270,37 @@ static void test_map_count_limits_bug(void **state) {
         expect_problem(&p, "o", "at most 2");
 }
 
+static void test_item_length_limits(void **state) {
+        (void)state;
+        /* .item_max bounds the length of each string item of a list or map and each value of
+         * a string map; .max stays the count. */
+        static const SchemaField t[] = {
+                {"l", ST_LIST, .item = ST_STRING, .max = 3, .item_max = 2},
+                {"m", ST_MAP, .item = ST_STRING, .item_max = 2},
+                {"s", ST_STRMAP, .max = 3, .item_max = 2},
+                SCHEMA_END,
+        };
+        _cleanup_(problems_clearp) Problems p = {0};
+        _cleanup_(obj_freep) Obj *ok = yaml("l: [ab, c]\nm: {k: ab}\ns: {a: xy, b: ''}\n");
+        assert_int_equal(schema_validate(t, ok, "", &p), 0);
+        _cleanup_(obj_freep) Obj *bad = yaml("l: [ab, abc]\nm: {k: abc}\ns: {a: xyz, b: 1}\n");
+        assert_int_equal(schema_validate(t, bad, "", &p), 4);
+        expect_problem(&p, "l[1]", "at most 2 characters");
+        expect_problem(&p, "m.k", "at most 2 characters");
+        expect_problem(&p, "s.a", "at most 2 characters");
+        expect_problem(&p, "s.b", "expected string, got integer");
+}
+
 static const char *always_fails(const Obj *v, char *buf, size_t bufsz) {
         (void)v;
         snprintf(buf, bufsz, "custom check ran");
         return buf;
 }
 
-static void test_object_check_and_nonempty_bug(void **state) {
+static void test_object_check_and_nonempty(void **state) {
         (void)state;
-        /* BUG: for an ST_OBJECT field with .fields, validate_item() returns the result of the
-         * nested schema_validate() directly, so the field's own .check and SF_NONEMPTY are never
-         * applied (they work for ST_OBJECT without .fields and for every other type). Latent:
-         * no table in the tree combines them today, but the table syntax accepts it silently. */
-        skip();
+        /* An ST_OBJECT field with .fields still gets its own .check and SF_NONEMPTY after its
+         * fields are validated, as ST_OBJECT without .fields and every other type do. */
         static const SchemaField sub[] = {{"a", ST_INT}, SCHEMA_END};
         static const SchemaField t[] = {
                 {"checked", ST_OBJECT, .fields = sub, .check = always_fails},
@@ -300,7 +316,7 @@ static void test_object_check_and_nonempty_bug(void **state) {
 
 static void test_checks_without_fields_apply(void **state) {
         (void)state;
-        /* The control for the bug above: the same check on an ST_OBJECT without .fields and
+        /* The same checks on an ST_OBJECT without .fields and
          * on a string runs. */
         static const SchemaField t[] = {
                 {"checked", ST_OBJECT, .check = always_fails},
@@ -359,18 +375,29 @@ static void test_go_durations(void **state) {
         assert_int_equal(parse_go_duration("3000000h", &us), -ERANGE);
 }
 
-static void test_go_duration_exactness_bug(void **state) {
+static void test_go_duration_exactness(void **state) {
         (void)state;
-        /* BUG: parse_go_duration() accumulates in double and truncates: "1.001s" gives
-         * 1000999 µs (Go: 1.001s = 1001000 µs), an off-by-one from a value that is exact in
-         * decimal. It also hands each number to strtod(), so C float syntax Go's
-         * time.ParseDuration refuses is accepted: "1e3s" = 1000 s, "0x10s" = 16 s. */
-        skip();
+        /* parse_go_duration() accumulates in integer nanoseconds as Go does: "1.001s" is exactly
+         * 1001000 µs (a double sum truncates it to 1000999). Numbers are Go's decimal syntax
+         * only: C float forms time.ParseDuration refuses ("1e3s", "0x10s") are refused. */
         int64_t us = 0;
         assert_int_equal(parse_go_duration("1.001s", &us), 0);
         assert_int_equal(us, 1001000);
         assert_int_equal(parse_go_duration("1e3s", &us), -EINVAL);
         assert_int_equal(parse_go_duration("0x10s", &us), -EINVAL);
+        /* More of Go's grammar: a number may end in '.', "-0" is zero, the Greek mu spells
+         * micro too, and the total must fit Go's Duration (int64 nanoseconds). */
+        assert_int_equal(parse_go_duration("1.s", &us), 0);
+        assert_int_equal(us, 1000000);
+        assert_int_equal(parse_go_duration("-0", &us), 0);
+        assert_int_equal(us, 0);
+        assert_int_equal(parse_go_duration("3\xce\xbcs", &us), 0);
+        assert_int_equal(us, 3);
+        assert_int_equal(parse_go_duration("0.0000001s", &us), 0);
+        assert_int_equal(us, 0);
+        assert_int_equal(parse_go_duration("2562047h", &us), 0);
+        assert_int_equal(us, 2562047LL * 3600 * 1000000);
+        assert_int_equal(parse_go_duration("2562048h", &us), -ERANGE);
 }
 
 static void test_rfc3339(void **state) {
@@ -429,15 +456,12 @@ static void test_rfc3339(void **state) {
         assert_true(us == base);
 }
 
-static void test_rfc3339_short_offset_overread_bug(void **state) {
+static void test_rfc3339_short_offset(void **state) {
         (void)state;
-        /* BUG: parse_rfc3339() (common/schema.c) parses an offset with sscanf("%2d:%2d") and
-         * then always advances p += 6. With a one-digit hour or minute ("+5:30", "+1:1") the
-         * offset is shorter than 6 characters and p points past the terminating NUL; the next
-         * `if (*p)` reads beyond the string (ASan: heap-buffer-overflow READ of size 1, in
-         * parse_rfc3339 schema.c:271). Reachable from any ST_TIME field of a manifest, e.g.
-         * MachineDeployment spec.rolloutAfter. Expected: -EINVAL. */
-        skip();
+        /* An offset with a one-digit hour or minute ("+5:30", "+1:1") is shorter than "+hh:mm":
+         * parse_rfc3339() refuses it without reading past the end of the string (the inputs
+         * are heap copies, so ASan would see an over-read). Reachable from any ST_TIME field of
+         * a manifest, e.g. MachineDeployment spec.rolloutAfter. */
         const char *inputs[] = {"2024-01-02T15:04:05+5:30", "2024-01-02T15:04:05+1:1"};
         for (size_t i = 0; i < ELEMENTSOF(inputs); i++) {
                 _cleanup_free_ char *s = strdup(inputs[i]);
@@ -446,13 +470,12 @@ static void test_rfc3339_short_offset_overread_bug(void **state) {
         }
 }
 
-static void test_rfc3339_lenient_bug(void **state) {
+static void test_rfc3339_strict(void **state) {
         (void)state;
-        /* BUG: parse_rfc3339() accepts timestamps RFC 3339 (and Kubernetes) refuse: a day that
-         * does not exist in its month ("2023-02-30" is silently normalised by timegm to
-         * March 2), a '.' without fraction digits, an offset out of range ("+99:99"), and
-         * single-digit fields ("2024-1-2T3:4:5Z", strptime is lenient). */
-        skip();
+        /* parse_rfc3339() refuses what RFC 3339 (and Kubernetes) refuse: a day that does not
+         * exist in its month ("2023-02-30", which timegm would normalise to March 2), a '.'
+         * without fraction digits, an offset out of range ("+99:99"), and fields that are not
+         * zero-padded to their width ("2024-1-2T3:4:5Z"). */
         const char *bad[] = {"2023-02-30T00:00:00Z", "2024-01-02T15:04:05.Z",
                              "2024-01-02T15:04:05+99:99", "2024-1-2T3:4:5Z"};
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
@@ -660,13 +683,10 @@ static void test_immutability(void **state) {
         assert_int_equal(schema_check_immutable(nums, i, f, "", &p), 0);
 }
 
-static void test_immutable_under_removed_parent_bug(void **state) {
+static void test_immutable_under_removed_parent(void **state) {
         (void)state;
-        /* BUG: schema_check_immutable() only recurses into an ST_OBJECT that is a map in both
-         * old and new. Removing the parent object ("inner") removes its immutable "id" without
-         * a problem, while removing a top-level immutable field is reported. (Low impact
-         * today: the parents of immutable fields in the kind tables are SF_REQUIRED.) */
-        skip();
+        /* Removing the parent object ("inner") of an immutable field ("id") is a change of that
+         * field, reported like removing a top-level immutable field. */
         _cleanup_(obj_freep) Obj *old = yaml("name: a\ninner: {id: x}\n");
         _cleanup_(obj_freep) Obj *new = yaml("name: a\n");
         _cleanup_(problems_clearp) Problems p = {0};
@@ -748,21 +768,22 @@ int main(void) {
                 cmocka_unit_test(test_enums_ranges_lengths),
                 cmocka_unit_test(test_map_of_objects_paths),
                 cmocka_unit_test(test_validate_value),
-                cmocka_unit_test(test_map_count_limits_bug),
-                cmocka_unit_test(test_object_check_and_nonempty_bug),
+                cmocka_unit_test(test_map_count_limits),
+                cmocka_unit_test(test_item_length_limits),
+                cmocka_unit_test(test_object_check_and_nonempty),
                 cmocka_unit_test(test_checks_without_fields_apply),
                 cmocka_unit_test(test_go_durations),
-                cmocka_unit_test(test_go_duration_exactness_bug),
+                cmocka_unit_test(test_go_duration_exactness),
                 cmocka_unit_test(test_rfc3339),
-                cmocka_unit_test(test_rfc3339_short_offset_overread_bug),
-                cmocka_unit_test(test_rfc3339_lenient_bug),
+                cmocka_unit_test(test_rfc3339_short_offset),
+                cmocka_unit_test(test_rfc3339_strict),
                 cmocka_unit_test(test_k8s_version),
                 cmocka_unit_test(test_check_cidr),
                 cmocka_unit_test(test_check_percent_or_int),
                 cmocka_unit_test(test_dns_and_label_keys),
                 cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_immutability),
-                cmocka_unit_test(test_immutable_under_removed_parent_bug),
+                cmocka_unit_test(test_immutable_under_removed_parent),
                 cmocka_unit_test(test_redaction),
                 cmocka_unit_test(test_drop_nulls),
                 cmocka_unit_test(test_problems_add_and_clear),

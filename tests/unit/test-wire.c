@@ -268,7 +268,7 @@ static void test_bad_envelopes(void **state) {
         }
 
         /* Unknown type names. */
-        /* (The empty type name is in test_empty_type_name_bug.) */
+        /* (The empty type name is in test_empty_type_name.) */
         const char *types[] = {"BOGUS", "ack", "ACK ", "API_REQUEST\n", "ENROLLX"};
         for (size_t i = 0; i < ELEMENTSOF(types); i++) {
                 _cleanup_(obj_freep) Obj *env = obj_new_list();
@@ -287,16 +287,12 @@ static void test_bad_envelopes(void **state) {
         assert_non_null(strstr(err, "\"BOGUS\""));
 }
 
-static void test_empty_type_name_bug(void **state) {
+static void test_empty_type_name(void **state) {
         (void)state;
-        /* BUG: the frame [1, "", {}] (hex 93 01 a0 80), which any agent can send, makes
-         * mp_decode() call memchr(NULL, 0, 0) and obj_new_strn(NULL, 0) (memcpy from NULL):
-         * msgpack-c hands out via.str.ptr == NULL for a zero-length string that follows no
-         * other string/trailer. That is undefined behaviour; under the project's ASan+UBSan
-         * build (-fno-sanitize-recover=undefined) it aborts the whole process instead of
-         * returning -EBADMSG ("unexpected message type"). Root cause: common/mp.c convert(),
-         * MSGPACK_OBJECT_STR case (see test-mp.c test_empty_string_bug). */
-        skip();
+        /* The frame [1, "", {}] (hex 93 01 a0 80), which any agent can send, is refused as an
+         * unexpected message type. msgpack-c hands out a NULL pointer for that empty string
+         * (see test-mp.c test_empty_string); decoding it must neither crash nor hit undefined
+         * behaviour under the ASan+UBSan build. */
         static const uint8_t frame[] = {0x93, 0x01, 0xa0, 0x80};
         char err[256];
         MsgType t;
@@ -439,13 +435,11 @@ static void test_oversize_strings_and_lists(void **state) {
         expect_refused(MSG_ACK, CHANNEL_AGENT_TO_COORDINATOR, "a: 1\nb: 2\n", "(and more)", NULL);
 }
 
-static void test_map_count_limits_bug(void **state) {
+static void test_map_count_limits(void **state) {
         (void)state;
-        /* BUG: ST_MAP and ST_STRMAP fields ignore their .max count (schema.c validate_item
-         * checks .max only for ST_LIST), so COMMAND.args (.max = 64) with 65 entries and
-         * HEARTBEAT.health.units (.max = 64) with 65 units are accepted, although wire.h says
-         * oversize lists and maps are refused. Root cause tested in test-schema.c. */
-        skip();
+        /* ST_MAP and ST_STRMAP fields enforce their .max count, as wire.h promises for oversize
+         * lists and maps: COMMAND.args (.max = 64) with 65 entries and HEARTBEAT.health.units
+         * (.max = 64) with 65 units are refused. The rule itself is tested in test-schema.c. */
         _cleanup_(obj_freep) Obj *cmd = yaml("id: c\ncommand: reset\n");
         Obj *args = obj_map_ensure_map(cmd, "args");
         for (int i = 0; i < 65; i++) {
@@ -471,6 +465,36 @@ static void test_map_count_limits_bug(void **state) {
         r = roundtrip(MSG_HEARTBEAT, hb, CHANNEL_AGENT_TO_COORDINATOR, &out, err, sizeof(err));
         obj_free(out);
         assert_int_equal(r, -EBADMSG);
+}
+
+static void test_item_length_limits(void **state) {
+        (void)state;
+        /* String items of lists and values of string maps have a length bound too
+         * (.item_max): a COMMAND arg value or an interface address cannot be arbitrarily long. */
+        char big[WIRE_MAX_NAME + 2];
+        memset(big, 'x', sizeof(big) - 1);
+        big[sizeof(big) - 1] = 0;
+        _cleanup_free_ char *cmd =
+                asprintf_safe("id: c\ncommand: drain-node\nargs: {node: %s}\n", big);
+        expect_refused(MSG_COMMAND, CHANNEL_COORDINATOR_TO_AGENT, cmd, "args.node",
+                       "at most 253 characters");
+        _cleanup_free_ char *en = asprintf_safe(
+                "token: t\nfacts: {productUUID: u, hostname: h, interfaces: [{name: eth0, "
+                "addresses: [10.0.0.1/24, %s]}]}\n",
+                big);
+        expect_refused(MSG_ENROLL, CHANNEL_AGENT_TO_COORDINATOR, en,
+                       "facts.interfaces[0].addresses[1]", "at most 64 characters");
+        /* At the bound is fine. */
+        big[WIRE_MAX_NAME] = 0;
+        _cleanup_free_ char *ok =
+                asprintf_safe("id: c\ncommand: drain-node\nargs: {node: %s}\n", big);
+        _cleanup_(obj_freep) Obj *body = yaml(ok);
+        Obj *out = NULL;
+        char err[256];
+        assert_int_equal(
+                roundtrip(MSG_COMMAND, body, CHANNEL_COORDINATOR_TO_AGENT, &out, err, sizeof(err)),
+                0);
+        obj_free(out);
 }
 
 static void test_oversize_frame(void **state) {
@@ -545,13 +569,14 @@ int main(void) {
                 cmocka_unit_test(test_null_body_is_empty_map),
                 cmocka_unit_test(test_wrong_version),
                 cmocka_unit_test(test_bad_envelopes),
-                cmocka_unit_test(test_empty_type_name_bug),
+                cmocka_unit_test(test_empty_type_name),
                 cmocka_unit_test(test_coordinator_type_on_agent_channel),
                 cmocka_unit_test(test_missing_required_field),
                 cmocka_unit_test(test_wrong_field_type),
                 cmocka_unit_test(test_unknown_field),
                 cmocka_unit_test(test_oversize_strings_and_lists),
-                cmocka_unit_test(test_map_count_limits_bug),
+                cmocka_unit_test(test_map_count_limits),
+                cmocka_unit_test(test_item_length_limits),
                 cmocka_unit_test(test_oversize_frame),
                 cmocka_unit_test(test_admin_response_node_budget),
         };
