@@ -217,7 +217,7 @@ static void test_enums_ranges_lengths(void **state) {
         expect_problem(&d, "spec.timeout", "invalid duration \"10\"");
         expect_problem(&d, "spec.when", "invalid time \"yesterday\"");
         expect_problem(&d, "spec.surge", "percentage");
-        expect_problem(&d, "spec.version", "Kubernetes version");
+        expect_problem(&d, "spec.version", "valid semantic version");
         /* A negative duration is refused for ST_DURATION. */
         _cleanup_(problems_clearp) Problems neg = {0};
         validate("name: a\ntimeout: -5s\n", &neg);

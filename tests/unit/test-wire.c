@@ -364,7 +364,7 @@ static void test_wrong_field_type(void **state) {
         expect_refused(MSG_HELLO, CHANNEL_AGENT_TO_COORDINATOR, "generation: 1\nstate: Sleeping\n",
                        "state", "unsupported value \"Sleeping\"");
         expect_refused(MSG_DESIRED, CHANNEL_COORDINATOR_TO_AGENT, "generation: 0\naction: Idle\n",
-                       "generation", "must be between 1");
+                       "generation", "must be greater than or equal to 1");
         expect_refused(MSG_STATUS, CHANNEL_AGENT_TO_COORDINATOR,
                        "generation: 1\nstate: Idle\nexitCode: 5000\n", "exitCode",
                        "must be between -1000 and 1000");
