@@ -712,7 +712,7 @@ static void test_machinedeployment_selector(void **state) {
         /* MachineSet: the same rule. */
         _cleanup_free_ char *ms =
                 replace(machineset_yaml, "labels: {pool: a}", "labels: {pool: b}");
-        expect_invalid(ms, "spec.selector", "does not match");
+        expect_invalid(ms, "spec.template.metadata.labels", "must match spec.selector");
         _cleanup_free_ char *surge = replace(md_yaml, "maxUnavailable: 25%", "maxUnavailable: x");
         expect_invalid(surge, "spec.strategy.rollingUpdate.maxUnavailable", "percentage");
 }
