@@ -149,12 +149,14 @@ static Obj *step_summary(Agent *a) {
         int64_t total = (int64_t)obj_len(obj_map_get(p, "steps"));
         int64_t idx = 0;
         const char *name = NULL;
-        OBJ_LIST_FOREACH(s, obj_map_get(p, "steps"), i) {
+        /* A plain loop: `break` inside OBJ_LIST_FOREACH only ends its inner loop, which made
+         * this report the last step instead of the failed one. */
+        for (int64_t i = 0; i < total && !name; i++) {
+                Obj *s = obj_list_get(obj_map_get(p, "steps"), (size_t)i);
                 StepStatus st = step_status_from_string(obj_get_str(s, "status"));
                 if (st == STEP_RUNNING || st == STEP_FAILED || st == STEP_PENDING) {
-                        idx = (int64_t)i + 1;
+                        idx = i + 1;
                         name = obj_get_str(s, "name");
-                        break;
                 }
         }
         if (!name && total > 0) {
@@ -169,6 +171,8 @@ static Obj *step_summary(Agent *a) {
                 o = obj_free(o);
         return o;
 }
+
+static void send_heartbeat(Agent *a);
 
 static void send_hello(Agent *a) {
         _cleanup_(obj_freep) Obj *b = obj_new_map();
@@ -1053,9 +1057,10 @@ static void send_enroll(Agent *a) {
 static void on_connected(void *userdata) {
         Agent *a = userdata;
         a->ever_connected = true;
-        if (obj_get_str(a->state, "host"))
+        if (obj_get_str(a->state, "host")) {
                 send_hello(a);
-        else
+                send_heartbeat(a); /* health may have changed while we were away */
+        } else
                 send_enroll(a);
         notify_status(a);
 }
@@ -1094,6 +1099,7 @@ static void on_message(MsgType type, const Obj *body, void *userdata) {
                 set_activity(a, "idle");
                 a->enroll_backoff = 0;
                 send_hello(a);
+                send_heartbeat(a);
                 break;
         }
         case MSG_REFUSED: {
@@ -1220,9 +1226,10 @@ static void swap_str(char **a, char **b) {
         *b = t;
 }
 
-/* SIGHUP: read the configuration again and apply what can change while running. Identity
- * (coordinator, keys, token, state directory, host root, product UUID, host name) and the
- * cleanup commands of a plan need a restart. A bad file changes nothing. */
+/* SIGHUP: read the configuration again and apply what can change while running: log level,
+ * heartbeat interval, watched units, environment, kubeadm/kubectl paths, timeouts, and the
+ * enrollment token. Identity (coordinator, its key, state directory, host root, product
+ * UUID, host name) and the cleanup commands need a restart. A bad file changes nothing. */
 static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Agent *a = userdata;
         (void)s;
@@ -1264,6 +1271,14 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
                 n.environment = e;
                 swap_str(&a->c.kubeadm, &n.kubeadm);
                 swap_str(&a->c.kubectl, &n.kubectl);
+                /* A new enrollment token is tried at once (it only matters until enrolled). */
+                bool new_token = !streq_ptr(n.token, a->c.token);
+                swap_str(&a->c.token, &n.token);
+                if (new_token && !obj_get_str(a->state, "host")) {
+                        a->enroll_backoff = 0;
+                        if (link_connected(a->link))
+                                send_enroll(a);
+                }
                 a->c.command_timeout_usec = n.command_timeout_usec;
                 a->c.kubeadm_timeout_usec = n.kubeadm_timeout_usec;
                 log_info("Reloaded %s: log level %d, heartbeat every %llums, %zu watched units, "

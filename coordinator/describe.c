@@ -236,7 +236,7 @@ int describe_object(Manager *m, const KindInfo *k, const char *ns, const char *n
                 cur = TAKE_PTR(next);
                 ref = meta_controller_ref(cur);
         }
-        if (streq(k->kind, "Machine") && obj_get_str(o, "spec.providerID"))
+        if (streq(k->kind, "Machine")) /* failed machines (no providerID yet) need it most */
                 fprintf(f, "On its host:  journalctl -u anvil-agent ANVIL_MACHINE=%s\n", name);
 
         const Obj *conds = obj_get(o, "status.conditions");
