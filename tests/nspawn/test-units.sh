@@ -179,7 +179,7 @@ for u in anvil-agent anvil-coordinator; do
   wait_for 20 "$u restarted" eq "1 active" restarts_state $u
   [ "$(unit_prop u $u MainPID)" != "$pid" ] || fail "$u has the same PID after the watchdog"
   echo "$u: blocked, killed by the watchdog, active again after $((($(date +%s%N) - t) / 1000000)) ms"
-  nsx u journalctl -u $u -o cat --no-pager | grep -E "Watchdog timeout|Test hook: blocking" |
+  nsx u journalctl -u $u -o cat --no-pager | grep -E "Watchdog timeout|Test hook: blocking|Killing process|Failed with result" |
     sed 's/^/  journal: /' || true
 done
 # Back to work after the restarts: the agent reconnects and reports health again.
