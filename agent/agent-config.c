@@ -2,7 +2,10 @@
 #include <ctype.h>
 
 #include "agent-config.h"
+#include "config.h"
+#include "fileio.h"
 #include "keys.h"
+#include "log.h"
 #include "schema.h"
 
 const SchemaField agent_config_schema[] = {
@@ -22,7 +25,8 @@ const SchemaField agent_config_schema[] = {
         {"heartbeat-interval", ST_DURATION},
         {"command-timeout", ST_DURATION},
         {"kubeadm-timeout", ST_DURATION},
-        {"log-level", ST_STRING},
+        {"log-level", ST_STRING,
+         .values = (const char *const[]){"debug", "info", "notice", "warning", "err", NULL}},
         SCHEMA_END,
 };
 
@@ -95,6 +99,11 @@ int agent_config_apply_yaml(AgentConfig *c, const Obj *o) {
                 c->command_timeout_usec = (uint64_t)us;
         if (parse_go_duration(obj_get_str(o, "kubeadm-timeout"), &us) >= 0 && us > 0)
                 c->kubeadm_timeout_usec = (uint64_t)us;
+        const char *level = obj_get_str(o, "log-level");
+        if (level && log_level_from_string(level) >= 0) {
+                c->log_level = log_level_from_string(level);
+                c->has_log_level = true;
+        }
         return 0;
 }
 
@@ -249,4 +258,90 @@ char *agent_config_host_path(const AgentConfig *c, const char *p) {
         if (streq(c->host_root, "/"))
                 return strdup(p);
         return strjoin(c->host_root, p);
+}
+
+void agent_config_source_done(AgentConfigSource *s) {
+        free(s->path);
+        agent_config_done(&s->flags);
+        *s = (AgentConfigSource){0};
+}
+
+static int dup_list(char ***dst, char **src) {
+        if (!src)
+                return 0;
+        _cleanup_strv_free_ char **v = NULL;
+        for (char **p = src; *p; p++)
+                if (strv_extend(&v, *p) < 0)
+                        return -ENOMEM;
+        if (!v && !(v = calloc(1, sizeof(char *))))
+                return -ENOMEM;
+        strv_free(*dst);
+        *dst = TAKE_PTR(v);
+        return 0;
+}
+
+int agent_config_load(const AgentConfigSource *src, AgentConfig *ret, char **ret_error) {
+        _cleanup_(agent_config_done) AgentConfig c = {0};
+        int r;
+
+        /* 1. the configuration file */
+        _cleanup_(obj_freep) Obj *file = NULL;
+        _cleanup_free_ char *errors = NULL;
+        r = config_load(src->path, agent_config_schema, &file, &errors);
+        if (r == -EBADMSG) {
+                *ret_error = TAKE_PTR(errors);
+                return r;
+        }
+        if (r < 0 && !(r == -ENOENT && !src->path_given)) {
+                *ret_error = asprintf_safe("cannot read %s: %s", src->path, strerror(-r));
+                return r;
+        }
+        if (file && (r = agent_config_apply_yaml(&c, file)) < 0)
+                return r;
+
+        /* 2. the kernel command line (how a PXE-booted host is told) */
+        const char *cmdline_path = src->flags.cmdline_path ? src->flags.cmdline_path
+                                   : c.cmdline_path        ? c.cmdline_path
+                                                           : "/proc/cmdline";
+        _cleanup_free_ char *cmdline = NULL;
+        if (read_file_bounded(cmdline_path, 65536, &cmdline, NULL) >= 0) {
+                _cleanup_free_ char *err = NULL;
+                r = agent_config_apply_cmdline(&c, cmdline, &err);
+                if (r < 0) {
+                        *ret_error = asprintf_safe("%s (%s)", strna(err), cmdline_path);
+                        return r;
+                }
+        }
+
+        /* 3. flags */
+        const AgentConfig *f = &src->flags;
+        char **dst[] = {&c.coordinator,  &c.coordinator_key, &c.token,     &c.state_dir,
+                        &c.product_uuid, &c.hostname,        &c.host_root, &c.kubeadm,
+                        &c.kubectl,      &c.cmdline_path};
+        char *const *from[] = {&f->coordinator,  &f->coordinator_key, &f->token,     &f->state_dir,
+                               &f->product_uuid, &f->hostname,        &f->host_root, &f->kubeadm,
+                               &f->kubectl,      &f->cmdline_path};
+        for (size_t i = 0; i < ELEMENTSOF(dst); i++)
+                if (*from[i] && (r = set_str(dst[i], *from[i])) < 0)
+                        return r;
+        if ((r = dup_list(&c.units, f->units)) < 0)
+                return r;
+        if (f->heartbeat_usec)
+                c.heartbeat_usec = f->heartbeat_usec;
+        if (f->has_log_level) {
+                c.log_level = f->log_level;
+                c.has_log_level = true;
+        }
+
+        /* 4. defaults, and what only makes sense whole */
+        if ((r = agent_config_finish(&c)) < 0)
+                return r;
+        if (c.coordinator && !startswith(c.coordinator, "tcp://")) {
+                *ret_error = asprintf_safe("coordinator must be tcp://HOST:PORT, not '%s'",
+                                           c.coordinator);
+                return -EINVAL;
+        }
+        *ret = c;
+        c = (AgentConfig){0};
+        return 0;
 }

@@ -29,8 +29,18 @@ typedef struct AgentConfig {
         uint64_t heartbeat_usec;
         uint64_t command_timeout_usec;
         uint64_t kubeadm_timeout_usec;
-        int log_level;
+        int log_level; /* valid when has_log_level */
+        bool has_log_level;
 } AgentConfig;
+
+/* Where the configuration comes from; kept by the agent so SIGHUP can read it again. */
+typedef struct AgentConfigSource {
+        char *path;        /* the configuration file */
+        bool path_given;   /* named with --config: then a missing file is an error */
+        AgentConfig flags; /* command-line values: they win over the file and cmdline */
+} AgentConfigSource;
+
+void agent_config_source_done(AgentConfigSource *s);
 
 void agent_config_done(AgentConfig *c);
 
@@ -52,3 +62,8 @@ char *agent_config_host_path(const AgentConfig *c, const char *p);
 
 /* Fills defaults for anything unset. */
 int agent_config_finish(AgentConfig *c);
+
+/* The whole configuration: the file, then the kernel command line, then the flags, then
+ * defaults. On failure *ret_error says what is wrong (file:line:column for the file) and ret
+ * is untouched. Used at startup and again on SIGHUP. */
+int agent_config_load(const AgentConfigSource *src, AgentConfig *ret, char **ret_error);

@@ -21,6 +21,7 @@
 #include "exec.h"
 #include "facts.h"
 #include "fileio.h"
+#include "health.h"
 #include "json.h"
 #include "keys.h"
 #include "link.h"
@@ -46,6 +47,7 @@ typedef enum StepKind {
 
 struct Agent {
         AgentConfig c;
+        AgentConfigSource src; /* read again on SIGHUP */
         sd_event *event;
         KeyPair keys;
         char *state_path;
@@ -53,6 +55,10 @@ struct Agent {
         Obj *facts;
         Obj *bundle;   /* the opened bundle of the current provision plan */
         Link *link;
+        Health *health;
+        Obj *last_health;   /* the summary last sent */
+        char activity[256]; /* what STATUS= says we are doing */
+        bool ever_connected;
         Exec *exec;
         CommandRunner *commands;
         int64_t exec_generation; /* plan generation the running child belongs to */
@@ -87,6 +93,32 @@ static int save(Agent *a) {
         return 0;
 }
 
+/* STATUS= for `systemctl status`: who we are, which machine, what we are doing, e.g.
+ * "enrolled as rack1-07, machine prod-md-0-abc: step 3/5: running kubeadm join". */
+static void notify_status(Agent *a) {
+        const char *host = obj_get_str(a->state, "host");
+        const char *machine = obj_get_str(a->state, "desired.machine.name");
+        const char *link = link_connected(a->link) ? ""
+                           : a->ever_connected     ? " (coordinator unreachable, reconnecting)"
+                                                   : " (not connected to the coordinator yet)";
+        if (!host)
+                (void)sd_notifyf(false, "STATUS=not enrolled yet: %s%s", a->activity, link);
+        else if (machine && !streq(plan_state(a), "Idle"))
+                (void)sd_notifyf(false, "STATUS=enrolled as %s, machine %s: %s%s", host, machine,
+                                 a->activity, link);
+        else
+                (void)sd_notifyf(false, "STATUS=enrolled as %s: %s%s", host, a->activity, link);
+}
+
+static void set_activity(Agent *a, const char *fmt, ...) _printf_(2, 3);
+static void set_activity(Agent *a, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(a->activity, sizeof(a->activity), fmt, ap);
+        va_end(ap);
+        notify_status(a);
+}
+
 #ifdef ANVIL_TEST_HOOKS
 /* ANVIL_TEST_CRASH=<step>:<before|after> aborts the agent at that point (fault tests). */
 static void test_crash_point(const char *step, const char *when) {
@@ -119,12 +151,14 @@ static Obj *step_summary(Agent *a) {
         int64_t total = (int64_t)obj_len(obj_map_get(p, "steps"));
         int64_t idx = 0;
         const char *name = NULL;
-        OBJ_LIST_FOREACH(s, obj_map_get(p, "steps"), i) {
+        /* A plain loop: `break` inside OBJ_LIST_FOREACH only ends its inner loop, which made
+         * this report the last step instead of the failed one. */
+        for (int64_t i = 0; i < total && !name; i++) {
+                Obj *s = obj_list_get(obj_map_get(p, "steps"), (size_t)i);
                 StepStatus st = step_status_from_string(obj_get_str(s, "status"));
                 if (st == STEP_RUNNING || st == STEP_FAILED || st == STEP_PENDING) {
-                        idx = (int64_t)i + 1;
+                        idx = i + 1;
                         name = obj_get_str(s, "name");
-                        break;
                 }
         }
         if (!name && total > 0) {
@@ -139,6 +173,8 @@ static Obj *step_summary(Agent *a) {
                 o = obj_free(o);
         return o;
 }
+
+static void send_heartbeat(Agent *a);
 
 static void send_hello(Agent *a) {
         _cleanup_(obj_freep) Obj *b = obj_new_map();
@@ -343,8 +379,7 @@ static void plan_fail(Agent *a, const char *step, int code, const char *message,
         (void)save(a);
         log_event(LOG_ERR, ANVIL_MESSAGE_STEP_FAILED, "Step %s failed (exit code %d): %s", step,
                   code, message);
-        (void)sd_notifyf(false, "STATUS=machine %s: step %s failed",
-                         strna(obj_get_str(a->state, "desired.machine.name")), step);
+        set_activity(a, "step %s failed (exit code %d): %s", step, code, message);
         send_status(a, NULL);
 }
 
@@ -552,6 +587,29 @@ static int start_node_check(Agent *a) {
         return run(a, argv, 30 * USEC_PER_SEC, true);
 }
 
+/* The STATUS= line of a starting step. */
+static void describe_step(Agent *a, int kind, const char *name, size_t index, size_t total) {
+        switch (kind) {
+        case STEP_FILES:
+                set_activity(a, "step %zu/%zu: writing files", index + 1, total);
+                break;
+        case STEP_KUBEADM:
+                set_activity(a, "step %zu/%zu: running kubeadm %s", index + 1, total,
+                             strna(obj_get_str(a->bundle, "kubeadm.command")));
+                break;
+        case STEP_RESET:
+                set_activity(a, "step %zu/%zu: running kubeadm reset", index + 1, total);
+                break;
+        case STEP_WAIT_NODE:
+                set_activity(a, "step %zu/%zu: waiting for node %s to be Ready", index + 1, total,
+                             strna(obj_get_str(plan(a), "nodeName")));
+                break;
+        default:
+                set_activity(a, "step %zu/%zu: running %s", index + 1, total, name);
+                break;
+        }
+}
+
 static void step_start(Agent *a, Obj *step, size_t index) {
         const char *name = obj_get_str(step, "name");
         size_t sub;
@@ -579,9 +637,7 @@ static void step_start(Agent *a, Obj *step, size_t index) {
                         return; /* nothing runs that is not on disk first */
                 log_event(LOG_INFO, ANVIL_MESSAGE_STEP_STARTED, "Step %zu/%zu %s started.",
                           index + 1, total, name);
-                (void)sd_notifyf(false, "STATUS=machine %s: step %zu/%zu %s",
-                                 strna(obj_get_str(a->state, "desired.machine.name")), index + 1,
-                                 total, name);
+                describe_step(a, kind, name, index, total);
                 send_status(a, NULL);
                 test_crash_point(name, "before");
         } else if (kind != STEP_WAIT_NODE)
@@ -803,10 +859,10 @@ static void plan_complete(Agent *a) {
                 (void)save(a);
                 log_notice("Machine %s is provisioned: node %s is %s.",
                            strna(obj_get_str(a->state, "desired.machine.name")),
-                           strna(obj_get_str(p, "nodeName")), a->node_ready ? "Ready" : "not Ready");
-                (void)sd_notifyf(false, "STATUS=enrolled as %s, machine %s: provisioned",
-                                 strna(obj_get_str(a->state, "host")),
-                                 strna(obj_get_str(a->state, "desired.machine.name")));
+                           strna(obj_get_str(p, "nodeName")),
+                           a->node_ready ? "Ready" : "not Ready");
+                set_activity(a, "provisioned, node %s %s", strna(obj_get_str(p, "nodeName")),
+                             a->node_ready ? "Ready" : "not Ready yet");
                 send_status(a, NULL);
                 send_report(a);
                 schedule_node_check(a, NODE_POLL_SLOW_USEC);
@@ -814,8 +870,7 @@ static void plan_complete(Agent *a) {
                 obj_map_set_str(p, "state", "Idle");
                 (void)save(a);
                 log_event(LOG_NOTICE, ANVIL_MESSAGE_HOST_RESET, "Host reset: back to idle.");
-                (void)sd_notifyf(false, "STATUS=enrolled as %s: idle",
-                                 strna(obj_get_str(a->state, "host")));
+                set_activity(a, "idle");
                 send_status(a, NULL);
                 log_field_set(LOG_FIELD_MACHINE, NULL);
                 log_field_set(LOG_FIELD_CLUSTER, NULL);
@@ -990,22 +1045,24 @@ static void send_enroll(Agent *a) {
 
 static void on_connected(void *userdata) {
         Agent *a = userdata;
-        if (obj_get_str(a->state, "host"))
+        a->ever_connected = true;
+        if (obj_get_str(a->state, "host")) {
                 send_hello(a);
-        else
+                send_heartbeat(a); /* health may have changed while we were away */
+        } else
                 send_enroll(a);
+        notify_status(a);
 }
 
 static void on_disconnected(void *userdata) {
         Agent *a = userdata;
-        (void)sd_notifyf(false, "STATUS=%s: coordinator unreachable, reconnecting",
-                         strna(obj_get_str(a->state, "host")));
+        notify_status(a);
 }
 
 static void on_auth_failed(void *userdata) {
         Agent *a = userdata;
-        (void)sd_notify(false, "STATUS=refused by the coordinator (revoked?)");
-        (void)a;
+        set_activity(a, "the coordinator refused this host's key (revoked, or the wrong "
+                        "coordinator-key)");
 }
 
 static int on_enroll_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -1028,20 +1085,23 @@ static void on_message(MsgType type, const Obj *body, void *userdata) {
                         return;
                 log_field_set(LOG_FIELD_HOST, host);
                 log_event(LOG_NOTICE, ANVIL_MESSAGE_ENROLLED, "Enrolled as host %s.", host);
-                (void)sd_notifyf(false, "STATUS=enrolled as %s: idle", host);
+                set_activity(a, "idle");
                 a->enroll_backoff = 0;
                 send_hello(a);
+                send_heartbeat(a);
                 break;
         }
         case MSG_REFUSED: {
                 a->enroll_backoff = a->enroll_backoff ? a->enroll_backoff * 2 : ENROLL_RETRY_MIN;
                 if (a->enroll_backoff > ENROLL_RETRY_MAX)
                         a->enroll_backoff = ENROLL_RETRY_MAX;
-                log_error("Enrollment refused: %s: %s (retrying in %llus)",
+                log_event(LOG_ERR, ANVIL_MESSAGE_ENROLL_REFUSED,
+                          "Enrollment refused: %s: %s (retrying in %llus)",
                           strna(obj_get_str(body, "reason")), strna(obj_get_str(body, "message")),
                           (unsigned long long)(a->enroll_backoff / USEC_PER_SEC));
-                (void)sd_notifyf(false, "STATUS=enrollment refused: %s",
-                                 strna(obj_get_str(body, "reason")));
+                set_activity(a, "enrollment refused: %s (retrying in %llus)",
+                             strna(obj_get_str(body, "reason")),
+                             (unsigned long long)(a->enroll_backoff / USEC_PER_SEC));
                 if (!a->enroll_timer)
                         (void)sd_event_add_time_relative(a->event, &a->enroll_timer,
                                                          CLOCK_MONOTONIC, a->enroll_backoff,
@@ -1062,6 +1122,8 @@ static void on_message(MsgType type, const Obj *body, void *userdata) {
         case MSG_REVOKED:
                 log_error("The coordinator revoked this host: %s",
                           strna(obj_get_str(body, "reason")));
+                set_activity(a, "revoked by the coordinator: %s",
+                             strna(obj_get_str(body, "reason")));
                 break;
         case MSG_COMMAND:
                 command_runner_submit(a->commands, body,
@@ -1079,25 +1141,181 @@ static void on_command_result(const Obj *result, void *userdata) {
         send_msg(a, MSG_RESULT, (Obj *)result);
 }
 
+/* A heartbeat carries the applied generation and, under systemd, the units' health. */
+static void send_heartbeat(Agent *a) {
+        if (!obj_get_str(a->state, "host"))
+                return;
+        _cleanup_(obj_freep) Obj *b = obj_new_map();
+        if (!b || obj_map_set_int(b, "seq", (int64_t)++a->hb_seq) < 0 ||
+            obj_map_set_int(b, "generation", applied_generation(a)) < 0)
+                return;
+        if (a->last_health)
+                obj_map_set(b, "health", obj_dup(a->last_health));
+        send_msg(a, MSG_HEARTBEAT, b);
+}
+
 static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
         Agent *a = userdata;
-        if (obj_get_str(a->state, "host")) {
-                _cleanup_(obj_freep) Obj *b = obj_new_map();
-                if (b && obj_map_set_int(b, "seq", (int64_t)++a->hb_seq) >= 0 &&
-                    obj_map_set_int(b, "generation", applied_generation(a)) >= 0)
-                        send_msg(a, MSG_HEARTBEAT, b);
-        }
+        send_heartbeat(a);
         sd_event_source_set_time(s, usec + a->c.heartbeat_usec);
         return 0;
 }
 
+/* A watched unit changed: tell the coordinator now, not at the next heartbeat. */
+static void on_health_changed(Health *h, void *userdata) {
+        Agent *a = userdata;
+        _cleanup_(obj_freep) Obj *now = health_summary(h);
+        if (!now || obj_equal(now, a->last_health))
+                return;
+        bool was = obj_get_bool(a->last_health, "healthy", true);
+        bool is = obj_get_bool(now, "healthy", false);
+        if (!is) {
+                /* Name what is wrong, once per change. */
+                char why[512] = "";
+                size_t n = 0;
+                const Obj *units = obj_map_get(now, "units");
+                for (size_t i = 0; i < obj_len(units) && n < sizeof(why); i++) {
+                        const ObjEntry *e = &units->map.entries[i];
+                        if (health_unit_ok(obj_get_str(e->value, "loadState"),
+                                           obj_get_str(e->value, "activeState")))
+                                continue;
+                        int k = snprintf(why + n, sizeof(why) - n, "%s%s %s/%s/%s", n ? ", " : "",
+                                         e->key, strna(obj_get_str(e->value, "loadState")),
+                                         strna(obj_get_str(e->value, "activeState")),
+                                         strna(obj_get_str(e->value, "subState")));
+                        if (k > 0)
+                                n += (size_t)k;
+                }
+                log_warning("Reporting this host unhealthy: %s.", why);
+        } else if (!was)
+                log_info("All watched units are active again: reporting this host healthy.");
+        obj_free(a->last_health);
+        a->last_health = TAKE_PTR(now);
+        send_heartbeat(a);
+}
+
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Agent *a = userdata;
-        (void)a;
         log_info("Received %s, stopping.", strsignal((int)si->ssi_signo));
-        (void)sd_notify(false, "STOPPING=1\nSTATUS=stopping");
+        (void)sd_notify(false, "STOPPING=1");
+        set_activity(a, "stopping");
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
+
+static bool strv_equal(char *const *x, char *const *y) {
+        size_t n = strv_length(x);
+        if (n != strv_length(y))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!streq(x[i], y[i]))
+                        return false;
+        return true;
+}
+
+static void swap_str(char **a, char **b) {
+        char *t = *a;
+        *a = *b;
+        *b = t;
+}
+
+/* SIGHUP: read the configuration again and apply what can change while running: log level,
+ * heartbeat interval, watched units, environment, kubeadm/kubectl paths, timeouts, and the
+ * enrollment token. Identity (coordinator, its key, state directory, host root, product
+ * UUID, host name) and the cleanup commands need a restart. A bad file changes nothing. */
+static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Agent *a = userdata;
+        (void)s;
+        (void)si;
+        (void)sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu",
+                         (unsigned long long)now_usec(CLOCK_MONOTONIC));
+        char saved[sizeof(a->activity)];
+        memcpy(saved, a->activity, sizeof(saved));
+        set_activity(a, "reloading %s", a->src.path);
+
+        _cleanup_(agent_config_done) AgentConfig n = {0};
+        _cleanup_free_ char *error = NULL;
+        int r = agent_config_load(&a->src, &n, &error);
+        if (r < 0)
+                log_error_errno(r, "Not reloading, the running configuration stays: %s",
+                                error ? error : strerror(-r));
+        else {
+                int level = LOG_INFO;
+                const char *env = getenv("ANVIL_LOG_LEVEL");
+                if (n.has_log_level)
+                        level = n.log_level;
+                else if (env && log_level_from_string(env) >= 0)
+                        level = log_level_from_string(env);
+                log_set_max_level(level);
+                if (n.heartbeat_usec != a->c.heartbeat_usec) {
+                        a->c.heartbeat_usec = n.heartbeat_usec;
+                        (void)sd_event_source_set_time_relative(a->heartbeat_timer,
+                                                                n.heartbeat_usec);
+                }
+                if (!strv_equal(n.units, a->c.units)) {
+                        char **t = a->c.units;
+                        a->c.units = n.units;
+                        n.units = t;
+                        if (a->health && (r = health_set_units(a->health, a->c.units)) < 0)
+                                log_warning_errno(r, "Cannot watch the new units: %m");
+                }
+                char **e = a->c.environment;
+                a->c.environment = n.environment;
+                n.environment = e;
+                swap_str(&a->c.kubeadm, &n.kubeadm);
+                swap_str(&a->c.kubectl, &n.kubectl);
+                /* A new enrollment token is tried at once (it only matters until enrolled). */
+                bool new_token = !streq_ptr(n.token, a->c.token);
+                swap_str(&a->c.token, &n.token);
+                if (new_token && !obj_get_str(a->state, "host")) {
+                        a->enroll_backoff = 0;
+                        if (link_connected(a->link))
+                                send_enroll(a);
+                }
+                a->c.command_timeout_usec = n.command_timeout_usec;
+                a->c.kubeadm_timeout_usec = n.kubeadm_timeout_usec;
+                log_info("Reloaded %s: log level %d, heartbeat every %llums, %zu watched units, "
+                         "kubeadm %s.",
+                         a->src.path, level,
+                         (unsigned long long)(a->c.heartbeat_usec / USEC_PER_MSEC),
+                         strv_length(a->c.units), a->c.kubeadm);
+        }
+        memcpy(a->activity, saved, sizeof(saved));
+        (void)sd_notify(false, "READY=1");
+        notify_status(a);
+        return 0;
+}
+
+#ifdef ANVIL_TEST_HOOKS
+/* SIGUSR2 blocks the event loop for good, so a test can watch systemd's watchdog kill the
+ * agent and restart it. */
+static int on_test_hang(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        (void)s;
+        (void)si;
+        (void)userdata;
+        log_warning("Test hook: blocking the event loop until the watchdog kills us.");
+        for (;;)
+                sleep(3600);
+        return 0;
+}
+
+static void on_test_restarted(const char *unit, int error, const char *result, void *userdata) {
+        (void)userdata;
+        log_notice("Test hook: restart of %s finished: %s (%d).", unit, result, error);
+}
+
+/* SIGUSR1 restarts the first watched unit through health_restart_unit(). */
+static int on_test_restart(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Agent *a = userdata;
+        (void)s;
+        (void)si;
+        if (!a->c.units || !a->c.units[0])
+                return 0;
+        int r = health_restart_unit(a->health, a->c.units[0], on_test_restarted, a);
+        if (r < 0)
+                log_warning_errno(r, "Test hook: cannot restart %s: %m", a->c.units[0]);
+        return 0;
+}
+#endif
 
 /* ---- setup ---- */
 
@@ -1106,6 +1324,8 @@ Agent *agent_free(Agent *a) {
                 return NULL;
         a->exec = exec_free(a->exec);
         a->commands = command_runner_free(a->commands);
+        a->health = health_free(a->health);
+        a->last_health = obj_free(a->last_health);
         a->link = link_free(a->link);
         sd_event_source_disable_unref(a->heartbeat_timer);
         sd_event_source_disable_unref(a->node_timer);
@@ -1117,17 +1337,22 @@ Agent *agent_free(Agent *a) {
         free(a->kubelet_version);
         keypair_wipe(&a->keys);
         agent_config_done(&a->c);
+        agent_config_source_done(&a->src);
         sd_event_unref(a->event);
         free(a);
         return NULL;
 }
 
-int agent_new(AgentConfig *config, Agent **ret) {
+int agent_new(AgentConfig *config, AgentConfigSource *src, Agent **ret) {
         _cleanup_(agent_freep) Agent *a = calloc(1, sizeof(Agent));
         if (!a)
                 return log_oom();
         a->c = *config;
         *config = (AgentConfig){0};
+        if (src) {
+                a->src = *src;
+                *src = (AgentConfigSource){0};
+        }
         int r;
 
         if (!a->c.coordinator || !a->c.coordinator_key)
@@ -1181,12 +1406,23 @@ int agent_new(AgentConfig *config, Agent **ret) {
         sigemptyset(&ss);
         sigaddset(&ss, SIGTERM);
         sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGHUP);
         sigaddset(&ss, SIGCHLD);
+#ifdef ANVIL_TEST_HOOKS
+        sigaddset(&ss, SIGUSR1);
+        sigaddset(&ss, SIGUSR2);
+#endif
         sigprocmask(SIG_BLOCK, &ss, NULL);
         signal(SIGPIPE, SIG_IGN);
         if ((r = sd_event_add_signal(a->event, NULL, SIGTERM, on_signal, a)) < 0 ||
-            (r = sd_event_add_signal(a->event, NULL, SIGINT, on_signal, a)) < 0)
+            (r = sd_event_add_signal(a->event, NULL, SIGINT, on_signal, a)) < 0 ||
+            (a->src.path && (r = sd_event_add_signal(a->event, NULL, SIGHUP, on_reload, a)) < 0))
                 return log_error_errno(r, "Failed to watch signals: %m");
+#ifdef ANVIL_TEST_HOOKS
+        if ((r = sd_event_add_signal(a->event, NULL, SIGUSR1, on_test_restart, a)) < 0 ||
+            (r = sd_event_add_signal(a->event, NULL, SIGUSR2, on_test_hang, a)) < 0)
+                return log_error_errno(r, "Failed to watch signals: %m");
+#endif
 
         r = command_runner_new(a->event, &a->c, on_command_result, a, &a->commands);
         if (r < 0)
@@ -1210,6 +1446,10 @@ int agent_new(AgentConfig *config, Agent **ret) {
                 r = sd_event_source_set_enabled(a->heartbeat_timer, SD_EVENT_ON);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the heartbeat timer: %m");
+
+        r = health_new(a->event, a->c.units, on_health_changed, a, &a->health);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up unit health: %m");
         *ret = TAKE_PTR(a);
         return 0;
 }
@@ -1218,11 +1458,17 @@ int agent_run(Agent *a) {
         const char *host = obj_get_str(a->state, "host");
         log_info("Agent %s starting: coordinator %s, state %s, host root %s.", ANVIL_VERSION,
                  a->c.coordinator, a->c.state_dir, a->c.host_root);
-        if (host)
-                (void)sd_notifyf(false, "READY=1\nSTATUS=enrolled as %s, %s", host,
-                                 plan_state(a));
+        /* Ready once the loop runs: the agent serves its host even while the coordinator is
+         * away (waiting for it here would fail the start of every agent in an outage). */
+        (void)sd_notify(false, "READY=1");
+        if (!host)
+                set_activity(a, "connecting to %s to enroll", a->c.coordinator);
+        else if (streq(plan_state(a), "Provisioned"))
+                set_activity(a, "provisioned, node %s", strna(obj_get_str(plan(a), "nodeName")));
+        else if (streq(plan_state(a), "Failed"))
+                set_activity(a, "step %s failed", strna(obj_get_str(plan(a), "failure.step")));
         else
-                (void)sd_notify(false, "READY=1\nSTATUS=not enrolled yet: connecting");
+                set_activity(a, "%s", streq(plan_state(a), "Idle") ? "idle" : "resuming");
         /* Resume an interrupted plan. */
         if (streq(plan_state(a), "Provisioning") || streq(plan_state(a), "Deprovisioning"))
                 plan_advance(a);

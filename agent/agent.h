@@ -13,7 +13,8 @@
 
 typedef struct Agent Agent;
 
-int agent_new(AgentConfig *config, Agent **ret); /* takes the config's contents */
+/* Takes the contents of config and of src (src may be NULL: then SIGHUP is not handled). */
+int agent_new(AgentConfig *config, AgentConfigSource *src, Agent **ret);
 Agent *agent_free(Agent *a);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Agent *, agent_free);
 int agent_run(Agent *a);

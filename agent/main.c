@@ -10,7 +10,6 @@
 #include "log.h"
 #include "schema.h"
 
-
 #define DEFAULT_CONFIG "/etc/anvil/agent.yaml"
 
 static void help(void) {
@@ -74,7 +73,7 @@ int main(int argc, char **argv) {
                 {"version", no_argument, NULL, ARG_VERSION},
                 {},
         };
-        AgentConfig flags = {0};
+        _cleanup_(agent_config_source_done) AgentConfigSource src = {0};
         const char *config_path = NULL, *level = NULL, *heartbeat = NULL;
         int c, r;
 
@@ -86,34 +85,34 @@ int main(int argc, char **argv) {
                         config_path = optarg;
                         break;
                 case ARG_COORD:
-                        r = set(&flags.coordinator, optarg);
+                        r = set(&src.flags.coordinator, optarg);
                         break;
                 case ARG_KEY:
-                        r = set(&flags.coordinator_key, optarg);
+                        r = set(&src.flags.coordinator_key, optarg);
                         break;
                 case ARG_TOKEN:
-                        r = set(&flags.token, optarg);
+                        r = set(&src.flags.token, optarg);
                         break;
                 case ARG_STATE:
-                        r = set(&flags.state_dir, optarg);
+                        r = set(&src.flags.state_dir, optarg);
                         break;
                 case ARG_UUID:
-                        r = set(&flags.product_uuid, optarg);
+                        r = set(&src.flags.product_uuid, optarg);
                         break;
                 case ARG_HOSTNAME:
-                        r = set(&flags.hostname, optarg);
+                        r = set(&src.flags.hostname, optarg);
                         break;
                 case ARG_ROOT:
-                        r = set(&flags.host_root, optarg);
+                        r = set(&src.flags.host_root, optarg);
                         break;
                 case ARG_KUBEADM:
-                        r = set(&flags.kubeadm, optarg);
+                        r = set(&src.flags.kubeadm, optarg);
                         break;
                 case ARG_KUBECTL:
-                        r = set(&flags.kubectl, optarg);
+                        r = set(&src.flags.kubectl, optarg);
                         break;
                 case ARG_CMDLINE:
-                        r = set(&flags.cmdline_path, optarg);
+                        r = set(&src.flags.cmdline_path, optarg);
                         break;
                 case ARG_HEARTBEAT:
                         heartbeat = optarg;
@@ -144,55 +143,9 @@ int main(int argc, char **argv) {
                         fprintf(stderr, "anvil-agent: --log-level: unknown level '%s'\n", level);
                         return 2;
                 }
-                log_set_max_level(l);
+                src.flags.log_level = l;
+                src.flags.has_log_level = true;
         }
-        if (sodium_init() < 0)
-                return 1;
-
-        AgentConfig cfg = {0};
-        /* 1. the configuration file */
-        const char *path = config_path ? config_path : DEFAULT_CONFIG;
-        _cleanup_(obj_freep) Obj *file = NULL;
-        _cleanup_free_ char *errors = NULL;
-        r = config_load(path, agent_config_schema, &file, &errors);
-        if (r == -EBADMSG) {
-                fprintf(stderr, "%s", strempty(errors));
-                log_error("Invalid configuration in %s, refusing to start.", path);
-                return 1;
-        }
-        if (r < 0 && !(r == -ENOENT && !config_path)) {
-                log_error_errno(r, "Failed to read configuration %s: %m", path);
-                return 1;
-        }
-        if (file && agent_config_apply_yaml(&cfg, file) < 0)
-                return 1;
-        /* 2. the kernel command line (how a PXE-booted host is told) */
-        const char *cmdline_path = flags.cmdline_path ? flags.cmdline_path
-                                   : cfg.cmdline_path ? cfg.cmdline_path
-                                                      : "/proc/cmdline";
-        _cleanup_free_ char *cmdline = NULL;
-        if (read_file_bounded(cmdline_path, 65536, &cmdline, NULL) >= 0) {
-                _cleanup_free_ char *err = NULL;
-                r = agent_config_apply_cmdline(&cfg, cmdline, &err);
-                if (r < 0) {
-                        log_error("%s (%s)", strna(err), cmdline_path);
-                        return 1;
-                }
-        }
-        /* 3. flags */
-        char **dst[] = {&cfg.coordinator, &cfg.coordinator_key, &cfg.token,   &cfg.state_dir,
-                        &cfg.product_uuid, &cfg.hostname,       &cfg.host_root, &cfg.kubeadm,
-                        &cfg.kubectl,      &cfg.cmdline_path};
-        char **src[] = {&flags.coordinator, &flags.coordinator_key, &flags.token,
-                        &flags.state_dir,   &flags.product_uuid,    &flags.hostname,
-                        &flags.host_root,   &flags.kubeadm,         &flags.kubectl,
-                        &flags.cmdline_path};
-        for (size_t i = 0; i < ELEMENTSOF(dst); i++)
-                if (*src[i]) {
-                        free(*dst[i]);
-                        *dst[i] = TAKE_PTR(*src[i]);
-                }
-        agent_config_done(&flags);
         if (heartbeat) {
                 int64_t us;
                 if (parse_go_duration(heartbeat, &us) < 0 || us < (int64_t)USEC_PER_SEC / 10) {
@@ -200,18 +153,32 @@ int main(int argc, char **argv) {
                                 heartbeat);
                         return 2;
                 }
-                cfg.heartbeat_usec = (uint64_t)us;
+                src.flags.heartbeat_usec = (uint64_t)us;
         }
-        if (agent_config_finish(&cfg) < 0)
+        if (sodium_init() < 0)
                 return 1;
-        if (cfg.coordinator && !startswith(cfg.coordinator, "tcp://")) {
-                log_error("coordinator must be tcp://HOST:PORT, not '%s'.", cfg.coordinator);
-                agent_config_done(&cfg);
+
+        /* The file, the kernel command line, the flags: kept for SIGHUP. */
+        src.path = strdup(config_path ? config_path : DEFAULT_CONFIG);
+        src.path_given = config_path != NULL;
+        if (!src.path)
+                return 1;
+        AgentConfig cfg = {0};
+        _cleanup_free_ char *error = NULL;
+        r = agent_config_load(&src, &cfg, &error);
+        if (r < 0) {
+                if (r == -EBADMSG)
+                        fprintf(stderr, "%s", strempty(error));
+                log_error("Invalid configuration, refusing to start: %s", r == -EBADMSG ? src.path
+                                                                          : error       ? error
+                                                                                  : strerror(-r));
                 return 1;
         }
+        if (cfg.has_log_level)
+                log_set_max_level(cfg.log_level);
 
         _cleanup_(agent_freep) Agent *a = NULL;
-        r = agent_new(&cfg, &a);
+        r = agent_new(&cfg, &src, &a);
         agent_config_done(&cfg);
         if (r < 0)
                 return 1;

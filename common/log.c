@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <stdarg.h>
 #include <sys/uio.h>
+/* Without this, sd_journal_sendv() is a macro that adds log.c's own CODE_FILE/LINE/FUNC next
+ * to the caller's ones we send: every entry would carry both. */
+#define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 #include <time.h>
 

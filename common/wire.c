@@ -89,6 +89,7 @@ static const SchemaField report_fields[] = {
 };
 
 static const SchemaField unit_state_fields[] = {
+        {"loadState", ST_STRING, .max = 32},
         {"activeState", ST_STRING, .max = 32},
         {"subState", ST_STRING, .max = 32},
         {"result", ST_STRING, .max = 32},

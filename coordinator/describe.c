@@ -384,9 +384,9 @@ int describe_object(Manager *m, const KindInfo *k, const char *ns, const char *n
                 cur = TAKE_PTR(next);
                 ref = meta_controller_ref(cur);
         }
-        if (streq(k->kind, "Machine") && obj_get_str(o, "spec.providerID"))
-                fprintf(f, "%-14sjournalctl -u anvil-agent ANVIL_MACHINE=%s\n",
-                        "On its host:", name);
+        if (streq(k->kind, "Machine")) /* failed machines (no providerID yet) need it most */
+                fprintf(f, "%-14sjournalctl -u anvil-agent ANVIL_MACHINE=%s\n", "On its host:",
+                        name);
 
         const Obj *conds = obj_get(o, "status.conditions");
         if (obj_len(conds)) {

@@ -10,20 +10,6 @@
 
 #define DEFAULT_CONFIG "/etc/anvil/coordinator.yaml"
 
-static const SchemaField coordinator_config_schema[] = {
-        {"listen", ST_STRING, .doc = "agent endpoint (CURVE), default tcp://0.0.0.0:7443"},
-        {"advertise", ST_STRING, .doc = "endpoint agents should use, printed by anvilctl info"},
-        {"admin-socket", ST_STRING, .doc = "path of the anvilctl socket"},
-        {"state-dir", ST_STRING, .doc = "store, keys; default /var/lib/anvil"},
-        {"key-file", ST_STRING},
-        {"metrics-listen", ST_STRING, .doc = "ADDR:PORT for Prometheus, \"\" to disable"},
-        {"heartbeat-grace", ST_DURATION, .doc = "silence after which a host is Unreachable"},
-        {"resync-period", ST_DURATION, .doc = "how often every object is reconciled anyway"},
-        {"log-level", ST_STRING,
-         .values = (const char *const[]){"debug", "info", "notice", "warning", "err", NULL}},
-        SCHEMA_END,
-};
-
 static void help(void) {
         printf("anvil-coordinator — holds the desired state of clusters and machines and\n"
                "publishes each host's desired Machine to its agent.\n\n"
@@ -136,6 +122,10 @@ int main(int argc, char **argv) {
                                                                 "127.0.0.1:9450")),
                 .heartbeat_grace_usec = config_duration(cfg, "heartbeat-grace", 30 * USEC_PER_SEC),
                 .resync_usec = config_duration(cfg, "resync-period", 600 * USEC_PER_SEC),
+                .config_path = (char *)path,
+                .config_path_given = config_path != NULL,
+                .grace_from_flag = grace != NULL,
+                .level_from_flag = level != NULL,
         };
         if (grace) {
                 int64_t us;

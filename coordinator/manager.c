@@ -10,6 +10,7 @@
 
 #include "api.h"
 #include "commands.h"
+#include "config.h"
 #include "controllers/controllers.h"
 #include "enroll.h"
 #include "fanout.h"
@@ -29,6 +30,7 @@ void manager_config_done(ManagerConfig *c) {
         free(c->state_dir);
         free(c->key_file);
         free(c->metrics_listen);
+        free(c->config_path);
         *c = (ManagerConfig){0};
 }
 
@@ -52,6 +54,7 @@ Manager *manager_free(Manager *m) {
         m->metrics = metrics_free(m->metrics);
         sd_event_source_disable_unref(m->commit_source);
         sd_event_source_disable_unref(m->resync_timer);
+        sd_event_source_disable_unref(m->status_timer);
         if (m->store)
                 (void)store_commit(m->store);
         m->reg = registry_free(m->reg);
@@ -123,8 +126,10 @@ static int on_commit(sd_event_source *s, void *userdata) {
                         log_error_errno(r, "Failed to commit to the store, dropping %zu replies: %m",
                                         m->n_outbox);
                         outbox_clear(m);
+                        m->commit_error = r;
                         return 0;
                 }
+                m->commit_error = 0;
         }
         if (m->n_outbox > 0)
                 outbox_flush(m);
@@ -185,19 +190,123 @@ static int on_resync(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* STATUS= for `systemctl status`, sent when it changes: what is served, and trouble. */
+static void notify_status(Manager *m, const char *override) {
+        char buf[sizeof(m->status)];
+        if (override)
+                snprintf(buf, sizeof(buf), "%s", override);
+        else {
+                FanoutStats st;
+                fanout_get_stats(m->fanout, &st);
+                int n = snprintf(buf, sizeof(buf),
+                                 "serving %zu host%s (%zu connected, %zu awaiting an ack) on %s, "
+                                 "store revision %lld",
+                                 st.hosts, st.hosts == 1 ? "" : "s", st.connected, st.pending_acks,
+                                 m->config.listen, (long long)store_revision(m->store));
+                if (m->commit_error && n > 0 && (size_t)n < sizeof(buf))
+                        snprintf(buf + n, sizeof(buf) - (size_t)n,
+                                 "; STORE COMMITS FAILING: %s (nothing is acknowledged)",
+                                 strerror(-m->commit_error));
+        }
+        if (streq(buf, m->status))
+                return;
+        memcpy(m->status, buf, sizeof(buf));
+        (void)sd_notifyf(false, "STATUS=%s", buf);
+}
+
+static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        if (m->serving)
+                notify_status(m, NULL);
+        sd_event_source_set_time(s, usec + 2 * USEC_PER_SEC);
+        return 0;
+}
+
+static int default_log_level(void) {
+        const char *env = getenv("ANVIL_LOG_LEVEL");
+        int l = env ? log_level_from_string(env) : -EINVAL;
+        return l >= 0 ? l : LOG_INFO;
+}
+
+/* SIGHUP: read coordinator.yaml again. log-level, heartbeat-grace and resync-period take
+ * effect now (flags given at startup keep winning); a bad file changes nothing. Then every
+ * object is reconciled once. */
+static void reload(Manager *m) {
+        (void)sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu",
+                         (unsigned long long)now_usec(CLOCK_MONOTONIC));
+        notify_status(m, "reloading the configuration");
+        _cleanup_(obj_freep) Obj *cfg = NULL;
+        _cleanup_free_ char *errors = NULL;
+        const char *path = m->config.config_path;
+        int r = path ? config_load(path, coordinator_config_schema, &cfg, &errors) : -ENOENT;
+        if (r == -ENOENT && !m->config.config_path_given)
+                r = (cfg = obj_new_map()) ? 0 : -ENOMEM;
+        if (r == -EBADMSG)
+                log_error("Not reloading: %s is invalid, the running configuration stays:\n%s",
+                          path, strempty(errors));
+        else if (r < 0)
+                log_error_errno(r, "Not reloading: cannot read %s: %m", strna(path));
+        else {
+                const char *level = obj_get_str(cfg, "log-level");
+                int l = default_log_level();
+                if (!m->config.level_from_flag) {
+                        if (level)
+                                l = log_level_from_string(level);
+                        log_set_max_level(l);
+                }
+                if (!m->config.grace_from_flag)
+                        m->config.heartbeat_grace_usec =
+                                config_duration(cfg, "heartbeat-grace", 30 * USEC_PER_SEC);
+                uint64_t resync = config_duration(cfg, "resync-period", 600 * USEC_PER_SEC);
+                if (resync != m->config.resync_usec) {
+                        m->config.resync_usec = resync;
+                        if (!m->resync_timer && resync > 0)
+                                (void)sd_event_add_time_relative(m->event, &m->resync_timer,
+                                                                 CLOCK_MONOTONIC, resync,
+                                                                 USEC_PER_SEC, on_resync, m);
+                        else if (m->resync_timer) {
+                                (void)sd_event_source_set_time_relative(m->resync_timer, resync);
+                                (void)sd_event_source_set_enabled(
+                                        m->resync_timer, resync ? SD_EVENT_ON : SD_EVENT_OFF);
+                        }
+                }
+                log_info("Reloaded %s: log level %d, heartbeat grace %llus, resync every %llus; "
+                         "re-checking every object.",
+                         strna(path), log_get_max_level(),
+                         (unsigned long long)(m->config.heartbeat_grace_usec / USEC_PER_SEC),
+                         (unsigned long long)(m->config.resync_usec / USEC_PER_SEC));
+                (void)controllers_enqueue_all(m);
+        }
+        (void)sd_notify(false, "READY=1");
+        m->status[0] = 0;
+        notify_status(m, NULL);
+}
+
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Manager *m = userdata;
         if (si->ssi_signo == SIGHUP) {
-                (void)sd_notify(false, "RELOADING=1\nSTATUS=Reloading");
-                log_info("Reload requested: re-reading nothing yet, re-checking every object.");
-                (void)controllers_enqueue_all(m);
-                (void)sd_notifyf(false, "READY=1\nSTATUS=Serving %zu hosts", (size_t)0);
+                reload(m);
                 return 0;
         }
         log_info("Received %s, shutting down.", strsignal((int)si->ssi_signo));
-        (void)sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");
+        (void)sd_notify(false, "STOPPING=1");
+        notify_status(m, "shutting down");
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
+
+#ifdef ANVIL_TEST_HOOKS
+/* SIGUSR2 blocks the event loop for good, so a test can watch systemd's watchdog kill the
+ * coordinator and restart it. */
+static int on_test_hang(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        (void)s;
+        (void)si;
+        (void)userdata;
+        log_warning("Test hook: blocking the event loop until the watchdog kills us.");
+        for (;;)
+                sleep(3600);
+        return 0;
+}
+#endif
 
 static int setup_sockets(Manager *m) {
         int r, one = 1, zero = 0, backlog = 4096;
@@ -294,8 +403,10 @@ int manager_new(const ManagerConfig *config, Manager **ret) {
         m->config.key_file = config->key_file ? strdup(config->key_file)
                                               : strjoin(config->state_dir, "/coordinator.key");
         m->config.metrics_listen = strdup(strempty(config->metrics_listen));
+        m->config.config_path = config->config_path ? strdup(config->config_path) : NULL;
         if (!m->config.listen || !m->config.advertise || !m->config.admin_socket ||
-            !m->config.state_dir || !m->config.key_file || !m->config.metrics_listen)
+            !m->config.state_dir || !m->config.key_file || !m->config.metrics_listen ||
+            (config->config_path && !m->config.config_path))
                 return log_oom();
         m->started_usec = now_usec(CLOCK_MONOTONIC);
 
@@ -350,12 +461,25 @@ int manager_new(const ManagerConfig *config, Manager **ret) {
         sigaddset(&ss, SIGTERM);
         sigaddset(&ss, SIGINT);
         sigaddset(&ss, SIGHUP);
+#ifdef ANVIL_TEST_HOOKS
+        sigaddset(&ss, SIGUSR2);
+#endif
         sigprocmask(SIG_BLOCK, &ss, NULL);
         signal(SIGPIPE, SIG_IGN);
         if ((r = sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m)) < 0 ||
             (r = sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m)) < 0 ||
             (r = sd_event_add_signal(m->event, NULL, SIGHUP, on_signal, m)) < 0)
                 return log_error_errno(r, "Failed to watch signals: %m");
+#ifdef ANVIL_TEST_HOOKS
+        if ((r = sd_event_add_signal(m->event, NULL, SIGUSR2, on_test_hang, m)) < 0)
+                return log_error_errno(r, "Failed to watch signals: %m");
+#endif
+        r = sd_event_add_time_relative(m->event, &m->status_timer, CLOCK_MONOTONIC,
+                                       2 * USEC_PER_SEC, USEC_PER_SEC / 2, on_status_timer, m);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(m->status_timer, SD_EVENT_ON);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the status timer: %m");
 
         r = queue_new(m->event, controllers_reconcile, m, &m->queue);
         if (r < 0)
@@ -407,8 +531,10 @@ int manager_run(Manager *m) {
         log_info("Serving agents on %s (key %s), admin socket %s, store revision %lld.",
                  m->config.listen, m->keys.public_z85, m->config.admin_socket,
                  (long long)store_revision(m->store));
+        /* Every socket is bound, the store open and the first reconciles queued: serving. */
         m->serving = true;
-        (void)sd_notifyf(false, "READY=1\nSTATUS=Serving agents on %s", m->config.listen);
+        (void)sd_notify(false, "READY=1");
+        notify_status(m, NULL);
         int r = sd_event_loop(m->event);
         /* Whatever the last iteration wrote becomes durable before we go. */
         int q = store_commit(m->store);

@@ -18,6 +18,7 @@
 #include "obj.h"
 #include "queue.h"
 #include "registry.h"
+#include "schema.h"
 #include "store.h"
 #include "zsource.h"
 
@@ -36,7 +37,13 @@ typedef struct ManagerConfig {
         uint64_t heartbeat_grace_usec;
         uint64_t resync_usec;
         int log_level;
+        char *config_path;                     /* read again on SIGHUP */
+        bool config_path_given;                /* --config: a missing file is an error */
+        bool grace_from_flag, level_from_flag; /* flags keep winning over the file on reload */
 } ManagerConfig;
+
+/* The schema of coordinator.yaml (coordinator-config.c). */
+extern const SchemaField coordinator_config_schema[];
 
 typedef struct OutMsg {
         void *sock;
@@ -48,7 +55,7 @@ typedef struct OutMsg {
 
 typedef struct Manager {
         sd_event *event;
-        sd_event_source *commit_source, *resync_timer, *watchdog_timer;
+        sd_event_source *commit_source, *resync_timer, *watchdog_timer, *status_timer;
         ManagerConfig config;
         KeyPair keys;
 
@@ -71,6 +78,8 @@ typedef struct Manager {
 
         uint64_t started_usec; /* CLOCK_MONOTONIC */
         bool serving;
+        int commit_error; /* the last commit's error, 0 once one succeeds again */
+        char status[512]; /* the last STATUS= sent, to send only changes */
 } Manager;
 
 int manager_new(const ManagerConfig *config, Manager **ret);
