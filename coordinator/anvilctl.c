@@ -564,6 +564,137 @@ static int read_manifest(const char *path, char **ret, size_t *ret_size) {
         return read_file_bounded(path, WIRE_MAX_ADMIN_MESSAGE - 4096, ret, ret_size);
 }
 
+/* ---- apply --wait ---- */
+
+static Obj *get_object(const KindInfo *k, const char *name) {
+        _cleanup_(obj_freep) Obj *req = request("get"), *resp = NULL;
+        if (!req || obj_map_set_str(req, "kind", k->kind) < 0 ||
+            obj_map_set_str(req, "name", name) < 0 || call(req, &resp) < 0)
+                return NULL;
+        return obj_dup(obj_list_get(obj_map_get(resp, "items"), 0));
+}
+
+static Obj *list_objects(const KindInfo *k, const char *selector) {
+        _cleanup_(obj_freep) Obj *req = request("get"), *resp = NULL;
+        if (!req || obj_map_set_str(req, "kind", k->kind) < 0 ||
+            (selector && obj_map_set_str(req, "selector", selector) < 0) || call(req, &resp) < 0)
+                return NULL;
+        return obj_map_take(resp, "items");
+}
+
+static const char *ready_message(const Obj *o) {
+        OBJ_LIST_FOREACH(c, obj_get(o, "status.conditions"), i)
+        if (streq_ptr(obj_get_str(c, "type"), "Ready"))
+                return obj_get_str(c, "message") ?: obj_get_str(c, "reason");
+        return NULL;
+}
+
+static bool condition_true(const Obj *o, const char *type) {
+        OBJ_LIST_FOREACH(c, obj_get(o, "status.conditions"), i)
+        if (streq_ptr(obj_get_str(c, "type"), type))
+                return streq_ptr(obj_get_str(c, "status"), "True");
+        return false;
+}
+
+/* Appends the progress of one applied object to f; returns whether it is ready. */
+static bool progress_of(const KindInfo *k, const char *name, FILE *f) {
+        _cleanup_(obj_freep) Obj *o = get_object(k, name);
+        if (!o) {
+                fprintf(f, "  %s/%s: not found\n", k->singular, name);
+                return false;
+        }
+        int64_t want = 1, ready = 0;
+        obj_get_int(o, "spec.replicas", &want);
+        obj_get_int(o, "status.readyReplicas", &ready);
+        bool ok;
+        char sel[300];
+        if (streq(k->kind, "Cluster")) {
+                ok = condition_true(o, "Ready");
+                snprintf(sel, sizeof(sel), "cluster.x-k8s.io/cluster-name=%s", name);
+        } else if (streq(k->kind, "MachineDeployment") || streq(k->kind, "MachineSet")) {
+                int64_t rep = 0;
+                obj_get_int(o, "status.replicas", &rep);
+                ok = ready >= want && rep == want;
+                fprintf(f, "  %s/%s: %lld of %lld machines ready\n", k->singular, name,
+                        (long long)ready, (long long)want);
+                snprintf(sel, sizeof(sel), "cluster.x-k8s.io/deployment-name=%s", name);
+        } else if (streq(k->kind, "KubeadmControlPlane")) {
+                ok = ready >= want && obj_get_bool(o, "status.initialized", false);
+                fprintf(f, "  %s/%s: %lld of %lld control plane machines ready\n", k->singular,
+                        name, (long long)ready, (long long)want);
+                snprintf(sel, sizeof(sel), "cluster.x-k8s.io/control-plane-name=%s", name);
+        } else if (streq(k->kind, "Machine"))
+                return streq_ptr(obj_get_str(o, "status.phase"), "Running");
+        else
+                return true; /* templates, configs, secrets: there is nothing to wait for */
+        if (streq(k->kind, "Cluster")) {
+                if (!ok)
+                        fprintf(f, "  cluster/%s: %s\n", name,
+                                ready_message(o) ?: "not reconciled yet");
+                return ok;
+        }
+        /* The machines behind it that are not there yet, and where each stands. */
+        extern const KindInfo kind_machine;
+        _cleanup_(obj_freep) Obj *machines = list_objects(&kind_machine, sel);
+        OBJ_LIST_FOREACH(mc, machines, i) {
+                const char *phase = obj_get_str(mc, "status.phase");
+                if (streq_ptr(phase, "Running"))
+                        continue;
+                const char *msg = ready_message(mc);
+                fprintf(f, "    machine/%s: %s%s%s\n", strna(obj_get_str(mc, "metadata.name")),
+                        strna(phase), msg ? ": " : "", strempty(msg));
+        }
+        return ok;
+}
+
+/* apply --wait: until every applied object is ready, printing progress as it changes. */
+static int wait_applied(const char *applied) {
+        uint64_t timeout = arg_timeout_given ? arg_timeout_usec : 15 * 60 * USEC_PER_SEC;
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + timeout;
+        _cleanup_free_ char *last = NULL;
+        for (;;) {
+                _cleanup_free_ char *text = NULL;
+                size_t len = 0;
+                FILE *f = open_memstream(&text, &len);
+                if (!f)
+                        return log_oom();
+                bool all = true;
+                _cleanup_free_ char *copy = strdup(applied);
+                char *save = NULL;
+                for (char *line = copy ? strtok_r(copy, "\n", &save) : NULL; line;
+                     line = strtok_r(NULL, "\n", &save)) {
+                        /* "machinedeployment.cluster.x-k8s.io/demo-md-0 created" */
+                        char *slash = strchr(line, '/'), *sp = strrchr(line, ' ');
+                        if (!slash || !sp || sp < slash)
+                                continue;
+                        *slash = *sp = 0;
+                        const KindInfo *k = kind_resolve(line);
+                        if (k && !progress_of(k, slash + 1, f))
+                                all = false;
+                }
+                fclose(f);
+                if (all) {
+                        printf("all applied objects are ready\n");
+                        return 0;
+                }
+                if (!streq_ptr(text, last)) {
+                        printf("waiting (%s):\n%s", "Ctrl-C stops waiting, not the rollout",
+                               strempty(text));
+                        fflush(stdout);
+                        free(last);
+                        last = TAKE_PTR(text);
+                }
+                if (now_usec(CLOCK_MONOTONIC) >= deadline) {
+                        fprintf(stderr,
+                                "error: timed out after %llus waiting for the applied "
+                                "objects to be ready\n",
+                                (unsigned long long)(timeout / USEC_PER_SEC));
+                        return -ETIMEDOUT;
+                }
+                usleep(1000 * 1000);
+        }
+}
+
 static int apply_one_file(const char *path) {
         _cleanup_free_ char *content = NULL;
         size_t size;
@@ -585,7 +716,8 @@ static int apply_one_file(const char *path) {
         if (r < 0)
                 return r;
         fputs(strempty(obj_get_str(resp, "text")), stdout);
-        return 0;
+        fflush(stdout);
+        return arg_wait ? wait_applied(strempty(obj_get_str(resp, "text"))) : 0;
 }
 
 static int cmp_str(const void *a, const void *b) {
@@ -817,6 +949,7 @@ static int cmd_describe(int argc, char **argv) {
 
 /* Waits until kind/name is gone (its finalizers done), as kubectl delete --wait does. */
 static int wait_deleted(const KindInfo *k, const char *name) {
+        _cleanup_free_ char *last = NULL;
         uint64_t deadline = arg_timeout_given ? now_usec(CLOCK_MONOTONIC) + arg_timeout_usec : 0;
         _cleanup_(obj_freep) Obj *req = request("get"), *resp = NULL;
         if (!req || obj_map_set_str(req, "kind", k->kind) < 0 ||
@@ -855,9 +988,19 @@ static int wait_deleted(const KindInfo *k, const char *name) {
                 }
                 if (r < 0)
                         return r;
-                OBJ_LIST_FOREACH(it, items, i)
-                if (streq_ptr(obj_get_str(it, "type"), "DELETED"))
-                        return 0;
+                OBJ_LIST_FOREACH(it, items, i) {
+                        if (streq_ptr(obj_get_str(it, "type"), "DELETED"))
+                                return 0;
+                        /* Say what it is waiting for ("deleting: waiting for worker
+                         * machines"), once per change. */
+                        const char *msg = ready_message(obj_map_get(it, "object"));
+                        if (msg && !streq_ptr(msg, last)) {
+                                printf("%s/%s: %s\n", k->singular, name, msg);
+                                fflush(stdout);
+                                free(last);
+                                last = strdup(msg);
+                        }
+                }
         }
 }
 
@@ -1247,7 +1390,7 @@ typedef struct Command {
 } Command;
 
 static const Command commands[] = {
-        {"apply", "apply -f FILE|DIR|-", "create or update objects from manifests",
+        {"apply", "apply -f FILE|DIR|- [--wait]", "create or update objects from manifests",
          "Creates the objects of the manifest, or updates them with a three-way merge against\n"
          "the configuration applied last time (kept in the annotation\n"
          "anvil.dev/last-applied-configuration): fields you remove from the manifest are\n"
@@ -1258,7 +1401,11 @@ static const Command commands[] = {
          "with a conflict if the object changed since.\n\n"
          "Options:\n"
          "  -f, --filename FILE   a manifest, a directory of .yaml/.yml/.json files (in name\n"
-         "                        order, one apply each), or - for standard input\n\n"
+         "                        order, one apply each), or - for standard input\n"
+         "      --wait            then wait until the applied objects are ready (clusters\n"
+         "                        Ready, deployments and control planes with every machine\n"
+         "                        ready), printing each machine's phase and current step\n"
+         "                        as it changes; --timeout bounds it (default 15m)\n\n"
          "Examples:\n"
          "  anvilctl apply -f cluster.yaml\n"
          "  anvilctl get md demo-md-0 -o yaml | sed 's/replicas: 2/replicas: 3/' | anvilctl apply "

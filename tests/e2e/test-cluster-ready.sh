@@ -11,7 +11,10 @@ anvil_start_agent worker-1 "$W"
 anvil_start_agent worker-2 "$W"
 anvil_wait 30 "3 hosts enrolled" bash -c "[ \$($CTL get hosts -o name | wc -l) -eq 3 ]"
 
-anvilctl apply -f "$SRC/examples/cluster.yaml"
+out=$(anvilctl apply -f "$SRC/examples/cluster.yaml" --wait --timeout 120s) || fail "apply --wait: $out"
+echo "$out"
+grep -q "machinedeployment/demo-md-0: 0 of 2 machines ready" <<<"$out" || fail "apply --wait showed no progress"
+grep -q "all applied objects are ready" <<<"$out" || fail "apply --wait did not finish"
 anvil_wait 120 "cluster demo Ready" anvil_cluster_ready demo
 anvil_wait 120 "3 machines Running" anvil_machines_running 3
 

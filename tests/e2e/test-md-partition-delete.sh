@@ -39,7 +39,8 @@ anvilctl get host "$vhost" -o json | json 'd["spec"]["consumerRef"]["name"]' >/d
 echo "ok: partitioned host reset on return, then reused"
 
 # Cluster deletion: ordered teardown, every host Available, nothing left.
-anvilctl delete cluster demo >/dev/null
+out=$(anvilctl delete cluster demo --wait --timeout 120s) || fail "delete --wait: $out"
+grep -q "deleting: waiting for worker machines" <<<"$out" || fail "delete --wait showed no progress: $out"
 anvil_wait 120 "every host Available" n_hosts_in_phase 4 Available
 anvil_wait 60 "cluster gone" bash -c "! $CTL get cluster demo >/dev/null 2>&1"
 for k in machines machinesets machinedeployments kubeadmcontrolplanes kubeadmconfigs anvilmachines anvilclusters secrets; do
