@@ -8,7 +8,7 @@
 
 extern const SchemaField api_endpoint_fields[];
 
-#define ANVIL_GROUP   "infrastructure.anvil.dev"
+#define ANVIL_GROUP       "infrastructure.anvil.dev"
 #define ANVIL_API_VERSION "v1alpha1"
 
 static const SchemaField anvilcluster_spec[] = {
@@ -145,6 +145,7 @@ static const SchemaField host_status[] = {
         {"agentKey", ST_STRING},
         {"fingerprint", ST_STRING},
         {"enrolledAt", ST_TIME},
+        {"enrolledWith", ST_STRING},
         {"facts", ST_OBJECT},
         {"lastHeartbeat", ST_TIME},
         {"connected", ST_BOOL},

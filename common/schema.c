@@ -195,8 +195,8 @@ int parse_go_duration(const char *s, int64_t *ret_usec) {
                 const char *unit;
                 double usec;
         } units[] = {
-                {"ns", 0.001}, {"us", 1},    {"µs", 1},   {"ms", 1000},
-                {"s", 1e6},    {"m", 60e6},  {"h", 3600e6},
+                {"ns", 0.001}, {"us", 1},   {"µs", 1},     {"ms", 1000},
+                {"s", 1e6},    {"m", 60e6}, {"h", 3600e6},
         };
         double total = 0;
         const char *p = s;
@@ -356,8 +356,7 @@ static int validate_string(const SchemaField *f, const Obj *v, const char *path,
         if ((f->flags & SF_NONEMPTY) && v->str.len == 0)
                 return problems_add(p, v->mark, path, "must not be empty");
         if ((f->flags & SF_DNS_NAME) && !is_dns_subdomain(v->str.s))
-                return problems_add(p, v->mark, path, "%s",
-                                    check_dns_subdomain(v, NULL, 0));
+                return problems_add(p, v->mark, path, "%s", check_dns_subdomain(v, NULL, 0));
         if (f->values) {
                 for (const char *const *e = f->values; *e; e++)
                         if (streq(*e, v->str.s))
@@ -439,6 +438,9 @@ static int validate_item(const SchemaField *f, SchemaType t, const Obj *v, const
         case ST_STRMAP:
                 if (!obj_is(v, OBJ_MAP))
                         return mismatch(p, v, path, t);
+                if (f->max > 0 && (int64_t)v->map.n > f->max)
+                        return problems_add(p, v->mark, path, "must have at most %lld entries",
+                                            (long long)f->max);
                 OBJ_MAP_FOREACH(e, v) {
                         if (!obj_is(e->value, OBJ_STR)) {
                                 _cleanup_free_ char *sub = path_join(path, e->key);
@@ -474,6 +476,9 @@ static int validate_item(const SchemaField *f, SchemaType t, const Obj *v, const
         case ST_MAP:
                 if (!obj_is(v, OBJ_MAP))
                         return mismatch(p, v, path, t);
+                if (f->max > 0 && (int64_t)v->map.n > f->max)
+                        return problems_add(p, v->mark, path, "must have at most %lld entries",
+                                            (long long)f->max);
                 OBJ_MAP_FOREACH(e, v) {
                         _cleanup_free_ char *sub = path_join(path, e->key);
                         if (!sub)

@@ -116,7 +116,8 @@ static int on_commit(sd_event_source *s, void *userdata) {
                 int r = store_commit(m->store);
                 if (r < 0) {
                         /* Nothing of the batch is durable: tell no one anything about it. */
-                        log_error_errno(r, "Failed to commit to the store, dropping %zu replies: %m",
+                        log_error_errno(r,
+                                        "Failed to commit to the store, dropping %zu replies: %m",
                                         m->n_outbox);
                         outbox_clear(m);
                         return 0;
@@ -165,7 +166,8 @@ static void on_store_event(const StoreEvent *ev, void *userdata) {
         else
                 (void)manager_enqueue(m, k->kind, ns, name);
         if (ev->type == STORE_EVENT_DELETE && meta_uid(obj)) {
-                _cleanup_free_ char *gc = strjoin("_gc/", k->namespaced ? ns : "", "/", meta_uid(obj));
+                _cleanup_free_ char *gc =
+                        strjoin("_gc/", k->namespaced ? ns : "", "/", meta_uid(obj));
                 if (gc)
                         (void)queue_add(m->queue, gc);
         }
@@ -207,6 +209,11 @@ static int setup_sockets(Manager *m) {
         if (!m->zap || zmq_bind(m->zap, ZAP_ENDPOINT) < 0)
                 return log_error_errno(negative_errno(), "Failed to bind the ZAP handler: %m");
 
+        /* libzmq numbers a ROUTER's connections from rand(), unseeded: predictable. A peer
+         * that takes the number of a future connection as its own routing id makes libzmq
+         * abort when that connection arrives (it asserts the id is new). Seeding makes the
+         * numbers unguessable; only peers ZAP admits can try (docs/security.md). */
+        srand(randombytes_random());
         m->router = zmq_socket(m->zctx, ZMQ_ROUTER);
         if (!m->router)
                 return negative_errno();
@@ -222,7 +229,8 @@ static int setup_sockets(Manager *m) {
             zmq_setsockopt(m->router, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof(hb_ivl)) < 0 ||
             zmq_setsockopt(m->router, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof(hb_timeout)) < 0 ||
             zmq_setsockopt(m->router, ZMQ_LINGER, &zero, sizeof(zero)) < 0)
-                return log_error_errno(negative_errno(), "Failed to configure the agent socket: %m");
+                return log_error_errno(negative_errno(),
+                                       "Failed to configure the agent socket: %m");
         if (zmq_bind(m->router, m->config.listen) < 0)
                 return log_error_errno(negative_errno(), "Failed to listen on %s: %m",
                                        m->config.listen);
@@ -270,8 +278,7 @@ static int lock_state_dir(Manager *m) {
         if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
                 int r = negative_errno();
                 close(fd);
-                return log_error_errno(r,
-                                       "Another coordinator is using %s (lock %s is held): %m",
+                return log_error_errno(r, "Another coordinator is using %s (lock %s is held): %m",
                                        m->config.state_dir, path);
         }
         /* Kept open (and locked) for the life of the process. */
