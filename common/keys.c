@@ -38,9 +38,11 @@ int key_fingerprint(const char *z85, char *buf, size_t bufsz) {
         return 0;
 }
 
-static int keypair_parse(const char *text, size_t size, KeyPair *ret) {
+int keypair_parse(const char *text, size_t size, KeyPair *ret) {
         _cleanup_(obj_freep) Obj *o = NULL;
         YamlError err;
+        if (size > KEY_FILE_MAX)
+                return -EBADMSG;
         int r = yaml_parse_one(text, size, &o, &err);
         if (r < 0)
                 return -EBADMSG;
@@ -68,7 +70,7 @@ static int keypair_parse(const char *text, size_t size, KeyPair *ret) {
 int keypair_load(const char *path, KeyPair *ret) {
         _cleanup_free_ char *text = NULL;
         size_t size;
-        int r = read_file_bounded(path, 4096, &text, &size);
+        int r = read_file_bounded(path, KEY_FILE_MAX, &text, &size);
         if (r < 0)
                 return r;
         r = keypair_parse(text, size, ret);

@@ -17,6 +17,7 @@
 #define KEY_Z85_LEN  40 /* characters, without NUL */
 #define KEY_RAW_LEN  32
 #define DATA_KEY_LEN 32
+#define KEY_FILE_MAX 4096
 
 typedef struct KeyPair {
         char public_z85[KEY_Z85_LEN + 1];
@@ -30,6 +31,8 @@ typedef struct KeyPair {
  */
 int keypair_load_or_create(const char *path, KeyPair *ret, bool *ret_created);
 int keypair_load(const char *path, KeyPair *ret);
+/* Parses the text of a key file: -EBADMSG unless both keys are valid and belong together. */
+int keypair_parse(const char *text, size_t size, KeyPair *ret);
 void keypair_wipe(KeyPair *kp);
 
 bool key_z85_valid(const char *z85);

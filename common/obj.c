@@ -44,7 +44,8 @@ Obj *obj_new_strn(const char *s, size_t n) {
                 free(o);
                 return NULL;
         }
-        memcpy(o->str.s, s, n);
+        if (n > 0) /* an empty string may come as (NULL, 0), e.g. from msgpack-c */
+                memcpy(o->str.s, s, n);
         o->str.s[n] = 0;
         o->str.len = n;
         return o;
@@ -154,8 +155,8 @@ Obj *obj_dup(const Obj *o) {
                 if (!c)
                         return NULL;
                 for (size_t i = 0; i < o->map.n; i++) {
-                        if (obj_map_set(c, o->map.entries[i].key, obj_dup(o->map.entries[i].value)) <
-                            0)
+                        if (obj_map_set(c, o->map.entries[i].key,
+                                        obj_dup(o->map.entries[i].value)) < 0)
                                 return NULL;
                         c->map.entries[c->map.n - 1].key_mark = o->map.entries[i].key_mark;
                 }

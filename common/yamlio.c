@@ -77,20 +77,16 @@ Obj *yaml_resolve_plain(const char *s, size_t len) {
                                 return obj_new_int(v);
                 }
                 /* Floats: digits with a '.' or exponent; ".inf" / ".nan" as YAML spells them. */
-                if (strpbrk(s, ".eE") && (isdigit((unsigned char)s[0]) ||
-                                          ((s[0] == '-' || s[0] == '+' || s[0] == '.') &&
-                                           isdigit((unsigned char)s[1])))) {
+                if (strpbrk(s, ".eE") &&
+                    (isdigit((unsigned char)s[0]) || ((s[0] == '-' || s[0] == '+' || s[0] == '.') &&
+                                                      isdigit((unsigned char)s[1])))) {
                         errno = 0;
                         double d = strtod(s, &end);
                         if (errno == 0 && *end == 0 && isfinite(d))
                                 return obj_new_float(d);
                 }
-                if (streq(s, ".inf") || streq(s, ".Inf") || streq(s, "+.inf"))
-                        return obj_new_float(INFINITY);
-                if (streq(s, "-.inf") || streq(s, "-.Inf"))
-                        return obj_new_float(-INFINITY);
-                if (streq(s, ".nan") || streq(s, ".NaN"))
-                        return obj_new_float(NAN);
+                /* ".inf" and ".nan" stay strings: JSON, and so Kubernetes, has no such
+                 * numbers, and a number field given one is then refused by its schema. */
         }
         return obj_new_strn(s, len);
 }
@@ -151,9 +147,9 @@ static int parse_collection(Parser *ps, yaml_event_t *start, unsigned depth, Obj
         if (!o)
                 return -ENOMEM;
         set_mark(o, &start->start_mark);
-        int r = remember_anchor(ps, is_map ? start->data.mapping_start.anchor
-                                           : start->data.sequence_start.anchor,
-                                o);
+        int r = remember_anchor(
+                ps, is_map ? start->data.mapping_start.anchor : start->data.sequence_start.anchor,
+                o);
         if (r < 0)
                 return r;
 
@@ -194,8 +190,8 @@ static int parse_collection(Parser *ps, yaml_event_t *start, unsigned depth, Obj
                         yaml_event_delete(&ev);
                         return r;
                 }
-                _cleanup_free_ char *key = strndup((const char *)ev.data.scalar.value,
-                                                   ev.data.scalar.length);
+                _cleanup_free_ char *key =
+                        strndup((const char *)ev.data.scalar.value, ev.data.scalar.length);
                 yaml_mark_t key_mark = ev.start_mark;
                 yaml_event_delete(&ev);
                 if (!key)
@@ -225,8 +221,7 @@ static int parse_node(Parser *ps, yaml_event_t *ev, unsigned depth, Obj **ret) {
         if (depth > YAML_MAX_DEPTH)
                 return fail(ps, &ev->start_mark, "nesting deeper than %d levels", YAML_MAX_DEPTH);
         if (++ps->nodes > YAML_MAX_NODES)
-                return fail(ps, &ev->start_mark, "document has more than %d nodes",
-                            YAML_MAX_NODES);
+                return fail(ps, &ev->start_mark, "document has more than %d nodes", YAML_MAX_NODES);
 
         switch (ev->type) {
         case YAML_SCALAR_EVENT: {
@@ -255,8 +250,7 @@ static int parse_node(Parser *ps, yaml_event_t *ev, unsigned depth, Obj **ret) {
                                 size_t n = count_nodes(ps->anchors[i - 1].node);
                                 if (ps->nodes + n > YAML_MAX_NODES)
                                         return fail(ps, &ev->start_mark,
-                                                    "alias expands past %d nodes",
-                                                    YAML_MAX_NODES);
+                                                    "alias expands past %d nodes", YAML_MAX_NODES);
                                 ps->nodes += n;
                                 Obj *o = obj_dup(ps->anchors[i - 1].node);
                                 if (!o)
@@ -340,8 +334,7 @@ int yaml_parse_one(const char *buf, size_t size, Obj **ret, YamlError *err) {
                         Obj *second = obj_list_get(docs, 1);
                         err->line = second->mark.line;
                         err->column = second->mark.column;
-                        snprintf(err->message, sizeof(err->message),
-                                 "expected a single document");
+                        snprintf(err->message, sizeof(err->message), "expected a single document");
                 }
                 return -EBADMSG;
         }
@@ -383,8 +376,7 @@ static int buf_write(void *data, unsigned char *buffer, size_t size) {
 
 static int emit_scalar(yaml_emitter_t *e, const char *s, size_t len, yaml_scalar_style_t style) {
         yaml_event_t ev;
-        if (!yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s, (int)len, 1, 1,
-                                          style))
+        if (!yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s, (int)len, 1, 1, style))
                 return -ENOMEM;
         return yaml_emitter_emit(e, &ev) ? 0 : -EIO;
 }

@@ -616,6 +616,9 @@ static void log_dropped(Fanout *f, const char *key, const char *address, const c
 int fanout_on_router(void *zsock, void *userdata) {
         Fanout *f = userdata;
         zmq_msg_t rid, body;
+        /* Before the first goto: a jump past a cleanup variable's initialisation would run
+         * its cleanup on garbage. */
+        _cleanup_(obj_freep) Obj *obj = NULL;
         zmq_msg_init(&rid);
         zmq_msg_init(&body);
         int r = 0;
@@ -660,7 +663,6 @@ int fanout_on_router(void *zsock, void *userdata) {
                 goto out;
         }
         MsgType type;
-        _cleanup_(obj_freep) Obj *obj = NULL;
         char err[256];
         r = wire_decode(CHANNEL_AGENT_TO_COORDINATOR, zmq_msg_data(&body), zmq_msg_size(&body),
                         &type, &obj, err, sizeof(err));

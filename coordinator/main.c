@@ -5,24 +5,11 @@
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
+#include "coordinator-config.h"
 #include "log.h"
 #include "manager.h"
 
 #define DEFAULT_CONFIG "/etc/anvil/coordinator.yaml"
-
-static const SchemaField coordinator_config_schema[] = {
-        {"listen", ST_STRING, .doc = "agent endpoint (CURVE), default tcp://0.0.0.0:7443"},
-        {"advertise", ST_STRING, .doc = "endpoint agents should use, printed by anvilctl info"},
-        {"admin-socket", ST_STRING, .doc = "path of the anvilctl socket"},
-        {"state-dir", ST_STRING, .doc = "store, keys; default /var/lib/anvil"},
-        {"key-file", ST_STRING},
-        {"metrics-listen", ST_STRING, .doc = "ADDR:PORT for Prometheus, \"\" to disable"},
-        {"heartbeat-grace", ST_DURATION, .doc = "silence after which a host is Unreachable"},
-        {"resync-period", ST_DURATION, .doc = "how often every object is reconciled anyway"},
-        {"log-level", ST_STRING,
-         .values = (const char *const[]){"debug", "info", "notice", "warning", "err", NULL}},
-        SCHEMA_END,
-};
 
 static void help(void) {
         printf("anvil-coordinator — holds the desired state of clusters and machines and\n"
@@ -123,25 +110,24 @@ int main(int argc, char **argv) {
                 return 1;
         }
 
-        ManagerConfig mc = {
-                .listen = (char *)(listen ? listen : config_str(cfg, "listen", "tcp://0.0.0.0:7443")),
-                .advertise = (char *)(advertise ? advertise : config_str(cfg, "advertise", NULL)),
-                .admin_socket = (char *)(admin ? admin
-                                               : config_str(cfg, "admin-socket",
-                                                            "/run/anvil/admin.sock")),
-                .state_dir = (char *)(state ? state : config_str(cfg, "state-dir", "/var/lib/anvil")),
-                .key_file = (char *)config_str(cfg, "key-file", NULL),
-                .metrics_listen = (char *)(metrics ? metrics
-                                                   : config_str(cfg, "metrics-listen",
-                                                                "127.0.0.1:9450")),
-                .heartbeat_grace_usec = config_duration(cfg, "heartbeat-grace", 30 * USEC_PER_SEC),
-                .resync_usec = config_duration(cfg, "resync-period", 600 * USEC_PER_SEC),
-        };
+        ManagerConfig mc;
+        coordinator_config_apply(cfg, &mc);
+        if (listen)
+                mc.listen = (char *)listen;
+        if (advertise)
+                mc.advertise = (char *)advertise;
+        if (admin)
+                mc.admin_socket = (char *)admin;
+        if (state)
+                mc.state_dir = (char *)state;
+        if (metrics)
+                mc.metrics_listen = (char *)metrics;
         if (grace) {
                 int64_t us;
                 if (parse_go_duration(grace, &us) < 0 || us <= 0) {
-                        fprintf(stderr, "anvil-coordinator: --heartbeat-grace: invalid duration "
-                                        "'%s'\n",
+                        fprintf(stderr,
+                                "anvil-coordinator: --heartbeat-grace: invalid duration "
+                                "'%s'\n",
                                 grace);
                         return 2;
                 }
