@@ -159,20 +159,6 @@ static Obj *step_summary(Agent *a) {
         return o;
 }
 
-static void send_hello(Agent *a) {
-        _cleanup_(obj_freep) Obj *b = obj_new_map();
-        if (!b || obj_map_set_int(b, "generation", applied_generation(a)) < 0 ||
-            obj_map_set_str(b, "state", plan_state(a)) < 0 ||
-            obj_map_set(b, "facts", obj_dup(a->facts)) < 0)
-                return;
-        Obj *step = step_summary(a);
-        if (step)
-                obj_map_set(b, "step", step);
-        a->resync = false;
-        if (send_msg(a, MSG_HELLO, b) >= 0)
-                a->facts_dirty = false;
-}
-
 static void send_status(Agent *a, const char *message) {
         _cleanup_(obj_freep) Obj *b = obj_new_map();
         int64_t g = 0;
@@ -214,6 +200,28 @@ static void send_report(Agent *a) {
                 obj_map_set_str(b, "kubeletVersion", a->kubelet_version);
         send_msg(a, MSG_REPORT, b);
         a->reported = true;
+}
+
+/* Says everything the coordinator may have missed: on every new connection and after a
+ * message was dropped. HELLO (generation, state, step, facts), then the plan's STATUS (with
+ * its failure, if any) and, once provisioned, the node REPORT. */
+static void send_hello(Agent *a) {
+        _cleanup_(obj_freep) Obj *b = obj_new_map();
+        if (!b || obj_map_set_int(b, "generation", applied_generation(a)) < 0 ||
+            obj_map_set_str(b, "state", plan_state(a)) < 0 ||
+            obj_map_set(b, "facts", obj_dup(a->facts)) < 0)
+                return;
+        Obj *step = step_summary(a);
+        if (step)
+                obj_map_set(b, "step", step);
+        a->resync = false;
+        if (send_msg(a, MSG_HELLO, b) < 0)
+                return;
+        a->facts_dirty = false;
+        if (plan(a))
+                send_status(a, NULL);
+        if (streq(plan_state(a), "Provisioned") && a->reported)
+                send_report(a);
 }
 
 /* ---- plans ---- */
@@ -999,7 +1007,11 @@ static void handle_desired(Agent *a, const Obj *body) {
         /* On disk before we say anything. */
         if (save(a) < 0)
                 return;
-        test_crash_point("desired", "after");
+        {
+                char point[64]; /* "desired-Provision:after": after persisting, before the ACK */
+                snprintf(point, sizeof(point), "desired-%s", strempty(action));
+                test_crash_point(point, "after");
+        }
         set_log_context(a);
         log_event(LOG_INFO, ANVIL_MESSAGE_DESIRED, "Applied desired generation %lld: %s%s%s.",
                   (long long)g, strna(action), new_machine ? " machine " : "",
@@ -1139,6 +1151,7 @@ static void on_message(MsgType type, const Obj *body, void *userdata) {
                 if (save(a) < 0)
                         return;
                 log_field_set(LOG_FIELD_HOST, host);
+                set_log_context(a);
                 log_event(LOG_NOTICE, ANVIL_MESSAGE_ENROLLED, "Enrolled as host %s.", host);
                 (void)sd_notifyf(false, "STATUS=enrolled as %s: idle", host);
                 a->enroll_backoff = 0;

@@ -405,8 +405,16 @@ int enroll_handle(Manager *m, const char *enroll_key, const char *address, const
                 return refuse(&ctx, "BadKey", "the agent key must not be the token's key");
 
         switch (fanout_key_status(m->fanout, agent_key)) {
-        case KEY_REVOKED:
-                return refuse(&ctx, "KeyRevoked", "this agent key (%s) is revoked", fp);
+        case KEY_REVOKED: {
+                _cleanup_(obj_freep) Obj *h = NULL;
+                r = find_host(m, NULL, agent_key, &h);
+                if (r < 0)
+                        return r;
+                return refuse(&ctx, "HostRevoked",
+                              "this agent key (%s) is host %s's, which is revoked; delete the "
+                              "host ('anvilctl host delete %s') before enrolling it again",
+                              fp, h ? meta_name(h) : "?", h ? meta_name(h) : "NAME");
+        }
         case KEY_ENROLLED: {
                 /* Enrolled already and asking again (it lost our answer): answer again and
                  * spend nothing, if it is the same machine. */
@@ -423,20 +431,6 @@ int enroll_handle(Manager *m, const char *enroll_key, const char *address, const
         case KEY_UNKNOWN:
                 break;
         }
-
-        int64_t expires = 0, uses = -1;
-        obj_get_int(rec, "expires", &expires);
-        obj_get_int(rec, "usesLeft", &uses);
-        if (expires > 0 && expires < (int64_t)now_usec(CLOCK_REALTIME))
-                return refuse(&ctx, "TokenExpired",
-                              "enrollment token %s has expired; create a new one with "
-                              "'anvilctl token create'",
-                              id);
-        if (uses == 0)
-                return refuse(&ctx, "TokenExhausted",
-                              "enrollment token %s has no uses left; create a new one with "
-                              "'anvilctl token create'",
-                              id);
 
         /* One machine, one Host. A machine that comes back with another key (reinstalled)
          * is not re-keyed silently: a token must never let its holder take over a Host that
@@ -458,6 +452,20 @@ int enroll_handle(Manager *m, const char *enroll_key, const char *address, const
                               "delete %s') and enroll it again",
                               meta_name(host), uuid, meta_name(host));
         }
+
+        int64_t expires = 0, uses = -1;
+        obj_get_int(rec, "expires", &expires);
+        obj_get_int(rec, "usesLeft", &uses);
+        if (expires > 0 && expires < (int64_t)now_usec(CLOCK_REALTIME))
+                return refuse(&ctx, "TokenExpired",
+                              "enrollment token %s has expired; create a new one with "
+                              "'anvilctl token create'",
+                              id);
+        if (uses == 0)
+                return refuse(&ctx, "TokenExhausted",
+                              "enrollment token %s has no uses left; create a new one with "
+                              "'anvilctl token create'",
+                              id);
 
         char name[64];
         host_name_from_facts(facts, name, sizeof(name));
@@ -491,7 +499,7 @@ int enroll_handle(Manager *m, const char *enroll_key, const char *address, const
             obj_set_str(host, "status.fingerprint", fp) < 0 ||
             obj_set_str(host, "status.enrolledAt", now_rfc3339(ts)) < 0 ||
             obj_set_str(host, "status.enrolledWith", id) < 0 ||
-            obj_set_bool(host, "status.connected", false) < 0 ||
+            obj_set_bool(host, "status.connected", true) < 0 ||
             obj_set_int(host, "status.observedGeneration", 0) < 0 ||
             obj_set(host, "status.facts", obj_dup(facts)) < 0)
                 return -ENOMEM;
@@ -520,6 +528,7 @@ int enroll_handle(Manager *m, const char *enroll_key, const char *address, const
         r = fanout_link_host(m->fanout, agent_key, meta_name(host));
         if (r < 0)
                 return r;
+        fanout_host_heard(m->fanout, agent_key);
         LOG_FIELD_SCOPE(LOG_FIELD_HOST, meta_name(host));
         log_event(LOG_NOTICE, ANVIL_MESSAGE_ENROLLED,
                   "Host %s enrolled from %s (product UUID %s, key %s, token %s).", meta_name(host),

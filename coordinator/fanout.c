@@ -199,6 +199,14 @@ int fanout_link_host(Fanout *f, const char *key, const char *host) {
         return 0;
 }
 
+void fanout_host_heard(Fanout *f, const char *key) {
+        HostLink *l = find_by_key(f, key);
+        if (!l)
+                return;
+        l->connected = true;
+        l->last_seen = now_usec(CLOCK_MONOTONIC);
+}
+
 KeyStatus fanout_key_status(Fanout *f, const char *key) {
         HostLink *l = find_by_key(f, key);
         if (!l || !l->host)
@@ -356,7 +364,8 @@ static bool test_duplicate_desired(void) {
 #endif
 
 static void send_desired(Fanout *f, HostLink *l) {
-        if (!l->host || !l->connected || l->revoked)
+        /* No route yet (enrolled, its own connection not seen yet): its HELLO will ask. */
+        if (!l->host || !l->connected || l->revoked || l->rid_len == 0)
                 return;
         _cleanup_(obj_freep) Obj *body = NULL;
         int64_t gen = 0;
@@ -430,6 +439,24 @@ static int set_if(Obj *host, const char *path, const Obj *v) {
         return obj_set(host, path, obj_dup(v));
 }
 
+/* Facts an agent reports after enrolling, if they are about the same machine: the product
+ * UUID is the Host's identity and never changes (a host claiming another's UUID would
+ * confuse every lookup by UUID). NULL if there are none to take. */
+static const Obj *same_machine_facts(const Obj *host, const Obj *body) {
+        const Obj *facts = obj_map_get(body, "facts");
+        if (!facts)
+                return NULL;
+        const char *have = obj_get_str(host, "status.facts.productUUID");
+        const char *said = obj_get_str(facts, "productUUID");
+        if (have && !streq_ptr(have, said)) {
+                log_warning("Host %s reported facts of product UUID %s, but it enrolled as %s: "
+                            "ignoring them.",
+                            meta_name(host), strna(said), have);
+                return NULL;
+        }
+        return facts;
+}
+
 static int edit_connected(Obj *host, const Obj *body, void *userdata) {
         (void)body;
         return obj_set_bool(host, "status.connected", *(bool *)userdata);
@@ -446,7 +473,7 @@ static int edit_hello(Obj *host, const Obj *body, void *userdata) {
                 return r;
         if ((r = obj_set_bool(host, "status.connected", true)) < 0 ||
             (r = set_if(host, "status.agentState", obj_map_get(body, "state"))) < 0 ||
-            (r = set_if(host, "status.facts", obj_map_get(body, "facts"))) < 0)
+            (r = set_if(host, "status.facts", same_machine_facts(host, body))) < 0)
                 return r;
         if (obj_map_get(body, "step"))
                 r = obj_set(host, "status.step", obj_dup(obj_map_get(body, "step")));
@@ -503,6 +530,18 @@ static int edit_report(Obj *host, const Obj *body, void *userdata) {
         obj_get_int(body, "generation", &g);
         if (g != meta_generation(host))
                 return 0; /* about an older desired state (a reset may be under way) */
+        /* A host can only speak for its own node: the provider ID is its product UUID's. */
+        const char *pid = obj_get_str(body, "providerID");
+        _cleanup_free_ char *want =
+                strjoin("anvil://", strempty(obj_get_str(host, "status.facts.productUUID")));
+        if (!want)
+                return -ENOMEM;
+        if (pid && !streq(pid, want)) {
+                log_warning("Host %s reported provider ID %s, not its own (%s): ignoring the "
+                            "report.",
+                            meta_name(host), pid, want);
+                return 0;
+        }
         if ((r = set_if(host, "status.providerID", obj_map_get(body, "providerID"))) < 0 ||
             (r = set_if(host, "status.nodeName", obj_map_get(body, "nodeName"))) < 0 ||
             (r = set_if(host, "status.nodeReady", obj_map_get(body, "nodeReady"))) < 0 ||
@@ -515,7 +554,7 @@ static int edit_health(Obj *host, const Obj *body, void *userdata) {
         (void)userdata;
         int r = set_if(host, "status.health", obj_map_get(body, "health"));
         if (r >= 0)
-                r = set_if(host, "status.facts", obj_map_get(body, "facts"));
+                r = set_if(host, "status.facts", same_machine_facts(host, body));
         return r;
 }
 

@@ -41,6 +41,9 @@ typedef enum KeyStatus {
 KeyStatus fanout_key_status(Fanout *f, const char *key_z85);
 /* Registers/unregisters a key -> host mapping (enrollment, revocation, deletion). */
 int fanout_link_host(Fanout *f, const char *key_z85, const char *host);
+/* Counts as hearing from the host of key now (its enrollment): if its agent does not come
+ * back with its own key within the grace period, the host is marked unreachable. */
+void fanout_host_heard(Fanout *f, const char *key_z85);
 
 /* For describe/metrics. */
 typedef struct FanoutStats {

@@ -93,12 +93,25 @@ heartbeat-interval: ${ANVIL_HEARTBEAT:-2s}
 environment:
   - PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
   - FAKE_K8S_STATE=$FAKE_K8S_STATE
+${ANVIL_AGENT_EXTRA_YAML:-}
 YAML
   "$AGENT" --config "$dir/agent.yaml" "$@" >>"$dir/agent.log" 2>&1 &
   echo $! >"$dir/agent.pid"
 }
 
 anvil_agent_pid() { cat "$WORK/agents/$1/agent.pid"; }
+
+# Restarts agent NAME with the agent.yaml it has (after editing it, or after a crash).
+anvil_restart_agent() {
+  local dir=$WORK/agents/$1 pid
+  shift
+  pid=$(cat "$dir/agent.pid")
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true  # reaps it (a crashed agent is a zombie until then)
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  "$AGENT" --config "$dir/agent.yaml" "$@" >>"$dir/agent.log" 2>&1 &
+  echo $! >"$dir/agent.pid"
+}
 
 # anvil_wait SECONDS DESCRIPTION COMMAND...: polls until COMMAND succeeds.
 anvil_wait() {
