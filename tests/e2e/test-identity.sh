@@ -128,10 +128,27 @@ grep -q "reported facts of product UUID $(cat "$WORK/agents/cp-1/uuid"), but it 
 # 5. cp-1's bootstrap bundle, sealed to cp-1's key: opens with cp-1's key only.
 /usr/bin/python3 -c 'import sys,yaml; print(yaml.safe_load(open(sys.argv[1]))["desired"]["bootstrap"])' \
   "$WORK/agents/cp-1/state/state.yaml" >"$WORK/box"
-"$BUILD/tests/anvil-testtool" seal-open "$WORK/agents/cp-1/state/agent.key" <"$WORK/box" |
-  grep -q "kind: BootstrapBundle" || fail "cp-1 cannot open its own bundle"
+"$BUILD/tests/anvil-testtool" seal-open "$WORK/agents/cp-1/state/agent.key" <"$WORK/box" \
+  >"$WORK/bundle.yaml" || fail "cp-1 cannot open its own bundle"
+grep -q "kind: BootstrapBundle" "$WORK/bundle.yaml" || fail "cp-1's bundle is not a bundle"
 if "$BUILD/tests/anvil-testtool" seal-open "$WORK/peer-b.key" <"$WORK/box" >/dev/null 2>&1; then
   fail "cp-1's bundle opened with peer-b's key"
 fi
 echo "sealed bundle: opens with cp-1's key, not with peer-b's"
+
+# kubeadm init printed its bootstrap token (the join command): redacted before the journal;
+# Secrets and bootstrap configuration are redacted in get -o yaml.
+grep -q "Using token: [a-z0-9]\{6\}\.<redacted>" "$WORK/agents/cp-1/agent.log" ||
+  fail "kubeadm's token line is not in the agent log, redacted"
+if grep -Eq "[a-z0-9]{6}\.[a-z0-9]{16}([^a-z0-9]|$)" "$WORK/agents/cp-1/agent.log" "$WORK/coordinator.log"; then
+  fail "a bootstrap token reached a log: $(grep -Eo "[a-z0-9]{6}\.[a-z0-9]{16}" "$WORK/agents/cp-1/agent.log" | head -3)"
+fi
+anvilctl get secrets -A -o yaml >"$WORK/secrets.yaml"
+anvilctl get kubeadmconfigs -A -o yaml >>"$WORK/secrets.yaml"
+anvilctl get hosts -o yaml >>"$WORK/secrets.yaml"
+grep -q "<redacted>" "$WORK/secrets.yaml" || fail "get -o yaml redacts nothing"
+if grep -Eq "BEGIN (RSA |EC )?PRIVATE KEY|[a-z0-9]{6}\.[a-z0-9]{16}([^a-z0-9]|$)|LS0tLS1CRUdJTi" "$WORK/secrets.yaml"; then
+  fail "get -o yaml shows a secret"
+fi
+echo "no bootstrap token or key in logs or in get -o yaml"
 echo PASS
