@@ -22,6 +22,7 @@ extern const KindInfo kind_host, kind_secret;
 typedef struct HostLink {
         char key[KEY_Z85_LEN + 1];
         char *host; /* NULL until enrolled */
+        char *uuid; /* the host's product UUID (its machine identity), or NULL */
         uint8_t rid[256];
         size_t rid_len;
         bool connected;
@@ -49,6 +50,7 @@ struct Fanout {
         Manager *m;
         void *by_key;  /* tsearch: HostLink by key */
         void *by_host; /* tsearch: HostLink by host name */
+        void *by_uuid; /* tsearch: HostLink by product UUID (enrollment looks up machines) */
         HostLink **dirty;
         size_t n_dirty, cap_dirty;
         sd_event_source *tick;
@@ -71,6 +73,28 @@ static HostLink *find_by_key(Fanout *f, const char *key) {
         snprintf(probe.key, sizeof(probe.key), "%s", key);
         void *n = tfind(&probe, &f->by_key, cmp_key);
         return n ? *(HostLink **)n : NULL;
+}
+
+static int cmp_uuid(const void *a, const void *b) {
+        return strcmp(((const HostLink *)a)->uuid, ((const HostLink *)b)->uuid);
+}
+
+static HostLink *find_by_uuid(Fanout *f, const char *uuid) {
+        HostLink probe = {.uuid = (char *)uuid};
+        void *n = tfind(&probe, &f->by_uuid, cmp_uuid);
+        return n ? *(HostLink **)n : NULL;
+}
+
+/* Forgets the host of a link (deleted, or its name moved to another key): the key is
+ * unknown from now on. */
+static void unlink_host(Fanout *f, HostLink *l) {
+        if (l->host)
+                tdelete(l, &f->by_host, cmp_host);
+        if (l->uuid)
+                tdelete(l, &f->by_uuid, cmp_uuid);
+        free(l->host);
+        free(l->uuid);
+        l->host = l->uuid = NULL;
 }
 
 static HostLink *find_by_host(Fanout *f, const char *host) {
@@ -161,21 +185,14 @@ static void mark_dirty(Fanout *f, HostLink *l) {
 int fanout_link_host(Fanout *f, const char *key, const char *host) {
         HostLink *l = find_by_key(f, key);
         if (!host) {
-                if (l) {
-                        if (l->host)
-                                tdelete(l, &f->by_host, cmp_host);
-                        free(l->host);
-                        l->host = NULL;
-                }
+                if (l)
+                        unlink_host(f, l);
                 return 0;
         }
         /* A host name moves to a new key on re-enrollment. */
         HostLink *old = find_by_host(f, host);
-        if (old && old != l) {
-                tdelete(old, &f->by_host, cmp_host);
-                free(old->host);
-                old->host = NULL;
-        }
+        if (old && old != l)
+                unlink_host(f, old);
         if (!l) {
                 l = calloc(1, sizeof(HostLink));
                 if (!l)
@@ -189,14 +206,45 @@ int fanout_link_host(Fanout *f, const char *key, const char *host) {
         }
         if (l->host && streq(l->host, host))
                 return 0;
-        if (l->host) {
-                tdelete(l, &f->by_host, cmp_host);
-                free(l->host);
-        }
+        unlink_host(f, l);
         l->host = strdup(host);
         if (!l->host || !tsearch(l, &f->by_host, cmp_host))
                 return -ENOMEM;
         return 0;
+}
+
+int fanout_link_uuid(Fanout *f, const char *key, const char *uuid) {
+        HostLink *l = find_by_key(f, key);
+        if (!l || !l->host || isempty(uuid) || streq_ptr(l->uuid, uuid))
+                return 0;
+        if (l->uuid) {
+                tdelete(l, &f->by_uuid, cmp_uuid);
+                free(l->uuid);
+                l->uuid = NULL;
+        }
+        HostLink *other = find_by_uuid(f, uuid);
+        if (other) { /* cannot happen through enrollment; the newest Host wins */
+                tdelete(other, &f->by_uuid, cmp_uuid);
+                free(other->uuid);
+                other->uuid = NULL;
+        }
+        l->uuid = strdup(uuid);
+        if (!l->uuid || !tsearch(l, &f->by_uuid, cmp_uuid)) {
+                free(l->uuid);
+                l->uuid = NULL;
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+const char *fanout_host_by_uuid(Fanout *f, const char *uuid) {
+        HostLink *l = uuid ? find_by_uuid(f, uuid) : NULL;
+        return l ? l->host : NULL;
+}
+
+const char *fanout_host_by_key(Fanout *f, const char *key) {
+        HostLink *l = find_by_key(f, key);
+        return l ? l->host : NULL;
 }
 
 void fanout_host_heard(Fanout *f, const char *key) {
@@ -246,9 +294,7 @@ void fanout_host_changed(Fanout *f, const char *name, const Obj *host) {
                         /* Deleted: the key is unknown from now on and must enroll again
                          * with a token; its connection goes too. */
                         cut_link(f, l, "deleted by the operator");
-                        tdelete(l, &f->by_host, cmp_host);
-                        free(l->host);
-                        l->host = NULL;
+                        unlink_host(f, l);
                         l->revoked = false;
                 }
                 return;
@@ -256,7 +302,8 @@ void fanout_host_changed(Fanout *f, const char *name, const Obj *host) {
         const char *key = obj_get_str(host, "status.agentKey");
         if (!key)
                 return;
-        if (fanout_link_host(f, key, name) < 0)
+        if (fanout_link_host(f, key, name) < 0 ||
+            fanout_link_uuid(f, key, obj_get_str(host, "status.facts.productUUID")) < 0)
                 return;
         HostLink *l = find_by_key(f, key);
         if (l)
@@ -274,6 +321,8 @@ static int load_cb(Obj *host, void *userdata) {
         if (!key || !meta_name(host))
                 return 0;
         int r = fanout_link_host(c->f, key, meta_name(host));
+        if (r >= 0)
+                r = fanout_link_uuid(c->f, key, obj_get_str(host, "status.facts.productUUID"));
         if (r < 0)
                 return r;
         HostLink *l = find_by_key(c->f, key);
@@ -847,6 +896,7 @@ int fanout_new(Manager *m, Fanout **ret) {
 static void free_link(void *p) {
         HostLink *l = p;
         free(l->host);
+        free(l->uuid);
         free(l);
 }
 
@@ -859,6 +909,7 @@ Fanout *fanout_free(Fanout *f) {
                 return NULL;
         sd_event_source_disable_unref(f->tick);
         tdestroy(f->by_host, noop);
+        tdestroy(f->by_uuid, noop);
         tdestroy(f->by_key, free_link);
         free(f->dirty);
         free(f);
