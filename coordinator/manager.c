@@ -218,12 +218,16 @@ static int setup_sockets(Manager *m) {
         if (!m->router)
                 return negative_errno();
         int64_t maxmsg = WIRE_MAX_AGENT_MESSAGE;
-        int hb_ivl = 10000, hb_timeout = 30000;
+        /* Per-peer queues of 1000 messages each way (docs/protocol.md, "Queues"): a full
+         * send queue makes zmq_send fail with EAGAIN (ROUTER_MANDATORY), never block. */
+        int hb_ivl = 10000, hb_timeout = 30000, hwm = 1000;
         if (zmq_setsockopt(m->router, ZMQ_CURVE_SERVER, &one, sizeof(one)) < 0 ||
             zmq_setsockopt(m->router, ZMQ_CURVE_SECRETKEY, m->keys.secret_z85, KEY_Z85_LEN + 1) <
                     0 ||
             zmq_setsockopt(m->router, ZMQ_ZAP_DOMAIN, "anvil", 5) < 0 ||
             zmq_setsockopt(m->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) < 0 ||
+            zmq_setsockopt(m->router, ZMQ_SNDHWM, &hwm, sizeof(hwm)) < 0 ||
+            zmq_setsockopt(m->router, ZMQ_RCVHWM, &hwm, sizeof(hwm)) < 0 ||
             zmq_setsockopt(m->router, ZMQ_BACKLOG, &backlog, sizeof(backlog)) < 0 ||
             zmq_setsockopt(m->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0 ||
             zmq_setsockopt(m->router, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof(hb_ivl)) < 0 ||

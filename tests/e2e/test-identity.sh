@@ -143,10 +143,40 @@ grep -q "Using token: [a-z0-9]\{6\}\.<redacted>" "$WORK/agents/cp-1/agent.log" |
 if grep -Eq "[a-z0-9]{6}\.[a-z0-9]{16}([^a-z0-9]|$)" "$WORK/agents/cp-1/agent.log" "$WORK/coordinator.log"; then
   fail "a bootstrap token reached a log: $(grep -Eo "[a-z0-9]{6}\.[a-z0-9]{16}" "$WORK/agents/cp-1/agent.log" | head -3)"
 fi
-anvilctl get secrets -A -o yaml >"$WORK/secrets.yaml"
+cat >"$WORK/kc.yaml" <<'YAML'
+apiVersion: bootstrap.cluster.x-k8s.io/v1beta1
+kind: KubeadmConfig
+metadata:
+  name: secret-check
+spec:
+  joinConfiguration:
+    discovery:
+      bootstrapToken:
+        apiServerEndpoint: 10.0.0.1:6443
+        token: abcdef.0123456789abcdef
+        unsafeSkipCAVerification: true
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: secret-check
+stringData:
+  password: s3cr3t-value-xyz
+data:
+  key: czNjcjN0LWRhdGEteHl6
+YAML
+anvilctl apply -f "$WORK/kc.yaml" >/dev/null || fail "apply a KubeadmConfig with a token"
+anvilctl describe kubeadmconfig secret-check >"$WORK/secrets.yaml"
+grep -q "token: <redacted>" "$WORK/secrets.yaml" || fail "describe does not redact the token"
+anvilctl get secrets -A -o yaml >>"$WORK/secrets.yaml"
 anvilctl get kubeadmconfigs -A -o yaml >>"$WORK/secrets.yaml"
 anvilctl get hosts -o yaml >>"$WORK/secrets.yaml"
 grep -q "<redacted>" "$WORK/secrets.yaml" || fail "get -o yaml redacts nothing"
+anvilctl describe secret secret-check >>"$WORK/secrets.yaml"
+if grep -rqE "s3cr3t-value-xyz|czNjcjN0LWRhdGEteHl6|s3cr3t-data-xyz" "$WORK/secrets.yaml" \
+    "$WORK/coordinator.log" "$WORK/coordinator/"store.db*; then
+  fail "a Secret's data is in get/describe output, the log or the store in clear"
+fi
 if grep -Eq "BEGIN (RSA |EC )?PRIVATE KEY|[a-z0-9]{6}\.[a-z0-9]{16}([^a-z0-9]|$)|LS0tLS1CRUdJTi" "$WORK/secrets.yaml"; then
   fail "get -o yaml shows a secret"
 fi
