@@ -207,6 +207,11 @@ int fanout_link_host(Fanout *f, const char *key, const char *host) {
         if (l->host && streq(l->host, host))
                 return 0;
         unlink_host(f, l);
+        /* A new Host (the key enrolled again after a deletion): its generations start
+         * again, nothing of the old one's delivery state applies. */
+        l->desired_gen = l->acked_gen = l->sent_gen = 0;
+        l->retry_usec = l->sent_at = 0;
+        l->revoked = false;
         l->host = strdup(host);
         if (!l->host || !tsearch(l, &f->by_host, cmp_host))
                 return -ENOMEM;
