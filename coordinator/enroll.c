@@ -488,27 +488,36 @@ int enroll_handle(Manager *m, const char *enroll_key, const char *address, const
             obj_set_int(host, "status.observedGeneration", 0) < 0 ||
             obj_set(host, "status.facts", obj_dup(facts)) < 0)
                 return -ENOMEM;
-        r = registry_create(m->reg, host);
+        /* Create the Host and spend one use together (all or nothing), the use
+         * preconditioned on the record we read: two enrollments racing for the last use
+         * cannot both win. */
+        r = store_group_begin(m->store);
         if (r < 0)
                 return r;
-
-        /* Spend one use, preconditioned on the record we read: two enrollments racing for
-         * the last use cannot both win. */
-        if (uses > 0) {
-                if ((r = obj_map_set_int(rec, "usesLeft", uses - 1)) < 0)
-                        return r;
-                _cleanup_free_ char *buf = NULL;
+        r = registry_create(m->reg, host);
+        if (r >= 0 && uses > 0) {
+                _cleanup_free_ char *buf = NULL, *tkey = strjoin("_token/", id);
                 size_t size;
-                if ((r = mp_encode(rec, &buf, &size)) < 0)
-                        return r;
-                _cleanup_free_ char *tkey = strjoin("_token/", id);
                 if (!tkey)
-                        return -ENOMEM;
-                StoreCmp cmp = {.key = tkey, .target = STORE_CMP_MOD_REV, .value = rec_rev};
-                StoreOp op = {.type = STORE_OP_PUT, .key = tkey, .value = buf, .size = size};
-                if ((r = store_txn(m->store, &cmp, 1, &op, 1, NULL)) <= 0)
-                        return r < 0 ? r : -ESTALE;
+                        r = -ENOMEM;
+                if (r >= 0)
+                        r = obj_map_set_int(rec, "usesLeft", uses - 1);
+                if (r >= 0)
+                        r = mp_encode(rec, &buf, &size);
+                if (r >= 0) {
+                        StoreCmp cmp = {.key = tkey, .target = STORE_CMP_MOD_REV, .value = rec_rev};
+                        StoreOp op = {
+                                .type = STORE_OP_PUT, .key = tkey, .value = buf, .size = size};
+                        r = store_txn(m->store, &cmp, 1, &op, 1, NULL);
+                        if (r == 0)
+                                r = -ESTALE;
+                }
         }
+        int q = store_group_end(m->store, r >= 0);
+        if (r < 0)
+                return r;
+        if (q < 0)
+                return q;
 
         r = fanout_link_host(m->fanout, agent_key, meta_name(host));
         if (r >= 0)
