@@ -22,7 +22,9 @@ const SchemaField agent_config_schema[] = {
         {"environment", ST_LIST, .item = ST_STRING, .max = 256},
         {"cleanup-commands", ST_LIST, .item = ST_STRING, .max = 256},
         {"units", ST_LIST, .item = ST_STRING, .max = 64},
+        {"facts-root", ST_STRING, .max = 4096, .doc = "read facts under this root (tests)"},
         {"heartbeat-interval", ST_DURATION},
+        {"facts-interval", ST_DURATION, .doc = "how often facts are collected again (60s)"},
         {"command-timeout", ST_DURATION},
         {"kubeadm-timeout", ST_DURATION},
         {"log-level", ST_STRING,
@@ -43,6 +45,7 @@ void agent_config_done(AgentConfig *c) {
         free(c->kubeadm);
         free(c->kubectl);
         free(c->cmdline_path);
+        free(c->facts_root);
         strv_free(c->environment);
         strv_free(c->cleanup);
         strv_free(c->units);
@@ -89,12 +92,15 @@ int agent_config_apply_yaml(AgentConfig *c, const Obj *o) {
             (r = set_str(&c->kubeadm, obj_get_str(o, "kubeadm"))) < 0 ||
             (r = set_str(&c->kubectl, obj_get_str(o, "kubectl"))) < 0 ||
             (r = set_str(&c->cmdline_path, obj_get_str(o, "cmdline"))) < 0 ||
+            (r = set_str(&c->facts_root, obj_get_str(o, "facts-root"))) < 0 ||
             (r = set_list(&c->environment, obj_map_get(o, "environment"))) < 0 ||
             (r = set_list(&c->cleanup, obj_map_get(o, "cleanup-commands"))) < 0 ||
             (r = set_list(&c->units, obj_map_get(o, "units"))) < 0)
                 return r;
         if (parse_go_duration(obj_get_str(o, "heartbeat-interval"), &us) >= 0 && us > 0)
                 c->heartbeat_usec = (uint64_t)us;
+        if (parse_go_duration(obj_get_str(o, "facts-interval"), &us) >= 0 && us > 0)
+                c->facts_interval_usec = (uint64_t)us;
         if (parse_go_duration(obj_get_str(o, "command-timeout"), &us) >= 0 && us > 0)
                 c->command_timeout_usec = (uint64_t)us;
         if (parse_go_duration(obj_get_str(o, "kubeadm-timeout"), &us) >= 0 && us > 0)
@@ -176,8 +182,8 @@ int agent_config_apply_cmdline(AgentConfig *c, const char *cmdline, char **ret_e
                         vlen -= 2;
                 }
                 if (vlen == 0 || vlen > 4096 || memchr(v, '"', vlen)) {
-                        *ret_error = asprintf_safe("kernel command line: bad value for %s",
-                                                   keys[k]);
+                        *ret_error =
+                                asprintf_safe("kernel command line: bad value for %s", keys[k]);
                         r = -EINVAL;
                         break;
                 }
@@ -217,11 +223,13 @@ int agent_config_finish(AgentConfig *c) {
         if ((!c->state_dir && (r = set_str(&c->state_dir, "/var/lib/anvil-agent")) < 0) ||
             (!c->host_root && (r = set_str(&c->host_root, "/")) < 0) ||
             (!c->kubeadm && (r = set_str(&c->kubeadm, "/usr/bin/kubeadm")) < 0) ||
-            (!c->kubectl && (r = set_str(&c->kubectl, "/usr/bin/kubectl")) < 0))
+            (!c->kubectl && (r = set_str(&c->kubectl, "/usr/bin/kubectl")) < 0) ||
+            (!c->facts_root && (r = set_str(&c->facts_root, "")) < 0))
                 return -ENOMEM;
         if (!c->environment) {
-                r = strv_extend(&c->environment,
-                                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+                r = strv_extend(
+                        &c->environment,
+                        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
                 if (r < 0)
                         return r;
         }
@@ -232,6 +240,8 @@ int agent_config_finish(AgentConfig *c) {
         }
         if (!c->heartbeat_usec)
                 c->heartbeat_usec = 10 * USEC_PER_SEC;
+        if (!c->facts_interval_usec)
+                c->facts_interval_usec = 60 * USEC_PER_SEC;
         if (!c->command_timeout_usec)
                 c->command_timeout_usec = 600 * USEC_PER_SEC;
         if (!c->kubeadm_timeout_usec)

@@ -35,6 +35,8 @@
 #define NODE_WAIT_MAX_USEC  (600 * USEC_PER_SEC)
 #define ENROLL_RETRY_MIN    (5 * USEC_PER_SEC)
 #define ENROLL_RETRY_MAX    (300 * USEC_PER_SEC)
+#define ENROLL_ANSWER_USEC  (30 * USEC_PER_SEC) /* no ENROLLED/REFUSED by then: ask again */
+#define RESYNC_SOON_USEC    (1 * USEC_PER_SEC)  /* a dropped message: HELLO again this soon */
 
 typedef enum StepKind {
         STEP_FILES,
@@ -50,10 +52,19 @@ struct Agent {
         AgentConfigSource src; /* read again on SIGHUP */
         sd_event *event;
         KeyPair keys;
+        KeyPair enroll_keys; /* derived from the token: the enrollment connection's key */
+        bool have_enroll_keys;
+        bool enrolling;   /* the link is the enrollment connection, not the host's */
+        bool want_enroll; /* our key was refused: enroll again (we have a token) */
+        bool resync;      /* a message was dropped: say HELLO again */
+        bool facts_dirty; /* facts changed since the last HELLO/HEARTBEAT that carried them */
+        bool auth_failed_logged;
+        uint64_t facts_checked;
+        sd_event_source *switch_source; /* replaces the link outside its own callbacks */
         char *state_path;
-        Obj *state;    /* persisted: see state.h */
+        Obj *state; /* persisted: see state.h */
         Obj *facts;
-        Obj *bundle;   /* the opened bundle of the current provision plan */
+        Obj *bundle; /* the opened bundle of the current provision plan */
         Link *link;
         Health *health;
         Obj *last_health;   /* the summary last sent */
@@ -65,7 +76,7 @@ struct Agent {
         uint64_t exec_started;
         sd_event_source *heartbeat_timer, *node_timer, *enroll_timer;
         uint64_t hb_seq, enroll_backoff, node_wait_started;
-        bool node_ready;      /* last reported */
+        bool node_ready; /* last reported */
         bool reported;
         char *kubelet_version;
 };
@@ -139,11 +150,20 @@ static void test_crash_point(const char *step, const char *when) {
 
 /* ---- messages to the coordinator ---- */
 
-static void send_msg(Agent *a, MsgType t, Obj *body) {
-        int r = link_send(a->link, t, body);
-        if (r < 0)
-                log_debug_errno(r, "Could not queue %s, it is resent on reconnect: %m",
+static void schedule_resync(Agent *a);
+
+/* Nothing is queued for a coordinator we are not connected to, and a full queue drops the
+ * message (see docs/protocol.md): everything the agent says is restated by HELLO, which is
+ * sent on every new connection and, after a drop, at the next heartbeat. */
+static int send_msg(Agent *a, MsgType t, Obj *body) {
+        int r = a->link ? link_send(a->link, t, body) : -ENOTCONN;
+        if (r < 0) {
+                log_debug_errno(r, "Could not queue %s, it is restated later: %m",
                                 msg_type_to_string(t));
+                if (!a->enrolling && t != MSG_ENROLL)
+                        schedule_resync(a);
+        }
+        return r;
 }
 
 static Obj *step_summary(Agent *a) {
@@ -163,7 +183,8 @@ static Obj *step_summary(Agent *a) {
         }
         if (!name && total > 0) {
                 idx = total;
-                name = obj_get_str(obj_list_get(obj_map_get(p, "steps"), (size_t)total - 1), "name");
+                name = obj_get_str(obj_list_get(obj_map_get(p, "steps"), (size_t)total - 1),
+                                   "name");
         }
         if (!name)
                 return NULL;
@@ -175,18 +196,6 @@ static Obj *step_summary(Agent *a) {
 }
 
 static void send_heartbeat(Agent *a);
-
-static void send_hello(Agent *a) {
-        _cleanup_(obj_freep) Obj *b = obj_new_map();
-        if (!b || obj_map_set_int(b, "generation", applied_generation(a)) < 0 ||
-            obj_map_set_str(b, "state", plan_state(a)) < 0 ||
-            obj_map_set(b, "facts", obj_dup(a->facts)) < 0)
-                return;
-        Obj *step = step_summary(a);
-        if (step)
-                obj_map_set(b, "step", step);
-        send_msg(a, MSG_HELLO, b);
-}
 
 static void send_status(Agent *a, const char *message) {
         _cleanup_(obj_freep) Obj *b = obj_new_map();
@@ -200,7 +209,8 @@ static void send_status(Agent *a, const char *message) {
                 obj_map_set(b, "step", step);
         const Obj *fail = obj_get(plan(a), "failure");
         if (streq(plan_state(a), "Failed") && fail) {
-                obj_map_set(b, "exitCode", obj_dup(obj_map_get(fail, "exitCode")) ?: obj_new_int(-1));
+                obj_map_set(b, "exitCode",
+                            obj_dup(obj_map_get(fail, "exitCode")) ?: obj_new_int(-1));
                 obj_map_set_str(b, "message", strempty(obj_get_str(fail, "message")));
                 const char *out = obj_get_str(fail, "output");
                 if (out) {
@@ -230,6 +240,28 @@ static void send_report(Agent *a) {
         a->reported = true;
 }
 
+/* Says everything the coordinator may have missed: on every new connection and after a
+ * message was dropped. HELLO (generation, state, step, facts), then the plan's STATUS (with
+ * its failure, if any) and, once provisioned, the node REPORT. */
+static void send_hello(Agent *a) {
+        _cleanup_(obj_freep) Obj *b = obj_new_map();
+        if (!b || obj_map_set_int(b, "generation", applied_generation(a)) < 0 ||
+            obj_map_set_str(b, "state", plan_state(a)) < 0 ||
+            obj_map_set(b, "facts", obj_dup(a->facts)) < 0)
+                return;
+        Obj *step = step_summary(a);
+        if (step)
+                obj_map_set(b, "step", step);
+        a->resync = false;
+        if (send_msg(a, MSG_HELLO, b) < 0)
+                return;
+        a->facts_dirty = false;
+        if (plan(a))
+                send_status(a, NULL);
+        if (streq(plan_state(a), "Provisioned") && a->reported)
+                send_report(a);
+}
+
 /* ---- plans ---- */
 
 static int add_step(Obj *steps, const char *name) {
@@ -252,7 +284,8 @@ static int step_kind(const char *name, size_t *ret_index) {
                 return STEP_RESET;
         if (streq(name, "wait-node"))
                 return STEP_WAIT_NODE;
-        if (sscanf(name, "pre-kubeadm-%u", &idx) == 1 || sscanf(name, "post-kubeadm-%u", &idx) == 1) {
+        if (sscanf(name, "pre-kubeadm-%u", &idx) == 1 ||
+            sscanf(name, "post-kubeadm-%u", &idx) == 1) {
                 *ret_index = idx;
                 return STEP_COMMAND;
         }
@@ -370,7 +403,8 @@ static void plan_fail(Agent *a, const char *step, int code, const char *message,
         Obj *p = plan(a);
         obj_map_set_str(p, "state", "Failed");
         _cleanup_(obj_freep) Obj *f = obj_new_map();
-        if (f && obj_map_set_str(f, "step", step) >= 0 && obj_map_set_int(f, "exitCode", code) >= 0 &&
+        if (f && obj_map_set_str(f, "step", step) >= 0 &&
+            obj_map_set_int(f, "exitCode", code) >= 0 &&
             obj_map_set_str(f, "message", message) >= 0) {
                 if (output)
                         obj_map_set_str(f, "output", output);
@@ -423,8 +457,11 @@ static int run(Agent *a, char **argv, uint64_t timeout, bool capture) {
         _cleanup_strv_free_ char **env = command_env(a);
         if (!env)
                 return -ENOMEM;
-        ExecSpec spec = {.argv = argv, .envp = env, .timeout_usec = timeout,
-                         .capture_stdout = capture, .quiet = capture};
+        ExecSpec spec = {.argv = argv,
+                         .envp = env,
+                         .timeout_usec = timeout,
+                         .capture_stdout = capture,
+                         .quiet = capture};
         int64_t g = 0;
         obj_get_int(plan(a), "generation", &g);
         a->exec_generation = g;
@@ -512,7 +549,8 @@ static int write_files(Agent *a, char *err, size_t errsz) {
                          strerror(-r));
                 return r;
         }
-        log_info("Wrote the kubeadm configuration %s.", obj_get_str(a->bundle, "kubeadm.configPath"));
+        log_info("Wrote the kubeadm configuration %s.",
+                 obj_get_str(a->bundle, "kubeadm.configPath"));
         return 0;
 }
 
@@ -582,8 +620,8 @@ static int start_node_check(Agent *a) {
         _cleanup_free_ char *kubeconfig = host_path(a, "/etc/kubernetes/kubelet.conf");
         if (!node || !kubeconfig)
                 return -EINVAL;
-        char *argv[] = {a->c.kubectl, "--kubeconfig", kubeconfig, "get", "node", (char *)node,
-                        "-o", "json", NULL};
+        char *argv[] = {a->c.kubectl, "--kubeconfig", kubeconfig, "get", "node",
+                        (char *)node, "-o",           "json",     NULL};
         return run(a, argv, 30 * USEC_PER_SEC, true);
 }
 
@@ -656,13 +694,13 @@ static void step_start(Agent *a, Obj *step, size_t index) {
                 return;
         case STEP_COMMAND:
         case STEP_CLEANUP: {
-                const char *list = kind == STEP_CLEANUP        ? NULL
-                                   : startswith(name, "pre-")  ? "preKubeadmCommands"
-                                                               : "postKubeadmCommands";
-                const char *cmd = list ? obj_str(obj_list_get(obj_map_get(a->bundle, list), sub - 1))
-                                       : (sub >= 1 && sub <= strv_length(a->c.cleanup)
-                                                  ? a->c.cleanup[sub - 1]
-                                                  : NULL);
+                const char *list = kind == STEP_CLEANUP       ? NULL
+                                   : startswith(name, "pre-") ? "preKubeadmCommands"
+                                                              : "postKubeadmCommands";
+                const char *cmd =
+                        list ? obj_str(obj_list_get(obj_map_get(a->bundle, list), sub - 1))
+                             : (sub >= 1 && sub <= strv_length(a->c.cleanup) ? a->c.cleanup[sub - 1]
+                                                                             : NULL);
                 if (!cmd) {
                         plan_fail(a, name, -1, "the command is missing from the plan", NULL);
                         return;
@@ -966,7 +1004,7 @@ static void handle_desired(Agent *a, const Obj *body) {
                 Obj *steps = p ? obj_map_ensure_list(p, "steps") : NULL;
                 if (!steps)
                         return;
-                const char *pstate = next == IDLE ? "Idle"
+                const char *pstate = next == IDLE          ? "Idle"
                                      : next == DEPROVISION ? "Deprovisioning"
                                                            : "Provisioning";
                 obj_map_set_int(p, "generation", g);
@@ -985,8 +1023,8 @@ static void handle_desired(Agent *a, const Obj *body) {
                         steps = obj_map_get(p, "steps");
                         if (r >= 0) {
                                 r = build_provision_steps(a->bundle, steps);
-                                _cleanup_free_ char *node = node_name_of(
-                                        a->bundle, obj_get_str(a->facts, "hostname"));
+                                _cleanup_free_ char *node =
+                                        node_name_of(a->bundle, obj_get_str(a->facts, "hostname"));
                                 if (node)
                                         obj_map_set_str(p, "nodeName", node);
                         } else {
@@ -1012,6 +1050,11 @@ static void handle_desired(Agent *a, const Obj *body) {
         /* On disk before we say anything. */
         if (save(a) < 0)
                 return;
+        {
+                char point[64]; /* "desired-Provision:after": after persisting, before the ACK */
+                snprintf(point, sizeof(point), "desired-%s", strempty(action));
+                test_crash_point(point, "after");
+        }
         set_log_context(a);
         log_event(LOG_INFO, ANVIL_MESSAGE_DESIRED, "Applied desired generation %lld: %s%s%s.",
                   (long long)g, strna(action), new_machine ? " machine " : "",
@@ -1027,30 +1070,62 @@ static void handle_desired(Agent *a, const Obj *body) {
 
 /* ---- the link ---- */
 
+/* The agent has one connection at a time: the enrollment connection (its CURVE key derived
+ * from the token, only ENROLL may be sent on it) until the coordinator says ENROLLED, then
+ * the host's own (its key pair in state-dir). If the coordinator refuses the host's key
+ * (revoked, or the Host was deleted), an agent that has a token enrolls again; the answer
+ * says why it cannot, if it cannot. */
+static int link_start(Agent *a);
+
+static int on_switch(sd_event_source *s, void *userdata) {
+        Agent *a = userdata;
+        (void)s;
+        int r = link_start(a);
+        if (r < 0)
+                return sd_event_exit(a->event, r);
+        return 0;
+}
+
+/* Replaces the link from the event loop, never from inside one of its callbacks. */
+static void schedule_link_switch(Agent *a) {
+        if (!a->switch_source)
+                (void)sd_event_add_defer(a->event, &a->switch_source, on_switch, a);
+        sd_event_source_set_enabled(a->switch_source, SD_EVENT_ONESHOT);
+}
+
+static void arm_enroll_timer(Agent *a, uint64_t usec);
+
 static void send_enroll(Agent *a) {
-        if (!a->c.token) {
-                log_error("This host is not enrolled and has no enrollment token: set token in "
-                          "%s, --token, or anvil.token= on the kernel command line.",
-                          "/etc/anvil/agent.yaml");
+        _cleanup_free_ char *proof = NULL;
+        int r = key_proof_make(&a->keys, a->c.coordinator_key, a->enroll_keys.public_z85, &proof);
+        if (r < 0) {
+                log_error_errno(r, "Failed to make the proof of this host's key: %m");
                 return;
         }
         _cleanup_(obj_freep) Obj *b = obj_new_map();
-        if (!b || obj_map_set_str(b, "token", a->c.token) < 0 ||
+        if (!b || obj_map_set_str(b, "agentKey", a->keys.public_z85) < 0 ||
+            obj_map_set_str(b, "proof", proof) < 0 ||
             obj_map_set(b, "facts", obj_dup(a->facts)) < 0)
                 return;
-        log_info("Enrolling with the coordinator (product UUID %s).",
-                 strna(obj_get_str(a->facts, "productUUID")));
-        send_msg(a, MSG_ENROLL, b);
+        char fp[64];
+        key_fingerprint(a->keys.public_z85, fp, sizeof(fp));
+        log_info("Enrolling with the coordinator (product UUID %s, key %s).",
+                 strna(obj_get_str(a->facts, "productUUID")), fp);
+        /* If neither ENROLLED nor REFUSED comes back (lost, or our send was dropped), ask
+         * again: enrolling twice is answered, not applied, twice. */
+        arm_enroll_timer(a, send_msg(a, MSG_ENROLL, b) < 0 ? RESYNC_SOON_USEC : ENROLL_ANSWER_USEC);
 }
 
 static void on_connected(void *userdata) {
         Agent *a = userdata;
         a->ever_connected = true;
-        if (obj_get_str(a->state, "host")) {
+        a->auth_failed_logged = false;
+        if (a->enrolling)
+                send_enroll(a);
+        else {
                 send_hello(a);
                 send_heartbeat(a); /* health may have changed while we were away */
-        } else
-                send_enroll(a);
+        }
         notify_status(a);
 }
 
@@ -1061,34 +1136,75 @@ static void on_disconnected(void *userdata) {
 
 static void on_auth_failed(void *userdata) {
         Agent *a = userdata;
-        set_activity(a, "the coordinator refused this host's key (revoked, or the wrong "
-                        "coordinator-key)");
+        /* libzmq retries by itself with backoff: say it once per episode. */
+        bool first = !a->auth_failed_logged;
+        a->auth_failed_logged = true;
+        if (a->enrolling) {
+                if (first)
+                        log_error("Enrollment refused: TokenUnknown: the coordinator does not know "
+                                  "this enrollment token (mistyped, deleted, or for another "
+                                  "coordinator); create one with 'anvilctl token create'.");
+                set_activity(a, "enrollment refused: TokenUnknown");
+                return;
+        }
+        if (first)
+                log_error("The coordinator refused this host's key: the host was revoked or "
+                          "deleted.%s",
+                          a->c.token ? " Enrolling again with the configured token."
+                                     : " Enroll it again with a new token (anvil.token=, "
+                                       "--token or token: in the configuration).");
+        set_activity(a, "the coordinator refused this host's key (revoked or deleted)");
+        if (a->c.token) {
+                a->want_enroll = true;
+                schedule_link_switch(a);
+        }
 }
 
 static int on_enroll_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Agent *a = userdata;
         (void)s;
         (void)usec;
-        if (!obj_get_str(a->state, "host") && link_connected(a->link))
+        if (a->enrolling && link_connected(a->link))
                 send_enroll(a);
         return 0;
 }
 
+static void arm_enroll_timer(Agent *a, uint64_t usec) {
+        if (!a->enroll_timer)
+                (void)sd_event_add_time_relative(a->event, &a->enroll_timer, CLOCK_MONOTONIC, usec,
+                                                 USEC_PER_SEC / 4, on_enroll_timer, a);
+        else {
+                sd_event_source_set_time_relative(a->enroll_timer, usec);
+                sd_event_source_set_enabled(a->enroll_timer, SD_EVENT_ONESHOT);
+        }
+}
+
 static void on_message(MsgType type, const Obj *body, void *userdata) {
         Agent *a = userdata;
+        if (a->enrolling != (type == MSG_ENROLLED || type == MSG_REFUSED)) {
+                log_warning("Ignoring %s on the %s connection.", msg_type_to_string(type),
+                            a->enrolling ? "enrollment" : "host's");
+                return;
+        }
         switch (type) {
         case MSG_ENROLLED: {
                 const char *host = obj_get_str(body, "host");
                 obj_map_set_str(a->state, "host", host);
                 obj_map_set_str(a->state, "coordinator", a->c.coordinator);
+                /* Generations count the changes of one Host object; a new enrollment is a
+                 * new Host, whose generations start again. What we hold (the plan) stays. */
+                obj_map_set_int(a->state, "generation", 0);
                 if (save(a) < 0)
                         return;
                 log_field_set(LOG_FIELD_HOST, host);
+                set_log_context(a);
                 log_event(LOG_NOTICE, ANVIL_MESSAGE_ENROLLED, "Enrolled as host %s.", host);
                 set_activity(a, "idle");
                 a->enroll_backoff = 0;
-                send_hello(a);
-                send_heartbeat(a);
+                a->want_enroll = false;
+                if (a->enroll_timer)
+                        sd_event_source_set_enabled(a->enroll_timer, SD_EVENT_OFF);
+                schedule_link_switch(a);
                 break;
         }
         case MSG_REFUSED: {
@@ -1102,25 +1218,14 @@ static void on_message(MsgType type, const Obj *body, void *userdata) {
                 set_activity(a, "enrollment refused: %s (retrying in %llus)",
                              strna(obj_get_str(body, "reason")),
                              (unsigned long long)(a->enroll_backoff / USEC_PER_SEC));
-                if (!a->enroll_timer)
-                        (void)sd_event_add_time_relative(a->event, &a->enroll_timer,
-                                                         CLOCK_MONOTONIC, a->enroll_backoff,
-                                                         USEC_PER_SEC, on_enroll_timer, a);
-                else {
-                        sd_event_source_set_time_relative(a->enroll_timer, a->enroll_backoff);
-                        sd_event_source_set_enabled(a->enroll_timer, SD_EVENT_ONESHOT);
-                }
+                arm_enroll_timer(a, a->enroll_backoff);
                 break;
         }
         case MSG_DESIRED:
-                if (!obj_get_str(a->state, "host")) {
-                        log_warning("Ignoring a desired state before enrollment.");
-                        return;
-                }
                 handle_desired(a, body);
                 break;
         case MSG_REVOKED:
-                log_error("The coordinator revoked this host: %s",
+                log_error("The coordinator cut this host off: %s.",
                           strna(obj_get_str(body, "reason")));
                 set_activity(a, "revoked by the coordinator: %s",
                              strna(obj_get_str(body, "reason")));
@@ -1141,23 +1246,98 @@ static void on_command_result(const Obj *result, void *userdata) {
         send_msg(a, MSG_RESULT, (Obj *)result);
 }
 
-/* A heartbeat carries the applied generation and, under systemd, the units' health. */
-static void send_heartbeat(Agent *a) {
-        if (!obj_get_str(a->state, "host"))
+static int link_start(Agent *a) {
+        a->link = link_free(a->link);
+        a->enrolling = a->want_enroll || !obj_get_str(a->state, "host");
+        a->auth_failed_logged = false;
+        if (a->enrolling && !a->have_enroll_keys) {
+                if (!a->c.token)
+                        return log_error_errno(-ENOKEY,
+                                               "This host is not enrolled and has no enrollment "
+                                               "token: set token in /etc/anvil/agent.yaml, "
+                                               "--token, or anvil.token= on the kernel command "
+                                               "line.");
+                int r = enroll_keypair_from_token(a->c.token, &a->enroll_keys);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to derive the enrollment key: %m");
+                a->have_enroll_keys = true;
+        }
+        LinkCallbacks cb = {.connected = on_connected,
+                            .disconnected = on_disconnected,
+                            .auth_failed = on_auth_failed,
+                            .message = on_message};
+        int r = link_new(a->event, a->c.coordinator, a->c.coordinator_key,
+                         a->enrolling ? &a->enroll_keys : &a->keys, &cb, a, &a->link);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the coordinator link: %m");
+        log_debug("Connecting to %s %s.", a->c.coordinator,
+                  a->enrolling ? "to enroll" : "as this host");
+        return 0;
+}
+
+/* ---- heartbeats: liveness, health, facts when they change ---- */
+
+/* Facts are collected again every facts-interval; a change is sent with the next heartbeat
+ * (and is in every HELLO). */
+static void refresh_facts(Agent *a) {
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        if (a->facts_checked && now < a->facts_checked + a->c.facts_interval_usec)
                 return;
+        a->facts_checked = now;
+        _cleanup_(obj_freep) Obj *facts = NULL;
+        int r = facts_collect(&a->c, &facts);
+        if (r < 0) {
+                log_debug_errno(r, "Failed to collect facts again, keeping the old ones: %m");
+                return;
+        }
+        if (obj_equal(facts, a->facts))
+                return;
+        log_info("Hardware facts changed; reporting them.");
+        obj_free(a->facts);
+        a->facts = TAKE_PTR(facts);
+        a->facts_dirty = true;
+}
+
+/* A heartbeat: liveness, the applied generation, the units' health under systemd, and the
+ * facts when they changed; after a dropped message, a HELLO instead (it restates all). */
+static void send_heartbeat(Agent *a) {
+        if (a->enrolling || !a->link || !link_connected(a->link) || !obj_get_str(a->state, "host"))
+                return;
+        refresh_facts(a);
+        if (a->resync) {
+                send_hello(a);
+                return;
+        }
         _cleanup_(obj_freep) Obj *b = obj_new_map();
         if (!b || obj_map_set_int(b, "seq", (int64_t)++a->hb_seq) < 0 ||
             obj_map_set_int(b, "generation", applied_generation(a)) < 0)
                 return;
-        if (a->last_health)
-                obj_map_set(b, "health", obj_dup(a->last_health));
-        send_msg(a, MSG_HEARTBEAT, b);
+        /* Under systemd the watched units' states; without it, whether the plan failed. No
+         * load average: it changes every time, and a changed health is a store write. */
+        Obj *health = a->last_health ? obj_dup(a->last_health) : obj_new_map();
+        if (!health || (!a->last_health && obj_map_set_bool(health, "healthy",
+                                                            !streq(plan_state(a), "Failed")) < 0) ||
+            obj_map_set(b, "health", health) < 0)
+                return;
+        if (a->facts_dirty && obj_map_set(b, "facts", obj_dup(a->facts)) < 0)
+                return;
+        if (send_msg(a, MSG_HEARTBEAT, b) >= 0)
+                a->facts_dirty = false;
+}
+
+static void schedule_resync(Agent *a) {
+        if (a->resync)
+                return;
+        a->resync = true;
+        if (a->heartbeat_timer)
+                sd_event_source_set_time_relative(a->heartbeat_timer, RESYNC_SOON_USEC);
 }
 
 static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
         Agent *a = userdata;
+        (void)usec;
+        sd_event_source_set_time_relative(s, a->c.heartbeat_usec);
         send_heartbeat(a);
-        sd_event_source_set_time(s, usec + a->c.heartbeat_usec);
         return 0;
 }
 
@@ -1330,12 +1510,14 @@ Agent *agent_free(Agent *a) {
         sd_event_source_disable_unref(a->heartbeat_timer);
         sd_event_source_disable_unref(a->node_timer);
         sd_event_source_disable_unref(a->enroll_timer);
+        sd_event_source_disable_unref(a->switch_source);
         obj_free(a->state);
         obj_free(a->facts);
         obj_free(a->bundle);
         free(a->state_path);
         free(a->kubelet_version);
         keypair_wipe(&a->keys);
+        keypair_wipe(&a->enroll_keys);
         agent_config_done(&a->c);
         agent_config_source_done(&a->src);
         sd_event_unref(a->event);
@@ -1382,9 +1564,10 @@ int agent_new(AgentConfig *config, AgentConfigSource *src, Agent **ret) {
         char err[512];
         r = state_load(a->state_path, &a->state, err, sizeof(err));
         if (r == -EBADMSG)
-                return log_error_errno(r, "Refusing to start with a damaged state file: %s. "
-                                          "Inspect it; remove it only if this host is not in "
-                                          "use (it will then enroll again).",
+                return log_error_errno(r,
+                                       "Refusing to start with a damaged state file: %s. "
+                                       "Inspect it; remove it only if this host is not in "
+                                       "use (it will then enroll again).",
                                        err);
         if (r < 0)
                 return log_error_errno(r, "Failed to read %s: %m", a->state_path);
@@ -1428,13 +1611,9 @@ int agent_new(AgentConfig *config, AgentConfigSource *src, Agent **ret) {
         if (r < 0)
                 return log_oom();
 
-        LinkCallbacks cb = {.connected = on_connected,
-                            .disconnected = on_disconnected,
-                            .auth_failed = on_auth_failed,
-                            .message = on_message};
-        r = link_new(a->event, a->c.coordinator, a->c.coordinator_key, &a->keys, &cb, a, &a->link);
+        r = link_start(a);
         if (r < 0)
-                return log_error_errno(r, "Failed to set up the coordinator link: %m");
+                return r;
 
         /* First heartbeat at a random point of the interval: no herd. */
         uint64_t first = a->c.heartbeat_usec / 2 +

@@ -7,9 +7,10 @@
 
 #include "exec.h"
 #include "log.h"
+#include "redact.h"
 
-#define LINE_MAX_LEN   4096
-#define CAPTURE_MAX    (1U << 20)
+#define LINE_MAX_LEN    4096
+#define CAPTURE_MAX     (1U << 20)
 #define KILL_GRACE_USEC (10 * USEC_PER_SEC)
 
 typedef struct Stream {
@@ -52,8 +53,11 @@ static void tail_add(Exec *x, const char *line, size_t n) {
         x->tail[x->tail_len++] = '\n';
 }
 
-static void emit_line(Stream *s, const char *line, size_t n) {
+static void emit_line(Stream *s, char *line, size_t n) {
         Exec *x = s->x;
+        /* kubeadm prints its join token and certificate key: neither reaches the journal,
+         * nor the output tail that goes to the coordinator. */
+        n = redact_secrets(line, n);
         char field[32];
         snprintf(field, sizeof(field), "ANVIL_STREAM=%s", s->name);
         const char *extra[] = {field, NULL};

@@ -10,6 +10,11 @@
 #include "facts.h"
 #include "fileio.h"
 
+/* Facts are read under facts-root ("" on a real host), so tests can give a fake tree. */
+static char *under(const AgentConfig *c, const char *path) {
+        return strjoin(strempty(c->facts_root), path);
+}
+
 static char *read_line(const char *path) {
         _cleanup_free_ char *s = NULL;
         if (read_file_bounded(path, 4096, &s, NULL) < 0)
@@ -22,15 +27,18 @@ static char *read_line(const char *path) {
         return n ? TAKE_PTR(s) : NULL;
 }
 
-static int set_from_file(Obj *o, const char *key, const char *path) {
-        _cleanup_free_ char *v = read_line(path);
+static int set_from_file(const AgentConfig *c, Obj *o, const char *key, const char *path) {
+        _cleanup_free_ char *full = under(c, path);
+        if (!full)
+                return -ENOMEM;
+        _cleanup_free_ char *v = read_line(full);
         if (!v)
                 return 0;
         return obj_map_set_str(o, key, v);
 }
 
-static int cpu_facts(Obj *facts) {
-        _cleanup_free_ char *text = NULL;
+static int cpu_facts(const AgentConfig *c, Obj *facts) {
+        _cleanup_free_ char *text = NULL, *path = under(c, "/proc/cpuinfo");
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         Obj *cpu = obj_map_ensure_map(facts, "cpu");
         if (!cpu)
@@ -38,7 +46,7 @@ static int cpu_facts(Obj *facts) {
         int r = obj_map_set_int(cpu, "count", n > 0 ? n : 1);
         if (r < 0)
                 return r;
-        if (read_file_bounded("/proc/cpuinfo", 1 << 20, &text, NULL) < 0)
+        if (!path || read_file_bounded(path, 1 << 20, &text, NULL) < 0)
                 return 0;
         char *line = strstr(text, "model name");
         if (!line)
@@ -53,9 +61,9 @@ static int cpu_facts(Obj *facts) {
         return obj_map_set_str(cpu, "model", colon);
 }
 
-static int mem_facts(Obj *facts) {
-        _cleanup_free_ char *text = NULL;
-        if (read_file_bounded("/proc/meminfo", 1 << 16, &text, NULL) < 0)
+static int mem_facts(const AgentConfig *c, Obj *facts) {
+        _cleanup_free_ char *text = NULL, *path = under(c, "/proc/meminfo");
+        if (!path || read_file_bounded(path, 1 << 16, &text, NULL) < 0)
                 return 0;
         unsigned long long kb;
         char *p = strstr(text, "MemTotal:");
@@ -64,8 +72,11 @@ static int mem_facts(Obj *facts) {
         return 0;
 }
 
-static int disk_facts(Obj *facts) {
-        DIR *d = opendir("/sys/block");
+static int disk_facts(const AgentConfig *c, Obj *facts) {
+        _cleanup_free_ char *dir = under(c, "/sys/block");
+        if (!dir)
+                return -ENOMEM;
+        DIR *d = opendir(dir);
         if (!d)
                 return 0;
         Obj *disks = obj_map_ensure_list(facts, "disks");
@@ -80,10 +91,10 @@ static int disk_facts(Obj *facts) {
                     startswith(de->d_name, "ram") || startswith(de->d_name, "zram") ||
                     startswith(de->d_name, "dm-") || startswith(de->d_name, "sr"))
                         continue;
-                char path[512];
-                snprintf(path, sizeof(path), "/sys/block/%s/size", de->d_name);
+                char path[4608];
+                snprintf(path, sizeof(path), "%s/%s/size", dir, de->d_name);
                 _cleanup_free_ char *size = read_line(path);
-                snprintf(path, sizeof(path), "/sys/block/%s/queue/rotational", de->d_name);
+                snprintf(path, sizeof(path), "%s/%s/queue/rotational", dir, de->d_name);
                 _cleanup_free_ char *rot = read_line(path);
                 _cleanup_(obj_freep) Obj *disk = obj_new_map();
                 if (!disk || obj_map_set_str(disk, "name", de->d_name) < 0) {
@@ -108,7 +119,7 @@ static Obj *find_iface(Obj *list, const char *name) {
         return NULL;
 }
 
-static int net_facts(Obj *facts) {
+static int net_facts(const AgentConfig *c, Obj *facts) {
         struct ifaddrs *ifa = NULL;
         if (getifaddrs(&ifa) < 0)
                 return 0;
@@ -127,7 +138,7 @@ static int net_facts(Obj *facts) {
                         }
                         char path[300];
                         snprintf(path, sizeof(path), "/sys/class/net/%s/address", i->ifa_name);
-                        r = set_from_file(n, "mac", path);
+                        r = set_from_file(c, n, "mac", path);
                         if (r >= 0)
                                 r = obj_list_append(list, TAKE_PTR(n));
                         if (r < 0)
@@ -139,7 +150,7 @@ static int net_facts(Obj *facts) {
                         continue;
                 char host[NI_MAXHOST];
                 socklen_t len = i->ifa_addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
-                                                                   : sizeof(struct sockaddr_in6);
+                                                                  : sizeof(struct sockaddr_in6);
                 if (getnameinfo(i->ifa_addr, len, host, sizeof(host), NULL, 0, NI_NUMERICHOST) != 0)
                         continue;
                 char *pct = strchr(host, '%');
@@ -153,13 +164,19 @@ static int net_facts(Obj *facts) {
         return r;
 }
 
-static int os_facts(Obj *facts) {
+static int os_facts(const AgentConfig *c, Obj *facts) {
         struct utsname u;
         int r = 0;
-        if (uname(&u) == 0)
+        /* The running kernel's release (/proc/sys/kernel/osrelease is uname's, and can be
+         * given in a fake tree). */
+        _cleanup_free_ char *rel = under(c, "/proc/sys/kernel/osrelease");
+        _cleanup_free_ char *kernel = rel ? read_line(rel) : NULL;
+        if (kernel)
+                r = obj_map_set_str(facts, "kernel", kernel);
+        else if (uname(&u) == 0)
                 r = obj_map_set_str(facts, "kernel", u.release);
-        _cleanup_free_ char *text = NULL;
-        if (r >= 0 && read_file_bounded("/etc/os-release", 1 << 16, &text, NULL) >= 0) {
+        _cleanup_free_ char *text = NULL, *path = under(c, "/etc/os-release");
+        if (r >= 0 && path && read_file_bounded(path, 1 << 16, &text, NULL) >= 0) {
                 char *p = strstr(text, "PRETTY_NAME=");
                 if (p) {
                         p += strlen("PRETTY_NAME=");
@@ -180,8 +197,10 @@ int facts_collect(const AgentConfig *c, Obj **ret) {
         if (!facts)
                 return -ENOMEM;
         int r;
+        _cleanup_free_ char *dmi = under(c, "/sys/class/dmi/id/product_uuid");
         _cleanup_free_ char *uuid = c->product_uuid ? strdup(c->product_uuid)
-                                                    : read_line("/sys/class/dmi/id/product_uuid");
+                                    : dmi           ? read_line(dmi)
+                                                    : NULL;
         if (!uuid)
                 return -ENODATA; /* the caller explains: needs root or --product-uuid */
         for (char *p = uuid; *p; p++)
@@ -197,12 +216,12 @@ int facts_collect(const AgentConfig *c, Obj **ret) {
         for (char *p = hn; *p; p++)
                 *p = (char)tolower((unsigned char)*p);
         if ((r = obj_map_set_str(facts, "hostname", hn)) < 0 ||
-            (r = set_from_file(facts, "serial", "/sys/class/dmi/id/product_serial")) < 0 ||
-            (r = set_from_file(facts, "vendor", "/sys/class/dmi/id/sys_vendor")) < 0 ||
-            (r = set_from_file(facts, "model", "/sys/class/dmi/id/product_name")) < 0 ||
-            (r = cpu_facts(facts)) < 0 || (r = mem_facts(facts)) < 0 ||
-            (r = net_facts(facts)) < 0 || (r = disk_facts(facts)) < 0 ||
-            (r = os_facts(facts)) < 0 ||
+            (r = set_from_file(c, facts, "serial", "/sys/class/dmi/id/product_serial")) < 0 ||
+            (r = set_from_file(c, facts, "vendor", "/sys/class/dmi/id/sys_vendor")) < 0 ||
+            (r = set_from_file(c, facts, "model", "/sys/class/dmi/id/product_name")) < 0 ||
+            (r = cpu_facts(c, facts)) < 0 || (r = mem_facts(c, facts)) < 0 ||
+            (r = net_facts(c, facts)) < 0 || (r = disk_facts(c, facts)) < 0 ||
+            (r = os_facts(c, facts)) < 0 ||
             (r = obj_map_set_str(facts, "agentVersion", ANVIL_VERSION)) < 0)
                 return r;
         *ret = TAKE_PTR(facts);

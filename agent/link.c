@@ -40,8 +40,8 @@ static int on_message(void *zsock, void *userdata) {
         MsgType type;
         _cleanup_(obj_freep) Obj *body = NULL;
         char err[256];
-        r = wire_decode(CHANNEL_COORDINATOR_TO_AGENT, zmq_msg_data(&msg), zmq_msg_size(&msg),
-                        &type, &body, err, sizeof(err));
+        r = wire_decode(CHANNEL_COORDINATOR_TO_AGENT, zmq_msg_data(&msg), zmq_msg_size(&msg), &type,
+                        &body, err, sizeof(err));
         zmq_msg_close(&msg);
         if (r < 0) {
                 log_warning("Dropped a message from the coordinator: %s", err);
@@ -84,9 +84,8 @@ static int on_monitor(void *zsock, void *userdata) {
                 }
                 break;
         case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
-                log_error("The coordinator refused our key (status %u): this host is revoked or "
-                          "was deleted; enroll it again with a new token.",
-                          value);
+                /* The caller says what it means: it knows which key it offered. */
+                log_debug("The coordinator refused our key (ZAP status %u).", value);
                 l->cb.auth_failed(l->userdata);
                 break;
         case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
@@ -117,7 +116,9 @@ int link_new(sd_event *e, const char *endpoint, const char *server_key, const Ke
         l->sock = zmq_socket(l->ctx, ZMQ_DEALER);
         if (!l->sock)
                 return negative_errno();
-        int zero = 0, hwm = 1000, hb = 10000, hbt = 30000;
+        /* IMMEDIATE: nothing is queued while there is no connection (a send fails with
+         * EAGAIN instead); what we would have said is restated by HELLO on connecting. */
+        int zero = 0, one = 1, hwm = 1000, hb = 10000, hbt = 30000;
         /* 0.5-1.5 s first reconnect, then doubling to 30 s: a jittered backoff. */
         int ivl = 500 + (int)randombytes_uniform(1000), ivl_max = 30000;
         int64_t maxmsg = WIRE_MAX_AGENT_MESSAGE;
@@ -126,6 +127,7 @@ int link_new(sd_event *e, const char *endpoint, const char *server_key, const Ke
             zmq_setsockopt(l->sock, ZMQ_CURVE_SECRETKEY, keys->secret_z85, KEY_Z85_LEN + 1) < 0 ||
             zmq_setsockopt(l->sock, ZMQ_LINGER, &zero, sizeof(zero)) < 0 ||
             zmq_setsockopt(l->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm)) < 0 ||
+            zmq_setsockopt(l->sock, ZMQ_IMMEDIATE, &one, sizeof(one)) < 0 ||
             zmq_setsockopt(l->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl)) < 0 ||
             zmq_setsockopt(l->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max)) < 0 ||
             zmq_setsockopt(l->sock, ZMQ_HEARTBEAT_IVL, &hb, sizeof(hb)) < 0 ||

@@ -25,11 +25,8 @@ static const SchemaField step_fields[] = {
 };
 
 static const SchemaField failure_fields[] = {
-        {"step", ST_STRING},
-        {"exitCode", ST_INT},
-        {"message", ST_STRING},
-        {"output", ST_STRING},
-        SCHEMA_END,
+        {"step", ST_STRING},   {"exitCode", ST_INT}, {"message", ST_STRING},
+        {"output", ST_STRING}, SCHEMA_END,
 };
 
 static const SchemaField plan_fields[] = {
@@ -63,7 +60,7 @@ const SchemaField agent_state_schema[] = {
 int state_load(const char *path, Obj **ret, char *err, size_t errsz) {
         _cleanup_free_ char *text = NULL;
         size_t size;
-        int r = read_file_bounded(path, 8U << 20, &text, &size);
+        int r = read_file_bounded(path, STATE_MAX_SIZE, &text, &size);
         if (r == -ENOENT) {
                 *ret = obj_new_map();
                 return *ret ? 0 : -ENOMEM;
@@ -71,6 +68,16 @@ int state_load(const char *path, Obj **ret, char *err, size_t errsz) {
         if (r < 0) {
                 snprintf(err, errsz, "%s: %s", path, strerror(-r));
                 return r;
+        }
+        return state_parse(path, text, size, ret, err, errsz);
+}
+
+int state_parse(const char *path, const char *text, size_t size, Obj **ret, char *err,
+                size_t errsz) {
+        int r;
+        if (size > STATE_MAX_SIZE) {
+                snprintf(err, errsz, "%s: larger than %u bytes", path, STATE_MAX_SIZE);
+                return -EBADMSG;
         }
         _cleanup_(obj_freep) Obj *o = NULL;
         YamlError ye;

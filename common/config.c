@@ -25,9 +25,17 @@ char *problems_format(const char *file, const char *prefix, const Problems *p) {
 int config_load(const char *path, const SchemaField *schema, Obj **ret, char **ret_errors) {
         _cleanup_free_ char *text = NULL;
         size_t size;
-        int r = read_file_bounded(path, 1 << 20, &text, &size);
+        int r = read_file_bounded(path, CONFIG_MAX_SIZE, &text, &size);
         if (r < 0)
                 return r;
+        return config_parse(path, text, size, schema, ret, ret_errors);
+}
+
+int config_parse(const char *path, const char *text, size_t size, const SchemaField *schema,
+                 Obj **ret, char **ret_errors) {
+        int r;
+        if (size > CONFIG_MAX_SIZE)
+                return -EFBIG;
         _cleanup_(obj_freep) Obj *o = NULL;
         YamlError err;
         r = yaml_parse_one(text, size, &o, &err);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <json-c/json.h>
+#include <math.h>
 
 #include "json.h"
 
@@ -58,6 +59,8 @@ static int from_json(json_object *j, Obj **ret) {
                 o = obj_new_int(json_object_get_int64(j));
                 break;
         case json_type_double:
+                if (!isfinite(json_object_get_double(j)))
+                        return -EBADMSG; /* "NaN", "Infinity": not JSON */
                 o = obj_new_float(json_object_get_double(j));
                 break;
         case json_type_string:
@@ -98,11 +101,20 @@ static int from_json(json_object *j, Obj **ret) {
 }
 
 int json_parse(const char *text, size_t size, Obj **ret) {
+        if (size >= INT32_MAX)
+                return -EBADMSG;
+        /* The terminating NUL is passed too: it tells the tokener the input ends, or a number
+         * at the very end ("2") would stay incomplete. */
+        _cleanup_free_ char *copy = malloc(size + 1);
+        if (!copy)
+                return -ENOMEM;
+        memcpy(copy, text, size);
+        copy[size] = 0;
         json_tokener *tok = json_tokener_new_ex(JSON_MAX_DEPTH);
         if (!tok)
                 return -ENOMEM;
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-        json_object *j = json_tokener_parse_ex(tok, text, (int)size);
+        json_object *j = json_tokener_parse_ex(tok, copy, (int)size + 1);
         enum json_tokener_error err = json_tokener_get_error(tok);
         size_t used = json_tokener_get_parse_end(tok);
         json_tokener_free(tok);

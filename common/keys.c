@@ -38,9 +38,11 @@ int key_fingerprint(const char *z85, char *buf, size_t bufsz) {
         return 0;
 }
 
-static int keypair_parse(const char *text, size_t size, KeyPair *ret) {
+int keypair_parse(const char *text, size_t size, KeyPair *ret) {
         _cleanup_(obj_freep) Obj *o = NULL;
         YamlError err;
+        if (size > KEY_FILE_MAX)
+                return -EBADMSG;
         int r = yaml_parse_one(text, size, &o, &err);
         if (r < 0)
                 return -EBADMSG;
@@ -68,7 +70,7 @@ static int keypair_parse(const char *text, size_t size, KeyPair *ret) {
 int keypair_load(const char *path, KeyPair *ret) {
         _cleanup_free_ char *text = NULL;
         size_t size;
-        int r = read_file_bounded(path, 4096, &text, &size);
+        int r = read_file_bounded(path, KEY_FILE_MAX, &text, &size);
         if (r < 0)
                 return r;
         r = keypair_parse(text, size, ret);
@@ -273,5 +275,77 @@ int token_hash(const char *token, char hex[65]) {
         uint8_t h[32];
         crypto_generichash(h, sizeof(h), (const uint8_t *)token, strlen(token), NULL, 0);
         sodium_bin2hex(hex, 65, h, sizeof(h));
+        return 0;
+}
+
+#define ENROLL_KEY_CONTEXT "anvil enrollment key v1"
+#define PROOF_CONTEXT      "anvil key proof v1:"
+
+int enroll_keypair_from_token(const char *token, KeyPair *ret) {
+        uint8_t seed[crypto_box_SEEDBYTES], pk[crypto_box_PUBLICKEYBYTES],
+                sk[crypto_box_SECRETKEYBYTES];
+        if (isempty(token))
+                return -EINVAL;
+        crypto_generichash(seed, sizeof(seed), (const uint8_t *)token, strlen(token),
+                           (const uint8_t *)ENROLL_KEY_CONTEXT, strlen(ENROLL_KEY_CONTEXT));
+        int r = crypto_box_seed_keypair(pk, sk, seed) == 0 ? 0 : -EIO;
+        sodium_memzero(seed, sizeof(seed));
+        if (r >= 0 && (!zmq_z85_encode(ret->public_z85, pk, sizeof(pk)) ||
+                       !zmq_z85_encode(ret->secret_z85, sk, sizeof(sk))))
+                r = -EIO;
+        sodium_memzero(sk, sizeof(sk));
+        return r;
+}
+
+int key_proof_make(const KeyPair *kp, const char *server_public_z85, const char *context,
+                   char **ret_b64) {
+        uint8_t spk[KEY_RAW_LEN], sk[KEY_RAW_LEN];
+        _cleanup_free_ char *msg = strjoin(PROOF_CONTEXT, context);
+        if (!msg)
+                return -ENOMEM;
+        size_t mlen = strlen(msg);
+        size_t n = crypto_box_NONCEBYTES + crypto_box_MACBYTES + mlen;
+        _cleanup_free_ uint8_t *b = malloc(n);
+        if (!b)
+                return -ENOMEM;
+        if (key_z85_to_raw(server_public_z85, spk) < 0 || key_z85_to_raw(kp->secret_z85, sk) < 0)
+                return -EINVAL;
+        randombytes_buf(b, crypto_box_NONCEBYTES);
+        int r = crypto_box_easy(b + crypto_box_NONCEBYTES, (const uint8_t *)msg, mlen, b, spk, sk);
+        sodium_memzero(sk, sizeof(sk));
+        if (r != 0)
+                return -EIO;
+        return base64_encode(b, n, ret_b64);
+}
+
+int key_proof_check(const KeyPair *server, const char *client_public_z85, const char *context,
+                    const char *b64) {
+        uint8_t cpk[KEY_RAW_LEN], sk[KEY_RAW_LEN];
+        _cleanup_free_ void *box = NULL;
+        size_t size;
+        if (!b64 || strlen(b64) > KEY_PROOF_MAX)
+                return -EPERM;
+        if (key_z85_to_raw(client_public_z85, cpk) < 0)
+                return -EPERM;
+        if (base64_decode(b64, &box, &size) < 0 ||
+            size < crypto_box_NONCEBYTES + crypto_box_MACBYTES)
+                return -EPERM;
+        _cleanup_free_ char *want = strjoin(PROOF_CONTEXT, context);
+        if (!want)
+                return -ENOMEM;
+        size_t mlen = size - crypto_box_NONCEBYTES - crypto_box_MACBYTES;
+        if (mlen != strlen(want))
+                return -EPERM;
+        _cleanup_free_ uint8_t *m = malloc(mlen + 1);
+        if (!m)
+                return -ENOMEM;
+        if (key_z85_to_raw(server->secret_z85, sk) < 0)
+                return -EINVAL;
+        const uint8_t *b = box;
+        int r = crypto_box_open_easy(m, b + crypto_box_NONCEBYTES, size - crypto_box_NONCEBYTES, b,
+                                     cpk, sk);
+        sodium_memzero(sk, sizeof(sk));
+        if (r != 0 || memcmp(m, want, mlen) != 0)
+                return -EPERM;
         return 0;
 }

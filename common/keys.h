@@ -14,9 +14,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define KEY_Z85_LEN 40  /* characters, without NUL */
-#define KEY_RAW_LEN 32
+#define KEY_Z85_LEN  40 /* characters, without NUL */
+#define KEY_RAW_LEN  32
 #define DATA_KEY_LEN 32
+#define KEY_FILE_MAX 4096
 
 typedef struct KeyPair {
         char public_z85[KEY_Z85_LEN + 1];
@@ -30,6 +31,8 @@ typedef struct KeyPair {
  */
 int keypair_load_or_create(const char *path, KeyPair *ret, bool *ret_created);
 int keypair_load(const char *path, KeyPair *ret);
+/* Parses the text of a key file: -EBADMSG unless both keys are valid and belong together. */
+int keypair_parse(const char *text, size_t size, KeyPair *ret);
 void keypair_wipe(KeyPair *kp);
 
 bool key_z85_valid(const char *z85);
@@ -41,6 +44,27 @@ int key_fingerprint(const char *z85, char *buf, size_t bufsz);
 int seal_to_key(const char *public_z85, const void *data, size_t size, char **ret_b64);
 /* Opens a base64 sealed box with our key pair. -EBADMSG if it is not for us or was altered. */
 int seal_open(const KeyPair *kp, const char *b64, void **ret, size_t *ret_size);
+
+/*
+ * The key pair an agent enrolls with: derived from the enrollment token (the token, hashed
+ * with a fixed context, is the seed of a Curve25519 key pair). The coordinator keeps only the
+ * public half, so its ZAP handler can tell during the CURVE handshake whether a connection
+ * holds a valid token, before a single message is read, and the token itself never crosses
+ * the wire. Knowing the public half does not reveal the token.
+ */
+int enroll_keypair_from_token(const char *token, KeyPair *ret);
+
+/*
+ * Proof of possession of a secret key: a box from kp's secret key to server_public_z85 over
+ * a context string (the enrollment key of the connection), with a random nonce; base64.
+ * key_proof_check() opens it with the server's secret key and client_public_z85 and compares
+ * the context: -EPERM if the proof does not verify.
+ */
+int key_proof_make(const KeyPair *kp, const char *server_public_z85, const char *context,
+                   char **ret_b64);
+int key_proof_check(const KeyPair *server, const char *client_public_z85, const char *context,
+                    const char *b64);
+#define KEY_PROOF_MAX 256 /* characters of base64 */
 
 /* The data key: 32 random bytes in a 0600 file, created when absent. */
 int data_key_load_or_create(const char *path, uint8_t key[DATA_KEY_LEN]);

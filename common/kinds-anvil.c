@@ -164,6 +164,7 @@ static const SchemaField host_status[] = {
         {"agentKey", ST_STRING, .doc = "the agent's CURVE public key (Z85)"},
         {"fingerprint", ST_STRING, .doc = "fingerprint of the agent key"},
         {"enrolledAt", ST_TIME, .doc = "when the host enrolled"},
+        {"enrolledWith", ST_STRING, .doc = "the id of the enrollment token it used"},
         {"facts", ST_OBJECT,
          .doc = "what the agent reported: productUUID, hostname, serial, vendor, model, cpu, "
                 "memoryBytes, interfaces, disks, kernel, os, agentVersion"},

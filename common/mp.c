@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <math.h>
 #include <msgpack.h>
 
 #include "mp.h"
@@ -103,17 +104,49 @@ static int skim(const uint8_t *p, size_t n, size_t *pos, unsigned depth, size_t 
                 /* One line per format code, like the specification's table. */
                 /* clang-format off */
                 switch (c) {
-                case 0xcc: case 0xd0: skip = 1; break;
-                case 0xcd: case 0xd1: skip = 2; break;
-                case 0xca: case 0xce: case 0xd2: skip = 4; break;
-                case 0xcb: case 0xcf: case 0xd3: skip = 8; break;
-                case 0xd9: skip = BE(1); break;
-                case 0xda: skip = BE(2); break;
-                case 0xdb: skip = BE(4); break;
-                case 0xdc: count = BE(2); is_container = true; break;
-                case 0xdd: count = BE(4); is_container = true; break;
-                case 0xde: count = BE(2); is_map = is_container = true; break;
-                case 0xdf: count = BE(4); is_map = is_container = true; break;
+                case 0xcc:
+                case 0xd0:
+                        skip = 1;
+                        break;
+                case 0xcd:
+                case 0xd1:
+                        skip = 2;
+                        break;
+                case 0xca:
+                case 0xce:
+                case 0xd2:
+                        skip = 4;
+                        break;
+                case 0xcb:
+                case 0xcf:
+                case 0xd3:
+                        skip = 8;
+                        break;
+                case 0xd9:
+                        skip = BE(1);
+                        break;
+                case 0xda:
+                        skip = BE(2);
+                        break;
+                case 0xdb:
+                        skip = BE(4);
+                        break;
+                case 0xdc:
+                        count = BE(2);
+                        is_container = true;
+                        break;
+                case 0xdd:
+                        count = BE(4);
+                        is_container = true;
+                        break;
+                case 0xde:
+                        count = BE(2);
+                        is_map = is_container = true;
+                        break;
+                case 0xdf:
+                        count = BE(4);
+                        is_map = is_container = true;
+                        break;
                 default:
                         /* bin 8/16/32, ext, fixext, and the never-used 0xc1 */
                         return -EBADMSG;
@@ -157,6 +190,10 @@ static int convert(const msgpack_object *m, Obj **ret) {
                 break;
         case MSGPACK_OBJECT_FLOAT32:
         case MSGPACK_OBJECT_FLOAT64:
+                /* NaN and the infinities mean nothing in any of our messages, and JSON and
+                 * Kubernetes have no such numbers. */
+                if (!isfinite(m->via.f64))
+                        return -EBADMSG;
                 o = obj_new_float(m->via.f64);
                 break;
         case MSGPACK_OBJECT_STR:

@@ -1,8 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include "keys.h"
 #include "mp.h"
 #include "wire.h"
 
 /* ---- body schemas, one per message type (docs/protocol.md mirrors these) ---- */
+
+static const char *check_curve_key(const Obj *v, char *buf, size_t bufsz) {
+        (void)buf;
+        (void)bufsz;
+        return key_z85_valid(obj_str(v)) ? NULL : "must be a 40-character Z85 CURVE public key";
+}
 
 static const SchemaField cpu_fields[] = {
         {"model", ST_STRING, .max = WIRE_MAX_NAME},
@@ -40,8 +47,11 @@ const SchemaField wire_facts_fields[] = {
         SCHEMA_END,
 };
 
+/* The token is not in the message: the connection's CURVE key is derived from it (see
+ * enroll_keypair_from_token()), so the handshake already proved it. */
 static const SchemaField enroll_fields[] = {
-        {"token", ST_STRING, SF_REQUIRED | SF_SECRET | SF_NONEMPTY, .max = WIRE_MAX_TOKEN},
+        {"agentKey", ST_STRING, SF_REQUIRED, .max = KEY_Z85_LEN, .check = check_curve_key},
+        {"proof", ST_STRING, SF_REQUIRED | SF_NONEMPTY, .max = KEY_PROOF_MAX},
         {"facts", ST_OBJECT, SF_REQUIRED, .fields = wire_facts_fields},
         SCHEMA_END,
 };
@@ -53,7 +63,7 @@ static const SchemaField step_fields[] = {
         SCHEMA_END,
 };
 
-static const char *const agent_states[] = {"Idle",   "Provisioning", "Provisioned",
+static const char *const agent_states[] = {"Idle",   "Provisioning",   "Provisioned",
                                            "Failed", "Deprovisioning", NULL};
 
 static const SchemaField hello_fields[] = {
@@ -108,6 +118,7 @@ static const SchemaField heartbeat_fields[] = {
         {"seq", ST_INT, .min = 0, .max = INT64_MAX},
         {"generation", ST_INT, .min = 0, .max = INT64_MAX},
         {"health", ST_OBJECT, .fields = health_fields},
+        {"facts", ST_OBJECT, .fields = wire_facts_fields}, /* only when they changed */
         SCHEMA_END,
 };
 
@@ -162,9 +173,9 @@ static const SchemaField revoked_fields[] = {
 };
 
 static const char *const api_ops[] = {
-        "apply", "get",   "delete", "describe", "scale",       "label",      "annotate",
-        "info",  "token-create", "token-list", "token-delete", "host-revoke", "kubeconfig",
-        "watch", "version", NULL,
+        "apply",      "get",   "delete",       "describe",   "scale",        "label",
+        "annotate",   "info",  "token-create", "token-list", "token-delete", "host-revoke",
+        "kubeconfig", "watch", "version",      NULL,
 };
 
 static const SchemaField api_request_fields[] = {
@@ -263,8 +274,8 @@ int wire_encode(MsgType type, const Obj *body, char **ret, size_t *ret_size) {
         return r;
 }
 
-int wire_decode(MsgChannel channel, const void *buf, size_t size, MsgType *ret_type,
-                Obj **ret_body, char *err, size_t errsz) {
+int wire_decode(MsgChannel channel, const void *buf, size_t size, MsgType *ret_type, Obj **ret_body,
+                char *err, size_t errsz) {
         size_t max = channel == CHANNEL_ADMIN_REQUEST || channel == CHANNEL_ADMIN_RESPONSE
                              ? WIRE_MAX_ADMIN_MESSAGE
                              : WIRE_MAX_AGENT_MESSAGE;

@@ -67,11 +67,10 @@ int wire_encode(MsgType type, const Obj *body, char **ret, size_t *ret_size);
  * -EMSGSIZE (too big) or -ENOMEM, and writes a one-line reason to err (naming the type and
  * field) for the caller's log line.
  */
-int wire_decode(MsgChannel channel, const void *buf, size_t size, MsgType *ret_type,
-                Obj **ret_body, char *err, size_t errsz);
+int wire_decode(MsgChannel channel, const void *buf, size_t size, MsgType *ret_type, Obj **ret_body,
+                char *err, size_t errsz);
 
 /* Limits used by the message schemas (documented in docs/protocol.md). */
-#define WIRE_MAX_TOKEN      128
 #define WIRE_MAX_NAME       253
 #define WIRE_MAX_TEXT       4096
 #define WIRE_MAX_OUTPUT     16384

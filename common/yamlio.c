@@ -222,9 +222,9 @@ static int parse_collection(Parser *ps, yaml_event_t *start, unsigned depth, Obj
         if (!o)
                 return -ENOMEM;
         set_mark(o, &start->start_mark);
-        int r = remember_anchor(ps, is_map ? start->data.mapping_start.anchor
-                                           : start->data.sequence_start.anchor,
-                                o);
+        int r = remember_anchor(
+                ps, is_map ? start->data.mapping_start.anchor : start->data.sequence_start.anchor,
+                o);
         if (r < 0)
                 return r;
 
@@ -265,8 +265,8 @@ static int parse_collection(Parser *ps, yaml_event_t *start, unsigned depth, Obj
                         yaml_event_delete(&ev);
                         return r;
                 }
-                _cleanup_free_ char *key = strndup((const char *)ev.data.scalar.value,
-                                                   ev.data.scalar.length);
+                _cleanup_free_ char *key =
+                        strndup((const char *)ev.data.scalar.value, ev.data.scalar.length);
                 yaml_mark_t key_mark = ev.start_mark;
                 yaml_event_delete(&ev);
                 if (!key)
@@ -433,8 +433,7 @@ int yaml_parse_one(const char *buf, size_t size, Obj **ret, YamlError *err) {
                         Obj *second = obj_list_get(docs, 1);
                         err->line = second->mark.line;
                         err->column = second->mark.column;
-                        snprintf(err->message, sizeof(err->message),
-                                 "expected a single document");
+                        snprintf(err->message, sizeof(err->message), "expected a single document");
                 }
                 return -EBADMSG;
         }
@@ -476,8 +475,7 @@ static int buf_write(void *data, unsigned char *buffer, size_t size) {
 
 static int emit_scalar(yaml_emitter_t *e, const char *s, size_t len, yaml_scalar_style_t style) {
         yaml_event_t ev;
-        if (!yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s, (int)len, 1, 1,
-                                          style))
+        if (!yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s, (int)len, 1, 1, style))
                 return -ENOMEM;
         return yaml_emitter_emit(e, &ev) ? 0 : -EIO;
 }

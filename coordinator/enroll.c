@@ -10,6 +10,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "mp.h"
+#include "ratelimit.h"
 #include "resource.h"
 #include "wire.h"
 
@@ -18,6 +19,11 @@
 #define TOKEN_ALPHABET   "abcdefghijklmnopqrstuvwxyz0123456789"
 
 /* ---- ZAP ---- */
+
+/* Connection refusals and enrollment refusals are what a scanner or a misconfigured fleet
+ * produces in bulk: log the first ones of each burst, count the rest. */
+static RateLimit zap_log_limit = RATELIMIT_INIT(10 * USEC_PER_SEC, 20);
+static RateLimit refuse_log_limit = RATELIMIT_INIT(10 * USEC_PER_SEC, 20);
 
 static int zap_reply(void *sock, const char *req_id, size_t req_id_len, const char *code,
                      const char *text, const char *user) {
@@ -28,6 +34,19 @@ static int zap_reply(void *sock, const char *req_id, size_t req_id_len, const ch
             zmq_send(sock, user, strlen(user), ZMQ_SNDMORE) < 0 || zmq_send(sock, "", 0, 0) < 0)
                 return negative_errno();
         return 0;
+}
+
+static void zap_log_refusal(Manager *m, const char *address, const char *key, const char *why,
+                            const char *reason) {
+        unsigned suppressed = 0;
+        metrics_enroll_failure(m->metrics, reason);
+        if (!ratelimit_below(&zap_log_limit, &suppressed))
+                return;
+        char fp[64] = "?";
+        if (key)
+                key_fingerprint(key, fp, sizeof(fp));
+        log_notice("Refused a connection from %s with key %s: %s.%s", address, fp, why,
+                   suppressed ? " (more refusals were not logged)" : "");
 }
 
 int zap_on_request(void *zsock, void *userdata) {
@@ -51,11 +70,12 @@ int zap_on_request(void *zsock, void *userdata) {
                         zmq_msg_close(&msg);
         }
         if (r < 0 || n < 6) {
-                for (int i = 0; i < n; i++)
-                        zmq_msg_close(&frames[i]);
                 /* A REP socket must answer before it can read again. */
                 if (n >= 2)
-                        (void)zap_reply(zsock, zmq_msg_data(&frames[1]), 0, "500", "malformed", "");
+                        (void)zap_reply(zsock, zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1]),
+                                        "500", "malformed", "");
+                for (int i = 0; i < n; i++)
+                        zmq_msg_close(&frames[i]);
                 return r < 0 ? r : -EBADMSG;
         }
 
@@ -64,13 +84,14 @@ int zap_on_request(void *zsock, void *userdata) {
         const char *mech = zmq_msg_data(&frames[5]);
         size_t mech_len = zmq_msg_size(&frames[5]);
         char address[64];
-        snprintf(address, sizeof(address), "%.*s", (int)zmq_msg_size(&frames[3]),
+        snprintf(address, sizeof(address), "%.*s",
+                 (int)(zmq_msg_size(&frames[3]) < 63 ? zmq_msg_size(&frames[3]) : 63),
                  (const char *)zmq_msg_data(&frames[3]));
 
         if (mech_len != 5 || memcmp(mech, "CURVE", 5) != 0 || n < 7 ||
             zmq_msg_size(&frames[6]) != KEY_RAW_LEN) {
+                zap_log_refusal(m, address, NULL, "not a CURVE handshake", "NoCurve");
                 r = zap_reply(zsock, req_id, req_id_len, "400", "CURVE required", "");
-                metrics_enroll_failure(m->metrics, "NoCurve");
                 goto done;
         }
         char key[KEY_Z85_LEN + 1];
@@ -78,14 +99,27 @@ int zap_on_request(void *zsock, void *userdata) {
 
         switch (fanout_key_status(m->fanout, key)) {
         case KEY_REVOKED:
-                log_notice("Refused a connection from %s: key %.8s… is revoked.", address, key);
-                metrics_enroll_failure(m->metrics, "Revoked");
+                zap_log_refusal(m, address, key, "the host's key is revoked", "Revoked");
                 r = zap_reply(zsock, req_id, req_id_len, "400", "revoked", "");
                 break;
         case KEY_ENROLLED:
-        case KEY_UNKNOWN:
-                /* Unknown keys get in to enroll, and may do nothing else (fanout.c). */
                 r = zap_reply(zsock, req_id, req_id_len, "200", "OK", key);
+                break;
+        case KEY_UNKNOWN:
+                /* Not a host: only the enrollment key of a token we issued gets in, and then
+                 * only to send ENROLL (fanout.c drops anything else). Expired and used-up
+                 * tokens still get in, so that the agent is told why it is refused. */
+                r = token_find_by_key(m, key, NULL, NULL, NULL);
+                if (r < 0 && r != -ENOENT)
+                        log_warning_errno(r, "Failed to look up enrollment keys: %m");
+                if (r >= 0)
+                        r = zap_reply(zsock, req_id, req_id_len, "200", "OK", key);
+                else {
+                        zap_log_refusal(m, address, key,
+                                        "neither an enrolled host nor an enrollment token",
+                                        "UnknownKey");
+                        r = zap_reply(zsock, req_id, req_id_len, "400", "unknown key", "");
+                }
                 break;
         }
 done:
@@ -113,48 +147,88 @@ int token_create(Manager *m, const TokenSpec *spec, char **ret) {
         sodium_memzero(secret, sizeof(secret));
         if (!token)
                 return -ENOMEM;
-        char hash[65];
-        token_hash(token, hash);
+        /* Only the public half of the token's enrollment key is kept: it identifies the
+         * token at the handshake and cannot be turned back into the token. */
+        KeyPair ek;
+        int r = enroll_keypair_from_token(token, &ek);
+        if (r < 0) {
+                sodium_memzero(token, strlen(token));
+                return r;
+        }
+        char enroll_key[KEY_Z85_LEN + 1];
+        memcpy(enroll_key, ek.public_z85, sizeof(enroll_key));
+        keypair_wipe(&ek);
 
         _cleanup_(obj_freep) Obj *rec = obj_new_map();
         int64_t now = (int64_t)now_usec(CLOCK_REALTIME);
-        if (!rec || obj_map_set_str(rec, "hash", hash) < 0 ||
+        if (!rec || obj_map_set_str(rec, "enrollKey", enroll_key) < 0 ||
             obj_map_set_int(rec, "created", now) < 0 ||
             obj_map_set_int(rec, "expires", spec->ttl_usec ? now + (int64_t)spec->ttl_usec : 0) <
                     0 ||
             obj_map_set_int(rec, "usesLeft", spec->uses > 0 ? spec->uses : -1) < 0 ||
             obj_map_set_str(rec, "description", strempty(spec->description)) < 0 ||
-            obj_map_set(rec, "labels", spec->labels ? obj_dup(spec->labels) : obj_new_map()) < 0)
+            obj_map_set(rec, "labels", spec->labels ? obj_dup(spec->labels) : obj_new_map()) < 0) {
+                sodium_memzero(token, strlen(token));
                 return -ENOMEM;
+        }
         _cleanup_free_ char *buf = NULL;
         size_t size;
-        int r = mp_encode(rec, &buf, &size);
-        if (r < 0)
+        r = mp_encode(rec, &buf, &size);
+        _cleanup_free_ char *key = r >= 0 ? strjoin("_token/", id) : NULL;
+        if (r >= 0 && !key)
+                r = -ENOMEM;
+        if (r >= 0) {
+                StoreCmp cmp = {.key = key, .target = STORE_CMP_EXISTS, .value = 0};
+                StoreOp op = {.type = STORE_OP_PUT, .key = key, .value = buf, .size = size};
+                r = store_txn(m->store, &cmp, 1, &op, 1, NULL);
+                if (r == 0)
+                        r = -EEXIST; /* an id collision: 36^6, the caller may retry */
+        }
+        if (r < 0) {
+                sodium_memzero(token, strlen(token));
                 return r;
-        _cleanup_free_ char *key = strjoin("_token/", id);
-        if (!key)
-                return -ENOMEM;
-        StoreCmp cmp = {.key = key, .target = STORE_CMP_EXISTS, .value = 0};
-        StoreOp op = {.type = STORE_OP_PUT, .key = key, .value = buf, .size = size};
-        r = store_txn(m->store, &cmp, 1, &op, 1, NULL);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return -EEXIST; /* an id collision: 36^6, the caller may retry */
+        }
         *ret = TAKE_PTR(token);
         return 0;
 }
 
-static int load_token(Manager *m, const char *id, Obj **ret, int64_t *ret_rev) {
-        _cleanup_free_ char *key = strjoin("_token/", id);
-        if (!key)
-                return -ENOMEM;
-        _cleanup_free_ void *buf = NULL;
-        size_t size;
-        int r = store_get(m->store, key, &buf, &size, ret_rev);
+typedef struct FindTokenCtx {
+        const char *key;
+        char id[TOKEN_ID_LEN + 1];
+        Obj *rec;
+        int64_t rev;
+} FindTokenCtx;
+
+static int find_token_cb(const StoreKV *kv, void *userdata) {
+        FindTokenCtx *c = userdata;
+        _cleanup_(obj_freep) Obj *rec = NULL;
+        if (mp_decode(kv->value, kv->size, &rec) < 0)
+                return 0;
+        if (!streq_ptr(obj_get_str(rec, "enrollKey"), c->key))
+                return 0;
+        snprintf(c->id, sizeof(c->id), "%s", kv->key + strlen("_token/"));
+        c->rec = TAKE_PTR(rec);
+        c->rev = kv->mod_rev;
+        return 1;
+}
+
+/* Tokens are few (one per batch of hosts), so a scan is the index. */
+int token_find_by_key(Manager *m, const char *enroll_key, char *ret_id, Obj **ret_rec,
+                      int64_t *ret_rev) {
+        FindTokenCtx c = {.key = enroll_key};
+        int r = store_list(m->store, "_token/", find_token_cb, &c);
+        _cleanup_(obj_freep) Obj *rec = c.rec;
         if (r < 0)
                 return r;
-        return mp_decode(buf, size, ret);
+        if (!rec)
+                return -ENOENT;
+        if (ret_id)
+                memcpy(ret_id, c.id, sizeof(c.id));
+        if (ret_rec)
+                *ret_rec = TAKE_PTR(rec);
+        if (ret_rev)
+                *ret_rev = c.rev;
+        return 0;
 }
 
 typedef struct TokenListCtx {
@@ -166,7 +240,7 @@ static int token_list_cb(const StoreKV *kv, void *userdata) {
         _cleanup_(obj_freep) Obj *rec = NULL;
         if (mp_decode(kv->value, kv->size, &rec) < 0)
                 return 0;
-        obj_map_del(rec, "hash");
+        obj_map_del(rec, "enrollKey");
         int r = obj_map_set_str(rec, "id", kv->key + strlen("_token/"));
         if (r < 0)
                 return r;
@@ -201,18 +275,28 @@ int token_delete(Manager *m, const char *id) {
 
 /* ---- enrollment ---- */
 
-static int refuse(Manager *m, const void *rid, size_t rid_len, const char *reason,
-                  const char *fmt, ...) _printf_(5, 6);
-static int refuse(Manager *m, const void *rid, size_t rid_len, const char *reason,
-                  const char *fmt, ...) {
+typedef struct Refusal {
+        Manager *m;
+        const void *rid;
+        size_t rid_len;
+        const char *fp;      /* fingerprint of the key being enrolled */
+        const char *address; /* the peer's IP address */
+} Refusal;
+
+static int refuse(const Refusal *ctx, const char *reason, const char *fmt, ...) _printf_(3, 4);
+static int refuse(const Refusal *ctx, const char *reason, const char *fmt, ...) {
         char msg[512];
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        log_event(LOG_NOTICE, ANVIL_MESSAGE_ENROLL_REFUSED, "Refused enrollment: %s: %s", reason,
-                  msg);
-        metrics_enroll_failure(m->metrics, reason);
+        unsigned suppressed = 0;
+        if (ratelimit_below(&refuse_log_limit, &suppressed))
+                log_event(LOG_NOTICE, ANVIL_MESSAGE_ENROLL_REFUSED,
+                          "Refused the enrollment of key %s from %s: %s: %s%s", ctx->fp,
+                          ctx->address, reason, msg,
+                          suppressed ? " (more refusals were not logged)" : "");
+        metrics_enroll_failure(ctx->m->metrics, reason);
         _cleanup_(obj_freep) Obj *body = obj_new_map();
         if (!body || obj_map_set_str(body, "reason", reason) < 0 ||
             obj_map_set_str(body, "message", msg) < 0)
@@ -222,7 +306,7 @@ static int refuse(Manager *m, const void *rid, size_t rid_len, const char *reaso
         int r = wire_encode(MSG_REFUSED, body, &buf, &size);
         if (r < 0)
                 return r;
-        return manager_send_after_commit(m, m->router, rid, rid_len, buf, size);
+        return manager_send_after_commit(ctx->m, ctx->m->router, ctx->rid, ctx->rid_len, buf, size);
 }
 
 static int reply_enrolled(Manager *m, const void *rid, size_t rid_len, const char *host) {
@@ -261,159 +345,190 @@ static void host_name_from_facts(const Obj *facts, char *buf, size_t bufsz) {
         }
 }
 
-typedef struct FindCtx {
-        const char *uuid;
-        Obj *found;
-} FindCtx;
-
-static int find_by_uuid(Obj *host, void *userdata) {
-        FindCtx *c = userdata;
-        if (streq_ptr(obj_get_str(host, "status.facts.productUUID"), c->uuid)) {
-                c->found = obj_dup(host);
-                return 1;
-        }
-        return 0;
+/* The Host of a machine (by product UUID) or of a key: the fan-out's indexes say which,
+ * so enrolling 10,000 hosts does not scan 10,000 Hosts each time. */
+static int find_host(Manager *m, const char *uuid, const char *key, Obj **ret) {
+        extern const KindInfo kind_host;
+        const char *name =
+                uuid ? fanout_host_by_uuid(m->fanout, uuid) : fanout_host_by_key(m->fanout, key);
+        *ret = NULL;
+        if (!name)
+                return 0;
+        int r = registry_get(m->reg, &kind_host, NULL, name, ret);
+        return r == -ENOENT ? 0 : r;
 }
 
-int enroll_handle(Manager *m, const char *key_z85, const void *rid, size_t rid_len,
-                  const Obj *body) {
+int enroll_handle(Manager *m, const char *enroll_key, const char *address, const void *rid,
+                  size_t rid_len, const Obj *body) {
         extern const KindInfo kind_host;
-        const char *token = obj_get_str(body, "token");
+        const char *agent_key = obj_get_str(body, "agentKey");
         const Obj *facts = obj_map_get(body, "facts");
         const char *uuid = obj_get_str(facts, "productUUID");
-        char fp[64];
-        key_fingerprint(key_z85, fp, sizeof(fp));
+        char fp[64] = "?";
+        key_fingerprint(agent_key, fp, sizeof(fp));
+        Refusal ctx = {m, rid, rid_len, fp, strempty(address)};
+        int r;
 
-        /* An enrolled key asking again (it lost our answer): answer again, spend nothing. */
-        if (fanout_key_status(m->fanout, key_z85) == KEY_ENROLLED) {
-                FindCtx c = {.uuid = uuid};
-                int r = registry_list(m->reg, &kind_host, NULL, find_by_uuid, &c);
-                _cleanup_(obj_freep) Obj *h = c.found;
-                if (r >= 0 && h && streq_ptr(obj_get_str(h, "status.agentKey"), key_z85))
-                        return reply_enrolled(m, rid, rid_len, meta_name(h));
-        }
-
-        const char *dot = token ? strchr(token, '.') : NULL;
+        /* Which token: the one whose enrollment key this connection authenticated with. */
         char id[TOKEN_ID_LEN + 1] = "";
-        if (dot && dot - token == TOKEN_ID_LEN) {
-                memcpy(id, token, TOKEN_ID_LEN);
-                id[TOKEN_ID_LEN] = 0;
-        }
-        if (!token_id_valid(id))
-                return refuse(m, rid, rid_len, "TokenUnknown", "the token is not a valid Anvil "
-                                                               "enrollment token");
         _cleanup_(obj_freep) Obj *rec = NULL;
         int64_t rec_rev = 0;
-        int r = load_token(m, id, &rec, &rec_rev);
-        char hash[65];
-        token_hash(token, hash);
-        const char *want = obj_get_str(rec, "hash");
-        if (r < 0 || !want || strlen(want) != 64 || sodium_memcmp(want, hash, 64) != 0)
-                return refuse(m, rid, rid_len, "TokenUnknown",
-                              "no such enrollment token (key %s)", fp);
+        r = token_find_by_key(m, enroll_key, id, &rec, &rec_rev);
+        if (r == -ENOENT)
+                return refuse(&ctx, "TokenUnknown",
+                              "the coordinator does not know this enrollment token (deleted?); "
+                              "create one with 'anvilctl token create'");
+        if (r < 0)
+                return r;
+
+        /* The key being enrolled must be the sender's: the proof is a box from its secret
+         * key to ours over this connection's enrollment key. */
+        if (key_proof_check(&m->keys, agent_key, enroll_key, obj_get_str(body, "proof")) < 0)
+                return refuse(&ctx, "BadProof",
+                              "the proof of possession of the agent key does not verify");
+        if (streq(agent_key, enroll_key))
+                return refuse(&ctx, "BadKey", "the agent key must not be the token's key");
+
+        switch (fanout_key_status(m->fanout, agent_key)) {
+        case KEY_REVOKED: {
+                _cleanup_(obj_freep) Obj *h = NULL;
+                r = find_host(m, NULL, agent_key, &h);
+                if (r < 0)
+                        return r;
+                return refuse(&ctx, "HostRevoked",
+                              "this agent key (%s) is host %s's, which is revoked; delete the "
+                              "host ('anvilctl host delete %s') before enrolling it again",
+                              fp, h ? meta_name(h) : "?", h ? meta_name(h) : "NAME");
+        }
+        case KEY_ENROLLED: {
+                /* Enrolled already and asking again (it lost our answer): answer again and
+                 * spend nothing, if it is the same machine. */
+                _cleanup_(obj_freep) Obj *h = NULL;
+                r = find_host(m, NULL, agent_key, &h);
+                if (r < 0)
+                        return r;
+                if (h && streq_ptr(obj_get_str(h, "status.facts.productUUID"), uuid))
+                        return reply_enrolled(m, rid, rid_len, meta_name(h));
+                return refuse(&ctx, "KeyInUse",
+                              "this agent key (%s) is enrolled as another host (%s)", fp,
+                              h ? meta_name(h) : "?");
+        }
+        case KEY_UNKNOWN:
+                break;
+        }
+
+        /* One machine, one Host. A machine that comes back with another key (reinstalled)
+         * is not re-keyed silently: a token must never let its holder take over a Host that
+         * exists, with its labels, its claim and the bootstrap data sealed to it. The
+         * operator deletes the Host first. */
+        _cleanup_(obj_freep) Obj *host = NULL;
+        r = find_host(m, uuid, NULL, &host);
+        if (r < 0)
+                return r;
+        if (host) {
+                if (streq_ptr(obj_get_str(host, "status.phase"), "Revoked"))
+                        return refuse(&ctx, "HostRevoked",
+                                      "host %s (product UUID %s) is revoked; delete it "
+                                      "('anvilctl host delete %s') before enrolling it again",
+                                      meta_name(host), uuid, meta_name(host));
+                return refuse(&ctx, "HostExists",
+                              "host %s (product UUID %s) is enrolled with another key; if "
+                              "this machine was reinstalled, delete the host ('anvilctl host "
+                              "delete %s') and enroll it again",
+                              meta_name(host), uuid, meta_name(host));
+        }
+
         int64_t expires = 0, uses = -1;
         obj_get_int(rec, "expires", &expires);
         obj_get_int(rec, "usesLeft", &uses);
         if (expires > 0 && expires < (int64_t)now_usec(CLOCK_REALTIME))
-                return refuse(m, rid, rid_len, "TokenExpired",
+                return refuse(&ctx, "TokenExpired",
                               "enrollment token %s has expired; create a new one with "
                               "'anvilctl token create'",
                               id);
         if (uses == 0)
-                return refuse(m, rid, rid_len, "TokenExhausted",
-                              "enrollment token %s has no uses left", id);
+                return refuse(&ctx, "TokenExhausted",
+                              "enrollment token %s has no uses left; create a new one with "
+                              "'anvilctl token create'",
+                              id);
 
-        /* Same machine, new key (reinstalled or diskless): re-key its Host, but never one
-         * that is in use — a stolen token must not take over a running node. */
-        FindCtx c = {.uuid = uuid};
-        r = registry_list(m->reg, &kind_host, NULL, find_by_uuid, &c);
-        if (r < 0)
-                return r;
-        _cleanup_(obj_freep) Obj *host = c.found;
+        char name[64];
+        host_name_from_facts(facts, name, sizeof(name));
+        _cleanup_(obj_freep) Obj *existing = NULL;
+        if (registry_get(m->reg, &kind_host, NULL, name, &existing) >= 0) {
+                /* Same hostname, other machine: disambiguate with the UUID. */
+                char alt[64];
+                char u[9] = "";
+                size_t k = 0;
+                for (const char *p = strempty(uuid); *p && k < 8; p++)
+                        if (isalnum((unsigned char)*p))
+                                u[k++] = (char)tolower((unsigned char)*p);
+                u[k] = 0;
+                snprintf(alt, sizeof(alt), "%.54s-%s", name, u);
+                snprintf(name, sizeof(name), "%s", alt);
+                existing = obj_free(existing);
+                if (registry_get(m->reg, &kind_host, NULL, name, &existing) >= 0)
+                        return refuse(&ctx, "NameTaken",
+                                      "no free host name for hostname %s (product UUID %s)",
+                                      strna(obj_get_str(facts, "hostname")), uuid);
+        }
         char ts[32];
-        if (host) {
-                if (obj_get(host, "spec.consumerRef") &&
-                    !streq_ptr(obj_get_str(host, "status.phase"), "Revoked"))
-                        return refuse(m, rid, rid_len, "HostInUse",
-                                      "host %s (product UUID %s) is claimed by a machine; "
-                                      "release it before enrolling it with a new key",
-                                      meta_name(host), uuid);
-                if (streq_ptr(obj_get_str(host, "status.phase"), "Revoked"))
-                        return refuse(m, rid, rid_len, "HostRevoked",
-                                      "host %s is revoked; delete it ('anvilctl delete host "
-                                      "%s') before enrolling it again",
-                                      meta_name(host), meta_name(host));
-                const char *old_key = obj_get_str(host, "status.agentKey");
-                if (old_key)
-                        (void)fanout_link_host(m->fanout, old_key, NULL);
-                if ((r = obj_set_str(host, "status.agentKey", key_z85)) < 0 ||
-                    (r = obj_set_str(host, "status.fingerprint", fp)) < 0 ||
-                    (r = obj_set(host, "status.facts", obj_dup(facts))) < 0 ||
-                    (r = obj_set_str(host, "status.enrolledAt", now_rfc3339(ts))) < 0)
-                        return r;
-                r = registry_update_status(m->reg, host);
-                if (r < 0)
-                        return r;
-                log_notice("Host %s re-enrolled with a new key %s.", meta_name(host), fp);
-        } else {
-                char name[64];
-                host_name_from_facts(facts, name, sizeof(name));
-                _cleanup_(obj_freep) Obj *existing = NULL;
-                if (registry_get(m->reg, &kind_host, NULL, name, &existing) >= 0) {
-                        /* Same hostname, other machine: disambiguate with the UUID. */
-                        char alt[64];
-                        char u[9] = "";
-                        size_t k = 0;
-                        for (const char *p = strempty(uuid); *p && k < 8; p++)
-                                if (isalnum((unsigned char)*p))
-                                        u[k++] = (char)tolower((unsigned char)*p);
-                        u[k] = 0;
-                        snprintf(alt, sizeof(alt), "%.54s-%s", name, u);
-                        snprintf(name, sizeof(name), "%s", alt);
-                }
-                host = obj_new_map();
-                if (!host || obj_map_set_str(host, "kind", "Host") < 0 ||
-                    obj_set_str(host, "metadata.name", name) < 0 ||
-                    obj_set(host, "metadata.labels",
-                            obj_dup(obj_map_get(rec, "labels")) ?: obj_new_map()) < 0 ||
-                    obj_set_str(host, "spec.action", "Idle") < 0 ||
-                    obj_set_str(host, "status.phase", "Available") < 0 ||
-                    obj_set_str(host, "status.agentKey", key_z85) < 0 ||
-                    obj_set_str(host, "status.fingerprint", fp) < 0 ||
-                    obj_set_str(host, "status.enrolledAt", now_rfc3339(ts)) < 0 ||
-                    obj_set_bool(host, "status.connected", true) < 0 ||
-                    obj_set_int(host, "status.observedGeneration", 0) < 0 ||
-                    obj_set(host, "status.facts", obj_dup(facts)) < 0)
-                        return -ENOMEM;
-                r = registry_create(m->reg, host);
-                if (r < 0)
-                        return r;
-        }
-
-        /* Spend one use. */
-        if (uses > 0) {
-                if ((r = obj_map_set_int(rec, "usesLeft", uses - 1)) < 0)
-                        return r;
-                _cleanup_free_ char *buf = NULL;
-                size_t size;
-                if ((r = mp_encode(rec, &buf, &size)) < 0)
-                        return r;
-                _cleanup_free_ char *tkey = strjoin("_token/", id);
-                if (!tkey)
-                        return -ENOMEM;
-                StoreCmp cmp = {.key = tkey, .target = STORE_CMP_MOD_REV, .value = rec_rev};
-                StoreOp op = {.type = STORE_OP_PUT, .key = tkey, .value = buf, .size = size};
-                if ((r = store_txn(m->store, &cmp, 1, &op, 1, NULL)) <= 0)
-                        return r < 0 ? r : -ESTALE;
-        }
-
-        r = fanout_link_host(m->fanout, key_z85, meta_name(host));
+        host = obj_new_map();
+        if (!host || obj_map_set_str(host, "kind", "Host") < 0 ||
+            obj_set_str(host, "metadata.name", name) < 0 ||
+            obj_set(host, "metadata.labels", obj_dup(obj_map_get(rec, "labels")) ?: obj_new_map()) <
+                    0 ||
+            obj_set_str(host, "spec.action", "Idle") < 0 ||
+            obj_set_str(host, "status.phase", "Available") < 0 ||
+            obj_set_str(host, "status.agentKey", agent_key) < 0 ||
+            obj_set_str(host, "status.fingerprint", fp) < 0 ||
+            obj_set_str(host, "status.enrolledAt", now_rfc3339(ts)) < 0 ||
+            obj_set_str(host, "status.enrolledWith", id) < 0 ||
+            obj_set_bool(host, "status.connected", true) < 0 ||
+            obj_set_int(host, "status.observedGeneration", 0) < 0 ||
+            obj_set(host, "status.facts", obj_dup(facts)) < 0)
+                return -ENOMEM;
+        /* Create the Host and spend one use together (all or nothing), the use
+         * preconditioned on the record we read: two enrollments racing for the last use
+         * cannot both win. */
+        r = store_group_begin(m->store);
         if (r < 0)
                 return r;
+        r = registry_create(m->reg, host);
+        if (r >= 0 && uses > 0) {
+                _cleanup_free_ char *buf = NULL, *tkey = strjoin("_token/", id);
+                size_t size;
+                if (!tkey)
+                        r = -ENOMEM;
+                if (r >= 0)
+                        r = obj_map_set_int(rec, "usesLeft", uses - 1);
+                if (r >= 0)
+                        r = mp_encode(rec, &buf, &size);
+                if (r >= 0) {
+                        StoreCmp cmp = {.key = tkey, .target = STORE_CMP_MOD_REV, .value = rec_rev};
+                        StoreOp op = {
+                                .type = STORE_OP_PUT, .key = tkey, .value = buf, .size = size};
+                        r = store_txn(m->store, &cmp, 1, &op, 1, NULL);
+                        if (r == 0)
+                                r = -ESTALE;
+                }
+        }
+        int q = store_group_end(m->store, r >= 0);
+        if (r < 0)
+                return r;
+        if (q < 0)
+                return q;
+
+        r = fanout_link_host(m->fanout, agent_key, meta_name(host));
+        if (r >= 0)
+                r = fanout_link_uuid(m->fanout, agent_key, uuid);
+        if (r < 0)
+                return r;
+        fanout_host_heard(m->fanout, agent_key);
         LOG_FIELD_SCOPE(LOG_FIELD_HOST, meta_name(host));
         log_event(LOG_NOTICE, ANVIL_MESSAGE_ENROLLED,
-                  "Host %s enrolled (product UUID %s, key %s, token %s).", meta_name(host), uuid,
-                  fp, id);
+                  "Host %s enrolled from %s (product UUID %s, key %s, token %s).", meta_name(host),
+                  strempty(address), uuid, fp, id);
         return reply_enrolled(m, rid, rid_len, meta_name(host));
 }
 
@@ -427,13 +542,16 @@ int host_revoke(Manager *m, const char *name, char **ret_error) {
         }
         if (r < 0)
                 return r;
+        if (streq_ptr(obj_get_str(host, "status.phase"), "Revoked"))
+                return 0;
         if ((r = obj_set_str(host, "status.phase", "Revoked")) < 0 ||
             (r = obj_set_bool(host, "status.connected", false)) < 0)
                 return r;
         r = registry_update_status(m->reg, host);
         if (r < 0)
                 return r;
-        log_notice("Host %s revoked: its key %s is refused from now on.", name,
-                   strna(obj_get_str(host, "status.fingerprint")));
+        log_notice("Host %s revoked: its key %s is refused from now on and its connections are "
+                   "closed.",
+                   name, strna(obj_get_str(host, "status.fingerprint")));
         return 0;
 }

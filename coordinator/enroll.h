@@ -7,10 +7,13 @@
  * accepted only to enroll (the fan-out drops anything but ENROLL from it). The ZAP User-Id is
  * the client's public key in Z85, so every message carries its authenticated identity.
  *
- * Enrollment tokens are "<id>.<secret>" ([a-z0-9]{6}.[a-z0-9]{32}); the store keeps only a
- * BLAKE2b hash of the whole token under _token/<id>, with its expiry, remaining uses,
- * labels (which become the Host's labels) and description. A token is shown once, at
- * creation.
+ * Enrollment tokens are "<id>.<secret>" ([a-z0-9]{6}.[a-z0-9]{32}). An agent enrolls over a
+ * connection whose CURVE key pair is derived from its token (enroll_keypair_from_token()),
+ * so the store keeps only that key's public half under _token/<id>, with the expiry,
+ * remaining uses, labels (which become the Host's labels) and description. ZAP lets in
+ * enrolled host keys and token keys, nothing else; a token key may only send ENROLL, which
+ * names the agent's own key and proves it holds its secret half. A token is shown once, at
+ * creation, and never crosses the wire again.
  */
 #pragma once
 
@@ -19,9 +22,9 @@
 int zap_on_request(void *zsock, void *userdata);
 
 typedef struct TokenSpec {
-        uint64_t ttl_usec;  /* 0 = never expires */
-        int64_t uses;       /* 0 = unlimited */
-        const Obj *labels;  /* string map, may be NULL */
+        uint64_t ttl_usec; /* 0 = never expires */
+        int64_t uses;      /* 0 = unlimited */
+        const Obj *labels; /* string map, may be NULL */
         const char *description;
 } TokenSpec;
 
@@ -31,10 +34,15 @@ int token_create(Manager *m, const TokenSpec *spec, char **ret);
 int token_list(Manager *m, Obj **ret);
 int token_delete(Manager *m, const char *id);
 
-/* Handles ENROLL from key (the authenticated one). Creates or re-keys the Host; replies
- * ENROLLED or REFUSED through the outbox. */
-int enroll_handle(Manager *m, const char *key_z85, const void *rid, size_t rid_len,
-                  const Obj *body);
+/* Finds the token whose enrollment key is enroll_key: -ENOENT if none. ret_id (7 bytes) gets
+ * its id. Any ret_ may be NULL. */
+int token_find_by_key(Manager *m, const char *enroll_key, char *ret_id, Obj **ret_rec,
+                      int64_t *ret_rev);
+
+/* Handles ENROLL received over a connection authenticated with enroll_key (a token's key)
+ * from address. Creates the Host; replies ENROLLED or REFUSED through the outbox. */
+int enroll_handle(Manager *m, const char *enroll_key, const char *address, const void *rid,
+                  size_t rid_len, const Obj *body);
 
 /* Revokes a host: its key is refused from now on and its connections are closed. */
 int host_revoke(Manager *m, const char *host, char **ret_error);

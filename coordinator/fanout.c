@@ -10,6 +10,7 @@
 #include "fanout.h"
 #include "log.h"
 #include "metrics.h"
+#include "ratelimit.h"
 #include "resource.h"
 #include "wire.h"
 
@@ -21,31 +22,43 @@ extern const KindInfo kind_host, kind_secret;
 
 typedef struct HostLink {
         char key[KEY_Z85_LEN + 1];
-        char *host;            /* NULL until enrolled */
+        char *host; /* NULL until enrolled */
+        char *uuid; /* the host's product UUID (its machine identity), or NULL */
         uint8_t rid[256];
         size_t rid_len;
         bool connected;
         bool revoked;
-        bool dirty;            /* DESIRED to be sent after the current commit */
-        int64_t desired_gen;   /* Host metadata.generation */
-        int64_t acked_gen;     /* what the agent has acknowledged */
+        bool dirty;          /* DESIRED to be sent after the current commit */
+        int64_t desired_gen; /* Host metadata.generation */
+        int64_t acked_gen;   /* what the agent has acknowledged */
         int64_t sent_gen;
-        uint64_t sent_at;      /* CLOCK_MONOTONIC µs */
+        uint64_t sent_at; /* CLOCK_MONOTONIC µs */
         uint64_t retry_usec;
         uint64_t last_seen;
-        int srcfd;             /* the connection's fd, to cut a revoked host off */
+        int srcfd;         /* the connection's fd, to cut a revoked host off */
+        uint64_t peer_tag; /* hash of that fd's peer address, to know it still is ours */
 } HostLink;
+
+/* A connection to shut down at the next tick: after the REVOKED queued to it had time to
+ * leave (libzmq writes from its I/O thread; cutting at once would lose it). */
+typedef struct PendingCut {
+        int fd;
+        uint64_t peer_tag;
+} PendingCut;
+#define MAX_PENDING_CUTS 1024
 
 struct Fanout {
         Manager *m;
-        void *by_key;   /* tsearch: HostLink by key */
-        void *by_host;  /* tsearch: HostLink by host name */
+        void *by_key;  /* tsearch: HostLink by key */
+        void *by_host; /* tsearch: HostLink by host name */
+        void *by_uuid; /* tsearch: HostLink by product UUID (enrollment looks up machines) */
         HostLink **dirty;
         size_t n_dirty, cap_dirty;
         sd_event_source *tick;
         FanoutStats stats;
-        uint64_t log_budget_reset;
-        unsigned log_budget;
+        RateLimit log_limit; /* lines about bad or unauthorised peer messages */
+        PendingCut cuts[MAX_PENDING_CUTS];
+        size_t n_cuts;
 };
 
 static int cmp_key(const void *a, const void *b) {
@@ -63,6 +76,28 @@ static HostLink *find_by_key(Fanout *f, const char *key) {
         return n ? *(HostLink **)n : NULL;
 }
 
+static int cmp_uuid(const void *a, const void *b) {
+        return strcmp(((const HostLink *)a)->uuid, ((const HostLink *)b)->uuid);
+}
+
+static HostLink *find_by_uuid(Fanout *f, const char *uuid) {
+        HostLink probe = {.uuid = (char *)uuid};
+        void *n = tfind(&probe, &f->by_uuid, cmp_uuid);
+        return n ? *(HostLink **)n : NULL;
+}
+
+/* Forgets the host of a link (deleted, or its name moved to another key): the key is
+ * unknown from now on. */
+static void unlink_host(Fanout *f, HostLink *l) {
+        if (l->host)
+                tdelete(l, &f->by_host, cmp_host);
+        if (l->uuid)
+                tdelete(l, &f->by_uuid, cmp_uuid);
+        free(l->host);
+        free(l->uuid);
+        l->host = l->uuid = NULL;
+}
+
 static HostLink *find_by_host(Fanout *f, const char *host) {
         HostLink probe = {.host = (char *)host};
         void *n = tfind(&probe, &f->by_host, cmp_host);
@@ -71,15 +106,66 @@ static HostLink *find_by_host(Fanout *f, const char *host) {
 
 /* Rate-limits the logging of bad peer input: a hostile peer must not flood the journal. */
 static bool may_log(Fanout *f) {
-        uint64_t now = now_usec(CLOCK_MONOTONIC);
-        if (now > f->log_budget_reset) {
-                f->log_budget_reset = now + 10 * USEC_PER_SEC;
-                f->log_budget = 20;
+        return ratelimit_below(&f->log_limit, NULL);
+}
+
+/* The peer address of a socket, hashed (FNV-1a): a remembered fd number may have been
+ * closed and reused by another connection; the tag tells. 0 = no peer. */
+static uint64_t fd_peer_tag(int fd) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+                return 0;
+        uint64_t h = 1469598103934665603ULL;
+        const uint8_t *p = (const uint8_t *)&ss;
+        for (socklen_t i = 0; i < len; i++)
+                h = (h ^ p[i]) * 1099511628211ULL;
+        return h ? h : 1;
+}
+
+/* Schedules the TCP connection behind fd to be shut down at the next tick. libzmq has no
+ * per-peer disconnect on a ROUTER, so the connection is shut down under it; the I/O thread
+ * sees the socket close, and a reconnect meets the ZAP handler again. */
+static void cut_later(Fanout *f, int fd, uint64_t tag) {
+        if (fd < 0 || tag == 0)
+                return;
+        for (size_t i = 0; i < f->n_cuts; i++)
+                if (f->cuts[i].fd == fd && f->cuts[i].peer_tag == tag)
+                        return;
+        if (f->n_cuts == MAX_PENDING_CUTS) {
+                (void)shutdown(fd, SHUT_RDWR); /* no room to wait: cut now */
+                return;
         }
-        if (f->log_budget == 0)
-                return false;
-        f->log_budget--;
-        return true;
+        f->cuts[f->n_cuts++] = (PendingCut){fd, tag};
+}
+
+static void run_cuts(Fanout *f) {
+        for (size_t i = 0; i < f->n_cuts; i++)
+                if (fd_peer_tag(f->cuts[i].fd) == f->cuts[i].peer_tag)
+                        (void)shutdown(f->cuts[i].fd, SHUT_RDWR);
+        f->n_cuts = 0;
+}
+
+/* Tells a peer why, then cuts it off: REVOKED now, the TCP shutdown at the next tick. */
+static void send_revoked(Fanout *f, const void *rid, size_t rid_len, const char *reason) {
+        _cleanup_(obj_freep) Obj *body = obj_new_map();
+        char *buf;
+        size_t size;
+        if (!body || obj_map_set_str(body, "reason", reason) < 0 ||
+            wire_encode(MSG_REVOKED, body, &buf, &size) < 0)
+                return;
+        if (zmq_send(f->m->router, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+                (void)zmq_send(f->m->router, buf, size, ZMQ_DONTWAIT);
+        free(buf);
+}
+
+static void cut_link(Fanout *f, HostLink *l, const char *reason) {
+        if (l->rid_len > 0)
+                send_revoked(f, l->rid, l->rid_len, reason);
+        cut_later(f, l->srcfd, l->peer_tag);
+        l->srcfd = -1;
+        l->peer_tag = 0;
+        l->connected = false;
 }
 
 static void mark_dirty(Fanout *f, HostLink *l) {
@@ -100,21 +186,14 @@ static void mark_dirty(Fanout *f, HostLink *l) {
 int fanout_link_host(Fanout *f, const char *key, const char *host) {
         HostLink *l = find_by_key(f, key);
         if (!host) {
-                if (l) {
-                        if (l->host)
-                                tdelete(l, &f->by_host, cmp_host);
-                        free(l->host);
-                        l->host = NULL;
-                }
+                if (l)
+                        unlink_host(f, l);
                 return 0;
         }
         /* A host name moves to a new key on re-enrollment. */
         HostLink *old = find_by_host(f, host);
-        if (old && old != l) {
-                tdelete(old, &f->by_host, cmp_host);
-                free(old->host);
-                old->host = NULL;
-        }
+        if (old && old != l)
+                unlink_host(f, old);
         if (!l) {
                 l = calloc(1, sizeof(HostLink));
                 if (!l)
@@ -128,14 +207,58 @@ int fanout_link_host(Fanout *f, const char *key, const char *host) {
         }
         if (l->host && streq(l->host, host))
                 return 0;
-        if (l->host) {
-                tdelete(l, &f->by_host, cmp_host);
-                free(l->host);
-        }
+        unlink_host(f, l);
+        /* A new Host (the key enrolled again after a deletion): its generations start
+         * again, nothing of the old one's delivery state applies. */
+        l->desired_gen = l->acked_gen = l->sent_gen = 0;
+        l->retry_usec = l->sent_at = 0;
+        l->revoked = false;
         l->host = strdup(host);
         if (!l->host || !tsearch(l, &f->by_host, cmp_host))
                 return -ENOMEM;
         return 0;
+}
+
+int fanout_link_uuid(Fanout *f, const char *key, const char *uuid) {
+        HostLink *l = find_by_key(f, key);
+        if (!l || !l->host || isempty(uuid) || streq_ptr(l->uuid, uuid))
+                return 0;
+        if (l->uuid) {
+                tdelete(l, &f->by_uuid, cmp_uuid);
+                free(l->uuid);
+                l->uuid = NULL;
+        }
+        HostLink *other = find_by_uuid(f, uuid);
+        if (other) { /* cannot happen through enrollment; the newest Host wins */
+                tdelete(other, &f->by_uuid, cmp_uuid);
+                free(other->uuid);
+                other->uuid = NULL;
+        }
+        l->uuid = strdup(uuid);
+        if (!l->uuid || !tsearch(l, &f->by_uuid, cmp_uuid)) {
+                free(l->uuid);
+                l->uuid = NULL;
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+const char *fanout_host_by_uuid(Fanout *f, const char *uuid) {
+        HostLink *l = uuid ? find_by_uuid(f, uuid) : NULL;
+        return l ? l->host : NULL;
+}
+
+const char *fanout_host_by_key(Fanout *f, const char *key) {
+        HostLink *l = find_by_key(f, key);
+        return l ? l->host : NULL;
+}
+
+void fanout_host_heard(Fanout *f, const char *key) {
+        HostLink *l = find_by_key(f, key);
+        if (!l)
+                return;
+        l->connected = true;
+        l->last_seen = now_usec(CLOCK_MONOTONIC);
 }
 
 KeyStatus fanout_key_status(Fanout *f, const char *key) {
@@ -164,23 +287,7 @@ static void apply_host(Fanout *f, HostLink *l, const Obj *host) {
         bool revoked = streq_ptr(obj_get_str(host, "status.phase"), "Revoked");
         if (revoked && !l->revoked) {
                 l->revoked = true;
-                /* Cut the live connection: libzmq has no per-peer disconnect on a ROUTER, so
-                 * shut the TCP connection down under it; the reconnect then meets ZAP. */
-                if (l->connected) {
-                        _cleanup_(obj_freep) Obj *body = obj_new_map();
-                        char *buf;
-                        size_t size;
-                        if (body && obj_map_set_str(body, "reason", "revoked by the operator") >= 0 &&
-                            wire_encode(MSG_REVOKED, body, &buf, &size) >= 0) {
-                                (void)zmq_send(f->m->router, l->rid, l->rid_len,
-                                               ZMQ_SNDMORE | ZMQ_DONTWAIT);
-                                (void)zmq_send(f->m->router, buf, size, ZMQ_DONTWAIT);
-                                free(buf);
-                        }
-                }
-                if (l->srcfd >= 0)
-                        (void)shutdown(l->srcfd, SHUT_RDWR);
-                l->connected = false;
+                cut_link(f, l, "revoked by the operator");
         }
         if (l->connected && l->desired_gen > l->acked_gen && l->desired_gen != l->sent_gen)
                 mark_dirty(f, l);
@@ -190,17 +297,19 @@ void fanout_host_changed(Fanout *f, const char *name, const Obj *host) {
         if (!host) {
                 HostLink *l = find_by_host(f, name);
                 if (l) {
-                        tdelete(l, &f->by_host, cmp_host);
-                        free(l->host);
-                        l->host = NULL;
-                        l->revoked = false; /* deleted: the key must enroll again */
+                        /* Deleted: the key is unknown from now on and must enroll again
+                         * with a token; its connection goes too. */
+                        cut_link(f, l, "deleted by the operator");
+                        unlink_host(f, l);
+                        l->revoked = false;
                 }
                 return;
         }
         const char *key = obj_get_str(host, "status.agentKey");
         if (!key)
                 return;
-        if (fanout_link_host(f, key, name) < 0)
+        if (fanout_link_host(f, key, name) < 0 ||
+            fanout_link_uuid(f, key, obj_get_str(host, "status.facts.productUUID")) < 0)
                 return;
         HostLink *l = find_by_key(f, key);
         if (l)
@@ -218,6 +327,8 @@ static int load_cb(Obj *host, void *userdata) {
         if (!key || !meta_name(host))
                 return 0;
         int r = fanout_link_host(c->f, key, meta_name(host));
+        if (r >= 0)
+                r = fanout_link_uuid(c->f, key, obj_get_str(host, "status.facts.productUUID"));
         if (r < 0)
                 return r;
         HostLink *l = find_by_key(c->f, key);
@@ -287,8 +398,36 @@ static int build_desired(Fanout *f, const char *name, Obj **ret, int64_t *ret_ge
         return 0;
 }
 
+#ifdef ANVIL_TEST_HOOKS
+/* Fault tests (tests/e2e): ANVIL_TEST_CRASH=desired-sent:<action> aborts right after the
+ * first DESIRED with that action is handed to libzmq (it may or may not have left);
+ * ANVIL_TEST_CRASH=ack-received:<action> aborts when the ACK of such a generation arrives,
+ * before it is recorded. ANVIL_TEST_DUPLICATE_DESIRED=1 sends every DESIRED twice. */
+static void test_crash_point(const char *point, const char *action) {
+        const char *spec = getenv("ANVIL_TEST_CRASH");
+        char want[128];
+        snprintf(want, sizeof(want), "%s:%s", point, strempty(action));
+        if (spec && streq(spec, want)) {
+                log_warning("Test hook: crashing at %s.", want);
+                abort();
+        }
+}
+static bool test_duplicate_desired(void) {
+        return streq_ptr(getenv("ANVIL_TEST_DUPLICATE_DESIRED"), "1");
+}
+#else
+static void test_crash_point(const char *point, const char *action) {
+        (void)point;
+        (void)action;
+}
+static bool test_duplicate_desired(void) {
+        return false;
+}
+#endif
+
 static void send_desired(Fanout *f, HostLink *l) {
-        if (!l->host || !l->connected || l->revoked)
+        /* No route yet (enrolled, its own connection not seen yet): its HELLO will ask. */
+        if (!l->host || !l->connected || l->revoked || l->rid_len == 0)
                 return;
         _cleanup_(obj_freep) Obj *body = NULL;
         int64_t gen = 0;
@@ -309,6 +448,10 @@ static void send_desired(Fanout *f, HostLink *l) {
         l->sent_gen = gen;
         l->sent_at = now;
         r = send_to(f, l, MSG_DESIRED, body);
+        if (r >= 0 && test_duplicate_desired())
+                r = send_to(f, l, MSG_DESIRED, body);
+        if (r >= 0)
+                test_crash_point("desired-sent", obj_get_str(body, "action"));
         LOG_FIELD_SCOPE(LOG_FIELD_HOST, l->host);
         if (r < 0 && r != -EAGAIN)
                 log_debug_errno(r, "Could not send generation %lld to %s now, will retry: %m",
@@ -358,6 +501,24 @@ static int set_if(Obj *host, const char *path, const Obj *v) {
         return obj_set(host, path, obj_dup(v));
 }
 
+/* Facts an agent reports after enrolling, if they are about the same machine: the product
+ * UUID is the Host's identity and never changes (a host claiming another's UUID would
+ * confuse every lookup by UUID). NULL if there are none to take. */
+static const Obj *same_machine_facts(const Obj *host, const Obj *body) {
+        const Obj *facts = obj_map_get(body, "facts");
+        if (!facts)
+                return NULL;
+        const char *have = obj_get_str(host, "status.facts.productUUID");
+        const char *said = obj_get_str(facts, "productUUID");
+        if (have && !streq_ptr(have, said)) {
+                log_warning("Host %s reported facts of product UUID %s, but it enrolled as %s: "
+                            "ignoring them.",
+                            meta_name(host), strna(said), have);
+                return NULL;
+        }
+        return facts;
+}
+
 static int edit_connected(Obj *host, const Obj *body, void *userdata) {
         (void)body;
         return obj_set_bool(host, "status.connected", *(bool *)userdata);
@@ -374,7 +535,7 @@ static int edit_hello(Obj *host, const Obj *body, void *userdata) {
                 return r;
         if ((r = obj_set_bool(host, "status.connected", true)) < 0 ||
             (r = set_if(host, "status.agentState", obj_map_get(body, "state"))) < 0 ||
-            (r = set_if(host, "status.facts", obj_map_get(body, "facts"))) < 0)
+            (r = set_if(host, "status.facts", same_machine_facts(host, body))) < 0)
                 return r;
         if (obj_map_get(body, "step"))
                 r = obj_set(host, "status.step", obj_dup(obj_map_get(body, "step")));
@@ -427,6 +588,22 @@ static int edit_status(Obj *host, const Obj *body, void *userdata) {
 static int edit_report(Obj *host, const Obj *body, void *userdata) {
         (void)userdata;
         int r;
+        int64_t g = 0;
+        obj_get_int(body, "generation", &g);
+        if (g != meta_generation(host))
+                return 0; /* about an older desired state (a reset may be under way) */
+        /* A host can only speak for its own node: the provider ID is its product UUID's. */
+        const char *pid = obj_get_str(body, "providerID");
+        _cleanup_free_ char *want =
+                strjoin("anvil://", strempty(obj_get_str(host, "status.facts.productUUID")));
+        if (!want)
+                return -ENOMEM;
+        if (pid && !streq(pid, want)) {
+                log_warning("Host %s reported provider ID %s, not its own (%s): ignoring the "
+                            "report.",
+                            meta_name(host), pid, want);
+                return 0;
+        }
         if ((r = set_if(host, "status.providerID", obj_map_get(body, "providerID"))) < 0 ||
             (r = set_if(host, "status.nodeName", obj_map_get(body, "nodeName"))) < 0 ||
             (r = set_if(host, "status.nodeReady", obj_map_get(body, "nodeReady"))) < 0 ||
@@ -437,10 +614,10 @@ static int edit_report(Obj *host, const Obj *body, void *userdata) {
 
 static int edit_health(Obj *host, const Obj *body, void *userdata) {
         (void)userdata;
-        const Obj *h = obj_map_get(body, "health");
-        if (!h)
-                return 0;
-        return obj_set(host, "status.health", obj_dup(h));
+        int r = set_if(host, "status.health", obj_map_get(body, "health"));
+        if (r >= 0)
+                r = set_if(host, "status.facts", same_machine_facts(host, body));
+        return r;
 }
 
 static void dispatch(Fanout *f, HostLink *l, MsgType type, const Obj *body) {
@@ -473,6 +650,14 @@ static void dispatch(Fanout *f, HostLink *l, MsgType type, const Obj *body) {
                 int64_t g = 0;
                 obj_get_int(body, "generation", &g);
                 f->stats.acks++;
+#ifdef ANVIL_TEST_HOOKS
+                if (getenv("ANVIL_TEST_CRASH") && g > l->acked_gen) {
+                        _cleanup_(obj_freep) Obj *h = NULL;
+                        if (registry_get(f->m->reg, &kind_host, NULL, l->host, &h) >= 0 &&
+                            meta_generation(h) == g)
+                                test_crash_point("ack-received", obj_get_str(h, "spec.action"));
+                }
+#endif
                 if (g > l->acked_gen && g <= l->desired_gen) {
                         l->acked_gen = g;
                         metrics_ack(f->m->metrics, g, l->sent_at);
@@ -495,8 +680,9 @@ static void dispatch(Fanout *f, HostLink *l, MsgType type, const Obj *body) {
                         bool yes = true;
                         r = edit_host_status(f, l->host, edit_connected, body, &yes);
                 }
-                /* Health is written only when it changed (edit_host_status compares). */
-                if (r >= 0 && obj_map_get(body, "health"))
+                /* Health and facts (sent when they changed) are written only when they
+                 * differ from the stored ones (edit_host_status compares). */
+                if (r >= 0 && (obj_map_get(body, "health") || obj_map_get(body, "facts")))
                         r = edit_host_status(f, l->host, edit_health, body, NULL);
                 break;
         }
@@ -511,9 +697,26 @@ static void dispatch(Fanout *f, HostLink *l, MsgType type, const Obj *body) {
                                   l->host);
 }
 
+/* Logs, rate-limited, a message dropped from peer key at address. */
+static void log_dropped(Fanout *f, const char *key, const char *address, const char *what,
+                        const char *why) {
+        f->stats.messages_dropped++;
+        if (!may_log(f))
+                return;
+        char fp[64] = "?";
+        if (key)
+                key_fingerprint(key, fp, sizeof(fp));
+        HostLink *l = key ? find_by_key(f, key) : NULL;
+        log_warning("Dropped %s from %s (key %s, host %s): %s.", what, strempty(address), fp,
+                    l && l->host ? l->host : "none", why);
+}
+
 int fanout_on_router(void *zsock, void *userdata) {
         Fanout *f = userdata;
         zmq_msg_t rid, body;
+        /* Before the first goto: a jump past a cleanup variable's initialisation would run
+         * its cleanup on garbage. */
+        _cleanup_(obj_freep) Obj *obj = NULL;
         zmq_msg_init(&rid);
         zmq_msg_init(&body);
         int r = 0;
@@ -530,6 +733,8 @@ int fanout_on_router(void *zsock, void *userdata) {
                 r = negative_errno();
                 goto out;
         }
+        const char *key = zmq_msg_gets(&body, "User-Id");
+        const char *address = zmq_msg_gets(&body, "Peer-Address");
         if (zmq_msg_more(&body)) {
                 /* More frames than our protocol has: drop them all. */
                 zmq_msg_t extra;
@@ -542,49 +747,64 @@ int fanout_on_router(void *zsock, void *userdata) {
                         r = zmq_msg_more(&extra);
                         zmq_msg_close(&extra);
                 } while (r);
-                f->stats.messages_dropped++;
+                log_dropped(f, key_z85_valid(key) ? key : NULL, address, "a multi-frame message",
+                            "the protocol has one frame per message");
                 r = -EBADMSG;
                 goto out;
         }
         f->stats.messages_in++;
 
-        const char *key = zmq_msg_gets(&body, "User-Id");
-        if (!key || strlen(key) != KEY_Z85_LEN) {
-                f->stats.messages_dropped++;
+        /* Every message carries the key ZAP authenticated; it is the only identity there is. */
+        if (!key || !key_z85_valid(key)) {
+                log_dropped(f, NULL, address, "a message", "no authenticated key");
                 r = -EPERM;
                 goto out;
         }
-        char fp[64];
         MsgType type;
-        _cleanup_(obj_freep) Obj *obj = NULL;
         char err[256];
         r = wire_decode(CHANNEL_AGENT_TO_COORDINATOR, zmq_msg_data(&body), zmq_msg_size(&body),
                         &type, &obj, err, sizeof(err));
         if (r < 0) {
-                f->stats.messages_dropped++;
-                if (may_log(f)) {
-                        key_fingerprint(key, fp, sizeof(fp));
-                        HostLink *bl = find_by_key(f, key);
-                        log_warning("Dropped a message from peer %s (%s): %s",
-                                    bl && bl->host ? bl->host : "unenrolled", fp, err);
-                }
+                log_dropped(f, key, address, "a message", err);
                 goto out;
         }
-
+        const char *tname = msg_type_to_string(type);
+        int srcfd = zmq_msg_get(&body, ZMQ_SRCFD);
         HostLink *l = find_by_key(f, key);
-        if (type == MSG_ENROLL) {
-                r = enroll_handle(f->m, key, zmq_msg_data(&rid), zmq_msg_size(&rid), obj);
-                if (r < 0)
-                        log_warning_errno(r, "Failed to handle an enrollment: %m");
+
+        if (l && l->host && l->revoked) {
+                /* A connection of a revoked key that is still open (made before the
+                 * revocation, e.g. with a copy of the key): tell it and cut it. */
+                log_dropped(f, key, address, tname, "the host is revoked; closing the connection");
+                send_revoked(f, zmq_msg_data(&rid), zmq_msg_size(&rid), "revoked by the operator");
+                cut_later(f, srcfd, fd_peer_tag(srcfd));
+                r = -EPERM;
                 goto out;
         }
-        if (!l || !l->host || l->revoked) {
-                f->stats.messages_dropped++;
-                if (may_log(f)) {
-                        key_fingerprint(key, fp, sizeof(fp));
-                        log_notice("Dropped %s from key %s: %s.", msg_type_to_string(type), fp,
-                                   l && l->revoked ? "the host is revoked" : "not enrolled");
+        if (!l || !l->host) {
+                /* Not a host: a token's enrollment key may send ENROLL, and nothing else. */
+                if (type == MSG_ENROLL) {
+                        r = enroll_handle(f->m, key, address, zmq_msg_data(&rid),
+                                          zmq_msg_size(&rid), obj);
+                        if (r < 0)
+                                log_warning_errno(r, "Failed to handle an enrollment: %m");
+                        goto out;
                 }
+                bool token_key = token_find_by_key(f->m, key, NULL, NULL, NULL) >= 0;
+                log_dropped(f, key, address, tname,
+                            token_key ? "an enrollment connection may only send ENROLL"
+                                      : "the key is not enrolled (the host was deleted); "
+                                        "closing the connection");
+                if (!token_key) {
+                        send_revoked(f, zmq_msg_data(&rid), zmq_msg_size(&rid),
+                                     "not enrolled (deleted by the operator)");
+                        cut_later(f, srcfd, fd_peer_tag(srcfd));
+                }
+                r = -EPERM;
+                goto out;
+        }
+        if (type == MSG_ENROLL) {
+                log_dropped(f, key, address, tname, "the key is enrolled already");
                 r = -EPERM;
                 goto out;
         }
@@ -592,7 +812,10 @@ int fanout_on_router(void *zsock, void *userdata) {
                 memcpy(l->rid, zmq_msg_data(&rid), zmq_msg_size(&rid));
                 l->rid_len = zmq_msg_size(&rid);
         }
-        l->srcfd = zmq_msg_get(&body, ZMQ_SRCFD);
+        /* The latest connection is the one to cut on revocation (a getpeername() per
+         * message: the fd number may have been reused by a reconnect). */
+        l->srcfd = srcfd;
+        l->peer_tag = fd_peer_tag(srcfd);
         dispatch(f, l, type, obj);
 out:
         zmq_msg_close(&rid);
@@ -641,14 +864,14 @@ static void tick_visit(const void *node, VISIT which, void *closure) {
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         Fanout *f = userdata;
         TickCtx c = {.f = f, .now = now_usec(CLOCK_MONOTONIC)};
+        run_cuts(f);
         twalk_r(f->by_key, tick_visit, &c);
         for (size_t i = 0; i < c.n_lost; i++) {
                 HostLink *l = c.lost[i];
                 l->connected = false;
                 LOG_FIELD_SCOPE(LOG_FIELD_HOST, l->host);
                 log_warning("Host %s has not been heard from for %llus: marking it unreachable.",
-                            l->host,
-                            (unsigned long long)((c.now - l->last_seen) / USEC_PER_SEC));
+                            l->host, (unsigned long long)((c.now - l->last_seen) / USEC_PER_SEC));
                 bool no = false;
                 int r = edit_host_status(f, l->host, edit_connected, NULL, &no);
                 if (r < 0 && r != -ENOENT)
@@ -668,6 +891,7 @@ int fanout_new(Manager *m, Fanout **ret) {
         if (!f)
                 return -ENOMEM;
         f->m = m;
+        f->log_limit = (RateLimit)RATELIMIT_INIT(10 * USEC_PER_SEC, 20);
         int r = sd_event_add_time_relative(m->event, &f->tick, CLOCK_MONOTONIC, TICK_USEC,
                                            100 * USEC_PER_MSEC, on_tick, f);
         if (r < 0) {
@@ -682,6 +906,7 @@ int fanout_new(Manager *m, Fanout **ret) {
 static void free_link(void *p) {
         HostLink *l = p;
         free(l->host);
+        free(l->uuid);
         free(l);
 }
 
@@ -694,6 +919,7 @@ Fanout *fanout_free(Fanout *f) {
                 return NULL;
         sd_event_source_disable_unref(f->tick);
         tdestroy(f->by_host, noop);
+        tdestroy(f->by_uuid, noop);
         tdestroy(f->by_key, free_link);
         free(f->dirty);
         free(f);

@@ -42,6 +42,14 @@ typedef enum KeyStatus {
 KeyStatus fanout_key_status(Fanout *f, const char *key_z85);
 /* Registers/unregisters a key -> host mapping (enrollment, revocation, deletion). */
 int fanout_link_host(Fanout *f, const char *key_z85, const char *host);
+/* Records the product UUID of the host of key (enrollment looks machines up by it). */
+int fanout_link_uuid(Fanout *f, const char *key_z85, const char *uuid);
+/* The name of the host with that product UUID / key, NULL if none. Borrowed. */
+const char *fanout_host_by_uuid(Fanout *f, const char *uuid);
+const char *fanout_host_by_key(Fanout *f, const char *key_z85);
+/* Counts as hearing from the host of key now (its enrollment): if its agent does not come
+ * back with its own key within the grace period, the host is marked unreachable. */
+void fanout_host_heard(Fanout *f, const char *key_z85);
 
 /* Sends a message to a host's live connection: -ENOTCONN when it has none (the caller's
  * level-triggered retry covers it), -EAGAIN when its queue is full. */

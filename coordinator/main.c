@@ -5,6 +5,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
+#include "coordinator-config.h"
 #include "log.h"
 #include "manager.h"
 
@@ -109,29 +110,28 @@ int main(int argc, char **argv) {
                 return 1;
         }
 
-        ManagerConfig mc = {
-                .listen = (char *)(listen ? listen : config_str(cfg, "listen", "tcp://0.0.0.0:7443")),
-                .advertise = (char *)(advertise ? advertise : config_str(cfg, "advertise", NULL)),
-                .admin_socket = (char *)(admin ? admin
-                                               : config_str(cfg, "admin-socket",
-                                                            "/run/anvil/admin.sock")),
-                .state_dir = (char *)(state ? state : config_str(cfg, "state-dir", "/var/lib/anvil")),
-                .key_file = (char *)config_str(cfg, "key-file", NULL),
-                .metrics_listen = (char *)(metrics ? metrics
-                                                   : config_str(cfg, "metrics-listen",
-                                                                "127.0.0.1:9450")),
-                .heartbeat_grace_usec = config_duration(cfg, "heartbeat-grace", 30 * USEC_PER_SEC),
-                .resync_usec = config_duration(cfg, "resync-period", 600 * USEC_PER_SEC),
-                .config_path = (char *)path,
-                .config_path_given = config_path != NULL,
-                .grace_from_flag = grace != NULL,
-                .level_from_flag = level != NULL,
-        };
+        ManagerConfig mc;
+        coordinator_config_apply(cfg, &mc);
+        if (listen)
+                mc.listen = (char *)listen;
+        if (advertise)
+                mc.advertise = (char *)advertise;
+        if (admin)
+                mc.admin_socket = (char *)admin;
+        if (state)
+                mc.state_dir = (char *)state;
+        if (metrics)
+                mc.metrics_listen = (char *)metrics;
+        mc.config_path = (char *)path;
+        mc.config_path_given = config_path != NULL;
+        mc.grace_from_flag = grace != NULL;
+        mc.level_from_flag = level != NULL;
         if (grace) {
                 int64_t us;
                 if (parse_go_duration(grace, &us) < 0 || us <= 0) {
-                        fprintf(stderr, "anvil-coordinator: --heartbeat-grace: invalid duration "
-                                        "'%s'\n",
+                        fprintf(stderr,
+                                "anvil-coordinator: --heartbeat-grace: invalid duration "
+                                "'%s'\n",
                                 grace);
                         return 2;
                 }

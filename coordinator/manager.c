@@ -123,7 +123,8 @@ static int on_commit(sd_event_source *s, void *userdata) {
                 int r = store_commit(m->store);
                 if (r < 0) {
                         /* Nothing of the batch is durable: tell no one anything about it. */
-                        log_error_errno(r, "Failed to commit to the store, dropping %zu replies: %m",
+                        log_error_errno(r,
+                                        "Failed to commit to the store, dropping %zu replies: %m",
                                         m->n_outbox);
                         outbox_clear(m);
                         m->commit_error = r;
@@ -174,7 +175,8 @@ static void on_store_event(const StoreEvent *ev, void *userdata) {
         else
                 (void)manager_enqueue(m, k->kind, ns, name);
         if (ev->type == STORE_EVENT_DELETE && meta_uid(obj)) {
-                _cleanup_free_ char *gc = strjoin("_gc/", k->namespaced ? ns : "", "/", meta_uid(obj));
+                _cleanup_free_ char *gc =
+                        strjoin("_gc/", k->namespaced ? ns : "", "/", meta_uid(obj));
                 if (gc)
                         (void)queue_add(m->queue, gc);
         }
@@ -320,22 +322,32 @@ static int setup_sockets(Manager *m) {
         if (!m->zap || zmq_bind(m->zap, ZAP_ENDPOINT) < 0)
                 return log_error_errno(negative_errno(), "Failed to bind the ZAP handler: %m");
 
+        /* libzmq numbers a ROUTER's connections from rand(), unseeded: predictable. A peer
+         * that takes the number of a future connection as its own routing id makes libzmq
+         * abort when that connection arrives (it asserts the id is new). Seeding makes the
+         * numbers unguessable; only peers ZAP admits can try (docs/security.md). */
+        srand(randombytes_random());
         m->router = zmq_socket(m->zctx, ZMQ_ROUTER);
         if (!m->router)
                 return negative_errno();
         int64_t maxmsg = WIRE_MAX_AGENT_MESSAGE;
-        int hb_ivl = 10000, hb_timeout = 30000;
+        /* Per-peer queues of 1000 messages each way (docs/protocol.md, "Queues"): a full
+         * send queue makes zmq_send fail with EAGAIN (ROUTER_MANDATORY), never block. */
+        int hb_ivl = 10000, hb_timeout = 30000, hwm = 1000;
         if (zmq_setsockopt(m->router, ZMQ_CURVE_SERVER, &one, sizeof(one)) < 0 ||
             zmq_setsockopt(m->router, ZMQ_CURVE_SECRETKEY, m->keys.secret_z85, KEY_Z85_LEN + 1) <
                     0 ||
             zmq_setsockopt(m->router, ZMQ_ZAP_DOMAIN, "anvil", 5) < 0 ||
             zmq_setsockopt(m->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) < 0 ||
+            zmq_setsockopt(m->router, ZMQ_SNDHWM, &hwm, sizeof(hwm)) < 0 ||
+            zmq_setsockopt(m->router, ZMQ_RCVHWM, &hwm, sizeof(hwm)) < 0 ||
             zmq_setsockopt(m->router, ZMQ_BACKLOG, &backlog, sizeof(backlog)) < 0 ||
             zmq_setsockopt(m->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0 ||
             zmq_setsockopt(m->router, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof(hb_ivl)) < 0 ||
             zmq_setsockopt(m->router, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof(hb_timeout)) < 0 ||
             zmq_setsockopt(m->router, ZMQ_LINGER, &zero, sizeof(zero)) < 0)
-                return log_error_errno(negative_errno(), "Failed to configure the agent socket: %m");
+                return log_error_errno(negative_errno(),
+                                       "Failed to configure the agent socket: %m");
         if (zmq_bind(m->router, m->config.listen) < 0)
                 return log_error_errno(negative_errno(), "Failed to listen on %s: %m",
                                        m->config.listen);
@@ -383,8 +395,7 @@ static int lock_state_dir(Manager *m) {
         if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
                 int r = negative_errno();
                 close(fd);
-                return log_error_errno(r,
-                                       "Another coordinator is using %s (lock %s is held): %m",
+                return log_error_errno(r, "Another coordinator is using %s (lock %s is held): %m",
                                        m->config.state_dir, path);
         }
         /* Kept open (and locked) for the life of the process. */

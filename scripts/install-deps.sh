@@ -11,7 +11,7 @@ PACKAGES=(
   libzmq3-dev libmsgpack-dev libyaml-dev libsodium-dev libsystemd-dev libsqlite3-dev
   libssl-dev libjson-c-dev libmicrohttpd-dev uuid-dev libcmocka-dev
   # the kubeadm/kubectl fakes and test tooling
-  python3 python3-yaml openssl iproute2 procps curl sqlite3
+  python3 python3-yaml python3-zmq python3-msgpack openssl iproute2 procps curl sqlite3
   # tests under a real systemd (nspawn) and the PXE boot test (qemu, dnsmasq, iPXE)
   systemd-container debootstrap dnsmasq-base qemu-system-x86 ipxe-qemu dpkg-dev
 )

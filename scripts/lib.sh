@@ -9,7 +9,7 @@ anvil_need_deps() {
   local p
   for p in libzmq3-dev libmsgpack-dev libyaml-dev libsodium-dev libsystemd-dev libsqlite3-dev \
            libcmocka-dev libssl-dev libjson-c-dev libmicrohttpd-dev uuid-dev cmake python3-yaml \
-           systemd-container debootstrap; do
+           systemd-container debootstrap python3-zmq python3-msgpack clang; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || return 0
   done
   return 1
@@ -94,12 +94,25 @@ environment:
   - PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
   - FAKE_K8S_STATE=$FAKE_K8S_STATE
   - FAKE_NODE_IP=127.0.$(( (10#$n / 250) + 1 )).$(( (10#$n % 250) + 2 ))
+${ANVIL_AGENT_EXTRA_YAML:-}
 YAML
   "$AGENT" --config "$dir/agent.yaml" "$@" >>"$dir/agent.log" 2>&1 &
   echo $! >"$dir/agent.pid"
 }
 
 anvil_agent_pid() { cat "$WORK/agents/$1/agent.pid"; }
+
+# Restarts agent NAME with the agent.yaml it has (after editing it, or after a crash).
+anvil_restart_agent() {
+  local dir=$WORK/agents/$1 pid
+  shift
+  pid=$(cat "$dir/agent.pid")
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true  # reaps it (a crashed agent is a zombie until then)
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  "$AGENT" --config "$dir/agent.yaml" "$@" >>"$dir/agent.log" 2>&1 &
+  echo $! >"$dir/agent.pid"
+}
 
 # anvil_wait SECONDS DESCRIPTION COMMAND...: polls until COMMAND succeeds.
 anvil_wait() {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds Anvil with AddressSanitizer + UndefinedBehaviorSanitizer and runs every test with
-# ctest (unit tests, the fakes' own tests, end-to-end tests with real processes). Exits
-# non-zero on any failure. `.ci/run` runs exactly this.
+# ctest (unit tests, the fakes' own tests, fuzz corpus replays, end-to-end tests with real
+# processes), then, on a full run, builds the libFuzzer targets with clang and fuzzes each
+# for ANVIL_CI_FUZZ_SECONDS (default 8; 0 skips). Exits non-zero on any failure. `.ci/run`
+# runs exactly this.
 #   scripts/test.sh [ctest args...]     e.g. scripts/test.sh -R e2e -V
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,3 +21,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_strin
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 echo "test: running the suite"
 ctest --test-dir "$BUILD" --output-on-failure -j"$(nproc)" --timeout 900 "$@"
+if [ $# -eq 0 ] && [ "${ANVIL_CI_FUZZ_SECONDS:-8}" != 0 ]; then
+  echo "test: fuzzing every decoder for ${ANVIL_CI_FUZZ_SECONDS:-8}s each"
+  bash "$SRC/scripts/fuzz.sh" "${ANVIL_CI_FUZZ_SECONDS:-8}"
+fi

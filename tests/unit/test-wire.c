@@ -31,7 +31,8 @@ typedef struct Case {
 
 static const Case valid[] = {
         {MSG_ENROLL, CHANNEL_AGENT_TO_COORDINATOR,
-         "token: abcdef.0123456789abcdef\n"
+         "agentKey: 'Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID'\n"
+         "proof: p\n"
          "facts:\n"
          "  productUUID: 4c4c4544-0042-3510-8058-b4c04f4e3232\n"
          "  hostname: rack1-07\n"
@@ -328,10 +329,13 @@ static void test_missing_required_field(void **state) {
         (void)state;
         expect_refused(MSG_HELLO, CHANNEL_AGENT_TO_COORDINATOR, "state: Idle\n", "generation",
                        "required field is missing");
-        expect_refused(MSG_ENROLL, CHANNEL_AGENT_TO_COORDINATOR, "token: t\nfacts: {hostname: h}\n",
+        expect_refused(MSG_ENROLL, CHANNEL_AGENT_TO_COORDINATOR,
+                       "agentKey: 'Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID'\nproof: p\n"
+                       "facts: {hostname: h}\n",
                        "facts.productUUID", "required");
         expect_refused(MSG_ENROLL, CHANNEL_AGENT_TO_COORDINATOR,
-                       "token: t\nfacts: {productUUID: u, hostname: h, interfaces: [{name: a}, "
+                       "agentKey: 'Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID'\nproof: p\n"
+                       "facts: {productUUID: u, hostname: h, interfaces: [{name: a}, "
                        "{mac: m}]}\n",
                        "facts.interfaces[1].name", "required");
         expect_refused(MSG_DESIRED, CHANNEL_COORDINATOR_TO_AGENT, "generation: 1\n", "action",
@@ -371,8 +375,9 @@ static void test_wrong_field_type(void **state) {
         expect_refused(MSG_API_REQUEST, CHANNEL_ADMIN_REQUEST, "op: rm -rf\n", "op",
                        "unsupported value");
         expect_refused(MSG_ENROLL, CHANNEL_AGENT_TO_COORDINATOR,
-                       "token: ''\nfacts: {productUUID: u, hostname: h}\n", "token",
-                       "must not be empty");
+                       "agentKey: 'Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID'\nproof: ''\n"
+                       "facts: {productUUID: u, hostname: h}\n",
+                       "proof", "must not be empty");
 }
 
 static void test_unknown_field(void **state) {
@@ -389,20 +394,22 @@ static void test_unknown_field(void **state) {
 
 static void test_oversize_strings_and_lists(void **state) {
         (void)state;
-        char token[WIRE_MAX_TOKEN + 2];
-        memset(token, 't', WIRE_MAX_TOKEN + 1);
-        token[WIRE_MAX_TOKEN + 1] = 0;
-        _cleanup_(obj_freep) Obj *body = yaml("facts: {productUUID: u, hostname: h}\n");
-        assert_int_equal(obj_map_set_str(body, "token", token), 0);
+        char name[WIRE_MAX_NAME + 2];
+        memset(name, 'h', WIRE_MAX_NAME + 1);
+        name[WIRE_MAX_NAME + 1] = 0;
+        _cleanup_(obj_freep) Obj *body =
+                yaml("agentKey: 'Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID'\nproof: p\n"
+                     "facts: {productUUID: u}\n");
+        assert_int_equal(obj_set_str(body, "facts.hostname", name), 0);
         char err[256];
         Obj *out = NULL;
         assert_int_equal(
                 roundtrip(MSG_ENROLL, body, CHANNEL_AGENT_TO_COORDINATOR, &out, err, sizeof(err)),
                 -EBADMSG);
-        assert_non_null(strstr(err, "ENROLL: token: must be at most 128 characters"));
+        assert_non_null(strstr(err, "ENROLL: facts.hostname: must be at most 253 characters"));
         /* Exactly the limit is fine. */
-        token[WIRE_MAX_TOKEN] = 0;
-        assert_int_equal(obj_map_set_str(body, "token", token), 0);
+        name[WIRE_MAX_NAME] = 0;
+        assert_int_equal(obj_set_str(body, "facts.hostname", name), 0);
         assert_int_equal(
                 roundtrip(MSG_ENROLL, body, CHANNEL_AGENT_TO_COORDINATOR, &out, err, sizeof(err)),
                 0);
@@ -420,7 +427,9 @@ static void test_oversize_strings_and_lists(void **state) {
         assert_non_null(strstr(err, "STATUS: output: must be at most"));
 
         /* A list beyond its count limit (interfaces: 128). */
-        _cleanup_(obj_freep) Obj *en = yaml("token: t\nfacts: {productUUID: u, hostname: h}\n");
+        _cleanup_(obj_freep) Obj *en =
+                yaml("agentKey: 'Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID'\nproof: p\n"
+                     "facts: {productUUID: u, hostname: h}\n");
         Obj *ifs = obj_map_ensure_list(obj_map_get(en, "facts"), "interfaces");
         for (int i = 0; i < 129; i++) {
                 Obj *it = obj_new_map();
@@ -478,10 +487,11 @@ static void test_item_length_limits(void **state) {
                 asprintf_safe("id: c\ncommand: drain-node\nargs: {node: %s}\n", big);
         expect_refused(MSG_COMMAND, CHANNEL_COORDINATOR_TO_AGENT, cmd, "args.node",
                        "at most 253 characters");
-        _cleanup_free_ char *en = asprintf_safe(
-                "token: t\nfacts: {productUUID: u, hostname: h, interfaces: [{name: eth0, "
-                "addresses: [10.0.0.1/24, %s]}]}\n",
-                big);
+        _cleanup_free_ char *en =
+                asprintf_safe("agentKey: 'Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID'\nproof: p\n"
+                              "facts: {productUUID: u, hostname: h, interfaces: [{name: eth0, "
+                              "addresses: [10.0.0.1/24, %s]}]}\n",
+                              big);
         expect_refused(MSG_ENROLL, CHANNEL_AGENT_TO_COORDINATOR, en,
                        "facts.interfaces[0].addresses[1]", "at most 64 characters");
         /* At the bound is fine. */
