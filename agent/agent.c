@@ -1446,10 +1446,13 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
                 /* A new enrollment token is tried at once (it only matters until enrolled). */
                 bool new_token = !streq_ptr(n.token, a->c.token);
                 swap_str(&a->c.token, &n.token);
-                if (new_token && !obj_get_str(a->state, "host")) {
+                if (new_token && (a->enrolling || a->want_enroll)) {
+                        /* The enrollment key is derived from the token: connect again with the
+                         * new one. */
                         a->enroll_backoff = 0;
-                        if (link_connected(a->link))
-                                send_enroll(a);
+                        a->have_enroll_keys = false;
+                        keypair_wipe(&a->enroll_keys);
+                        schedule_link_switch(a);
                 }
                 a->c.command_timeout_usec = n.command_timeout_usec;
                 a->c.kubeadm_timeout_usec = n.kubeadm_timeout_usec;

@@ -109,9 +109,6 @@ Obj *yaml_resolve_plain(const char *s, size_t len) {
         static const char *const nulls[] = {"~", "null", "Null", "NULL", NULL};
         static const char *const trues[] = {"true", "True", "TRUE", NULL};
         static const char *const falses[] = {"false", "False", "FALSE", NULL};
-        static const char *const infs[] = {".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", NULL};
-        static const char *const neg_infs[] = {"-.inf", "-.Inf", "-.INF", NULL};
-        static const char *const nans[] = {".nan", ".NaN", ".NAN", NULL};
 
         if (len == 0 || is_one_of(s, len, nulls))
                 return obj_new_null();
@@ -119,12 +116,9 @@ Obj *yaml_resolve_plain(const char *s, size_t len) {
                 return obj_new_bool(true);
         if (is_one_of(s, len, falses))
                 return obj_new_bool(false);
-        if (is_one_of(s, len, infs))
-                return obj_new_float(INFINITY);
-        if (is_one_of(s, len, neg_infs))
-                return obj_new_float(-INFINITY);
-        if (is_one_of(s, len, nans))
-                return obj_new_float(NAN);
+        /* ".inf" and ".nan" stay strings: JSON, and so Kubernetes, has no such numbers (a
+         * number field given one is refused by its schema), and msgpack/JSON output refuses
+         * non-finite numbers. */
 
         /* Numbers are matched on the text first (an embedded NUL never matches), then
          * converted from a NUL-terminated copy. Out of range, they stay strings. */

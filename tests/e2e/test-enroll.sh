@@ -110,7 +110,7 @@ grep -q "Hardware facts changed; reporting them." "$WORK/agents/w-1/agent.log" |
 echo "facts: a change is reported"
 
 # Labels.
-anvilctl label host w-1 zone=a | grep -q "host/w-1 labeled" || fail "label host"
+anvilctl label host w-1 zone=a | grep -q "/w-1 labeled" || fail "label host"
 [ "$(anvilctl get hosts -l zone=a -o name)" = "host.infrastructure.anvil.dev/w-1" ] || fail "selector on the new label"
 
 # A coordinator restart keeps enrolled hosts and their keys; agents come back.

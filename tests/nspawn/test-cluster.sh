@@ -80,6 +80,7 @@ for n in a1 a2; do
   [ "$(unit_prop "$n" anvil-agent NRestarts)" = 0 ] || fail "the agent on $n restarted"
 done
 [ "$(unit_prop c anvil-coordinator NRestarts)" = 0 ] || fail "the coordinator restarted"
-status_has c anvil-coordinator "^serving 2 hosts (2 connected" ||
+# STATUS is refreshed every 2 s: give it one round.
+wait_for 5 "coordinator STATUS" status_has c anvil-coordinator "^serving 2 hosts (2 connected" ||
   fail "coordinator STATUS: $(nsx c systemctl show -P StatusText anvil-coordinator)"
 echo "PASS in $((SECONDS - T0))s"
