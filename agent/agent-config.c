@@ -18,10 +18,13 @@ const SchemaField agent_config_schema[] = {
         {"cmdline", ST_STRING, .max = 4096},
         {"environment", ST_LIST, .item = ST_STRING, .max = 256},
         {"cleanup-commands", ST_LIST, .item = ST_STRING, .max = 256},
+        {"upgrade-commands", ST_LIST, .item = ST_STRING, .max = 256,
+         .doc = "shell lines that install kubeadm/kubelet $ANVIL_KUBERNETES_VERSION (in-place)"},
         {"units", ST_LIST, .item = ST_STRING, .max = 64},
         {"heartbeat-interval", ST_DURATION},
         {"command-timeout", ST_DURATION},
         {"kubeadm-timeout", ST_DURATION},
+        {"node-check-interval", ST_DURATION, .doc = "how often the Node is read (default 30s)"},
         {"log-level", ST_STRING},
         SCHEMA_END,
 };
@@ -41,6 +44,7 @@ void agent_config_done(AgentConfig *c) {
         free(c->cmdline_path);
         strv_free(c->environment);
         strv_free(c->cleanup);
+        strv_free(c->upgrade);
         strv_free(c->units);
         *c = (AgentConfig){0};
 }
@@ -87,6 +91,7 @@ int agent_config_apply_yaml(AgentConfig *c, const Obj *o) {
             (r = set_str(&c->cmdline_path, obj_get_str(o, "cmdline"))) < 0 ||
             (r = set_list(&c->environment, obj_map_get(o, "environment"))) < 0 ||
             (r = set_list(&c->cleanup, obj_map_get(o, "cleanup-commands"))) < 0 ||
+            (r = set_list(&c->upgrade, obj_map_get(o, "upgrade-commands"))) < 0 ||
             (r = set_list(&c->units, obj_map_get(o, "units"))) < 0)
                 return r;
         if (parse_go_duration(obj_get_str(o, "heartbeat-interval"), &us) >= 0 && us > 0)
@@ -95,6 +100,8 @@ int agent_config_apply_yaml(AgentConfig *c, const Obj *o) {
                 c->command_timeout_usec = (uint64_t)us;
         if (parse_go_duration(obj_get_str(o, "kubeadm-timeout"), &us) >= 0 && us > 0)
                 c->kubeadm_timeout_usec = (uint64_t)us;
+        if (parse_go_duration(obj_get_str(o, "node-check-interval"), &us) >= 0 && us > 0)
+                c->node_check_usec = (uint64_t)us;
         return 0;
 }
 
@@ -137,8 +144,8 @@ int agent_config_apply_cmdline(AgentConfig *c, const char *cmdline, char **ret_e
                         break;
                 }
                 if (!eq || eq + 1 == p) {
-                        *ret_error = asprintf_safe("kernel command line: %s needs a value",
-                                                   keys[k]);
+                        *ret_error =
+                                asprintf_safe("kernel command line: %s needs a value", keys[k]);
                         r = -EINVAL;
                         break;
                 }
@@ -149,8 +156,8 @@ int agent_config_apply_cmdline(AgentConfig *c, const char *cmdline, char **ret_e
                         vlen -= 2;
                 }
                 if (vlen == 0 || vlen > 4096 || memchr(v, '"', vlen)) {
-                        *ret_error = asprintf_safe("kernel command line: bad value for %s",
-                                                   keys[k]);
+                        *ret_error =
+                                asprintf_safe("kernel command line: bad value for %s", keys[k]);
                         r = -EINVAL;
                         break;
                 }
@@ -193,8 +200,9 @@ int agent_config_finish(AgentConfig *c) {
             (!c->kubectl && (r = set_str(&c->kubectl, "/usr/bin/kubectl")) < 0))
                 return -ENOMEM;
         if (!c->environment) {
-                r = strv_extend(&c->environment,
-                                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+                r = strv_extend(
+                        &c->environment,
+                        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
                 if (r < 0)
                         return r;
         }
@@ -209,6 +217,8 @@ int agent_config_finish(AgentConfig *c) {
                 c->command_timeout_usec = 600 * USEC_PER_SEC;
         if (!c->kubeadm_timeout_usec)
                 c->kubeadm_timeout_usec = 900 * USEC_PER_SEC;
+        if (!c->node_check_usec)
+                c->node_check_usec = 30 * USEC_PER_SEC;
         return 0;
 }
 

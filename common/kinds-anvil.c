@@ -8,7 +8,7 @@
 
 extern const SchemaField api_endpoint_fields[];
 
-#define ANVIL_GROUP   "infrastructure.anvil.dev"
+#define ANVIL_GROUP       "infrastructure.anvil.dev"
 #define ANVIL_API_VERSION "v1alpha1"
 
 static const SchemaField anvilcluster_spec[] = {
@@ -125,6 +125,13 @@ static const SchemaField secret_ref_fields[] = {
         SCHEMA_END,
 };
 
+static const SchemaField host_upgrade_fields[] = {
+        {"version", ST_STRING, .check = check_k8s_version},
+        {"mode", ST_STRING, .values = (const char *const[]){"apply", "node", NULL}},
+        {"attempt", ST_INT, .min = 0},
+        SCHEMA_END,
+};
+
 static const SchemaField host_spec[] = {
         {"consumerRef", ST_OBJECT, .fields = object_reference_fields,
          .doc = "the Machine that claimed this host"},
@@ -134,6 +141,8 @@ static const SchemaField host_spec[] = {
          .doc = "summary of the desired Machine sent to the agent"},
         {"bootstrapSecretRef", ST_OBJECT, .fields = secret_ref_fields,
          .doc = "the bootstrap bundle sealed to this host's key"},
+        {"upgrade", ST_OBJECT, .fields = host_upgrade_fields,
+         .doc = "an in-place upgrade of the provisioned machine (kubeadm upgrade apply|node)"},
         {"resetRequired", ST_BOOL,
          .doc = "the host must run kubeadm reset before it is handed out again"},
         {"paused", ST_BOOL},
@@ -157,6 +166,8 @@ static const SchemaField host_status[] = {
         {"lastError", ST_OBJECT},
         {"health", ST_OBJECT},
         {"agentState", ST_STRING},
+        {"agentAction", ST_STRING},
+        {"nodeConditions", ST_LIST, .item = ST_OBJECT},
         {"conditions", ST_LIST, .item = ST_OBJECT, .fields = condition_fields},
         SCHEMA_END,
 };

@@ -119,9 +119,8 @@ const SchemaField machine_spec_fields[] = {
 };
 
 static const SchemaField node_ref_fields[] = {
-        {"apiVersion", ST_STRING}, {"kind", ST_STRING}, {"name", ST_STRING},
-        {"uid", ST_STRING},        {"namespace", ST_STRING},
-        SCHEMA_END,
+        {"apiVersion", ST_STRING}, {"kind", ST_STRING},      {"name", ST_STRING},
+        {"uid", ST_STRING},        {"namespace", ST_STRING}, SCHEMA_END,
 };
 
 static const SchemaField address_fields[] = {
@@ -144,6 +143,7 @@ static const SchemaField machine_status[] = {
         {"observedGeneration", ST_INT},
         {"conditions", ST_LIST, .item = ST_OBJECT, .fields = condition_fields},
         {"deletion", ST_OBJECT},
+        {"inPlaceUpgrade", ST_OBJECT, .doc = "Anvil: progress of an in-place upgrade"},
         SCHEMA_END,
 };
 
@@ -311,8 +311,36 @@ static const SchemaField md_status[] = {
         SCHEMA_END,
 };
 
+/* An int-or-percent that is zero: 0 or "0%". */
+static bool int_or_percent_zero(const Obj *v, int64_t def) {
+        if (!v)
+                return def == 0;
+        if (obj_is(v, OBJ_INT))
+                return v->i == 0;
+        const char *s = obj_str(v);
+        return s && strspn(s, "0") + 1 == strlen(s) && s[strlen(s) - 1] == '%';
+}
+
 static int md_validate(const Obj *doc, Problems *p) {
-        return machineset_validate(doc, p);
+        int r = machineset_validate(doc, p);
+        if (r < 0)
+                return r;
+        if ((r = kind_check_upgrade_strategy(doc, p)) < 0)
+                return r;
+        const char *type = obj_get_str(doc, "spec.strategy.type");
+        const Obj *ru = obj_get(doc, "spec.strategy.rollingUpdate");
+        /* Defaults as Cluster API's webhook sets them: maxSurge 1, maxUnavailable 0. */
+        if ((!type || streq(type, "RollingUpdate")) &&
+            int_or_percent_zero(obj_map_get(ru, "maxSurge"), 1) &&
+            int_or_percent_zero(obj_map_get(ru, "maxUnavailable"), 0)) {
+                const Obj *at = obj_map_get(ru, "maxSurge") ?: obj_map_get(ru, "maxUnavailable") ?: ru;
+                if (!at)
+                        at = doc;
+                return problems_add(p, at->mark, "spec.strategy.rollingUpdate",
+                                    "maxSurge and maxUnavailable cannot both be 0: no machine "
+                                    "could ever be replaced");
+        }
+        return 0;
 }
 
 static int md_defaults(Obj *doc) {
@@ -360,7 +388,8 @@ static int md_defaults(Obj *doc) {
                 Obj *ml = obj_get(doc, "spec.selector.matchLabels");
                 if (cn && (r = obj_map_set_str(ml, "cluster.x-k8s.io/cluster-name", cn)) < 0)
                         return r;
-                if (md && ml && (r = obj_map_set_str(ml, "cluster.x-k8s.io/deployment-name", md)) < 0)
+                if (md && ml &&
+                    (r = obj_map_set_str(ml, "cluster.x-k8s.io/deployment-name", md)) < 0)
                         return r;
         }
         if (cn && !obj_get(doc, "spec.template.spec.clusterName"))
@@ -387,8 +416,8 @@ const KindInfo kind_machinedeployment = {
 
 static const SchemaField unhealthy_condition_fields[] = {
         {"type", ST_STRING, SF_REQUIRED | SF_NONEMPTY},
-        {"status", ST_STRING, SF_REQUIRED, .values = (const char *const[]){"True", "False",
-                                                                            "Unknown", NULL}},
+        {"status", ST_STRING, SF_REQUIRED,
+         .values = (const char *const[]){"True", "False", "Unknown", NULL}},
         {"timeout", ST_DURATION, SF_REQUIRED},
         SCHEMA_END,
 };

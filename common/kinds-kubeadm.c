@@ -15,7 +15,10 @@ static const SchemaField type_meta[] = {
         {"kind", ST_STRING},
         SCHEMA_END,
 };
-#define TYPE_META {"apiVersion", ST_STRING}, {"kind", ST_STRING}
+#define TYPE_META                                                                                  \
+        {"apiVersion", ST_STRING}, {                                                               \
+                "kind", ST_STRING                                                                  \
+        }
 
 static const SchemaField host_path_mount_fields[] = {
         {"name", ST_STRING, SF_REQUIRED},
@@ -408,8 +411,7 @@ static const SchemaField kcp_spec[] = {
         {"machineTemplate", ST_OBJECT, SF_REQUIRED, .fields = kcp_machine_template_fields},
         {"kubeadmConfigSpec", ST_OBJECT, SF_REQUIRED, .fields = kubeadm_config_spec_fields},
         {"rolloutBefore", ST_OBJECT,
-         .fields = (const SchemaField[]){{"certificatesExpiryDays", ST_INT, .min = 7},
-                                         SCHEMA_END}},
+         .fields = (const SchemaField[]){{"certificatesExpiryDays", ST_INT, .min = 7}, SCHEMA_END}},
         {"rolloutAfter", ST_TIME},
         {"rolloutStrategy", ST_OBJECT, .fields = kcp_rollout_strategy_fields},
         {"remediationStrategy", ST_OBJECT, .fields = kcp_remediation_fields},
@@ -447,6 +449,20 @@ static int kcp_validate(const Obj *doc, Problems *p) {
                 r = problems_add(p, obj_map_get(cc, "kubernetesVersion")->mark,
                                  "spec.kubeadmConfigSpec.clusterConfiguration.kubernetesVersion",
                                  "is set from spec.version; remove it");
+                if (r < 0)
+                        return r;
+        }
+        if ((r = kind_check_upgrade_strategy(doc, p)) < 0)
+                return r;
+        /* Cluster API's webhook: replacing with maxSurge 0 removes a member first, which a
+         * control plane of one (or two) cannot survive. */
+        const Obj *surge = obj_get(doc, "spec.rolloutStrategy.rollingUpdate.maxSurge");
+        int64_t n = 1;
+        obj_get_int(doc, "spec.replicas", &n);
+        if (surge && obj_is(surge, OBJ_INT) && surge->i == 0 && n < 3) {
+                r = problems_add(p, surge->mark, "spec.rolloutStrategy.rollingUpdate.maxSurge",
+                                 "0 needs at least 3 replicas (a rollout removes a member before "
+                                 "adding one)");
                 if (r < 0)
                         return r;
         }

@@ -11,8 +11,8 @@
 
 extern const KindInfo kind_cluster, kind_machine, kind_machineset, kind_machinedeployment,
         kind_machinehealthcheck, kind_kubeadmcontrolplane, kind_kubeadmconfig,
-        kind_kubeadmconfigtemplate, kind_anvilcluster, kind_anvilmachine,
-        kind_anvilmachinetemplate, kind_host, kind_secret, kind_event;
+        kind_kubeadmconfigtemplate, kind_anvilcluster, kind_anvilmachine, kind_anvilmachinetemplate,
+        kind_host, kind_secret, kind_event;
 
 const KindInfo *const anvil_kinds[] = {
         &kind_cluster,
@@ -33,14 +33,10 @@ const KindInfo *const anvil_kinds[] = {
 };
 
 const SchemaField object_reference_fields[] = {
-        {"apiVersion", ST_STRING, .max = 253},
-        {"kind", ST_STRING, .max = 63},
-        {"name", ST_STRING, .max = 253},
-        {"namespace", ST_STRING, .max = 63},
-        {"uid", ST_STRING, .max = 64},
-        {"resourceVersion", ST_STRING, .max = 64},
-        {"fieldPath", ST_STRING, .max = 253},
-        SCHEMA_END,
+        {"apiVersion", ST_STRING, .max = 253}, {"kind", ST_STRING, .max = 63},
+        {"name", ST_STRING, .max = 253},       {"namespace", ST_STRING, .max = 63},
+        {"uid", ST_STRING, .max = 64},         {"resourceVersion", ST_STRING, .max = 64},
+        {"fieldPath", ST_STRING, .max = 253},  SCHEMA_END,
 };
 
 static const char *const selector_operators[] = {"In", "NotIn", "Exists", "DoesNotExist", NULL};
@@ -172,7 +168,8 @@ int kind_validate_document(const Obj *doc, const KindInfo **ret_kind, Problems *
         if (!obj_map_get(doc, "kind") || !kind)
                 return (r = problems_add(p, mark_of(doc, "kind"), "kind",
                                          obj_map_get(doc, "kind") ? "expected string"
-                                                                  : "required field is missing")) < 0
+                                                                  : "required field is missing")) <
+                                       0
                                ? r
                                : 1;
         const KindInfo *k = kind_lookup(kind);
@@ -339,7 +336,8 @@ static char *trim(char *s) {
 
 static int add_requirement(Obj *exprs, const char *key, const char *op, char *values) {
         _cleanup_(obj_freep) Obj *req = obj_new_map();
-        if (!req || obj_map_set_str(req, "key", key) < 0 || obj_map_set_str(req, "operator", op) < 0)
+        if (!req || obj_map_set_str(req, "key", key) < 0 ||
+            obj_map_set_str(req, "operator", op) < 0)
                 return -ENOMEM;
         if (values) {
                 Obj *vl = obj_map_ensure_list(req, "values");
@@ -462,4 +460,15 @@ char *label_selector_to_string(const Obj *selector) {
         }
 #undef APPEND
         return strdup(buf);
+}
+
+int kind_check_upgrade_strategy(const Obj *doc, Problems *p) {
+        const Obj *v =
+                obj_map_get(obj_get(doc, "metadata.annotations"), ANNOTATION_UPGRADE_STRATEGY);
+        const char *s = obj_str(v);
+        if (!v || streq_ptr(s, "InPlace") || streq_ptr(s, "Replace"))
+                return 0;
+        return problems_add(p, v->mark, "metadata.annotations[" ANNOTATION_UPGRADE_STRATEGY "]",
+                            "must be \"InPlace\" (kubeadm upgrade where the machines stand) or "
+                            "\"Replace\" (rolling replacement, the default)");
 }

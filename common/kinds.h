@@ -12,15 +12,15 @@
 typedef struct KindInfo KindInfo;
 
 struct KindInfo {
-        const char *group;      /* "cluster.x-k8s.io", "" for core */
-        const char *version;    /* "v1beta1" */
-        const char *kind;       /* "MachineDeployment" */
-        const char *plural;     /* "machinedeployments" */
-        const char *singular;   /* "machinedeployment" */
+        const char *group;              /* "cluster.x-k8s.io", "" for core */
+        const char *version;            /* "v1beta1" */
+        const char *kind;               /* "MachineDeployment" */
+        const char *plural;             /* "machinedeployments" */
+        const char *singular;           /* "machinedeployment" */
         const char *const *short_names; /* "md" */
         bool namespaced;
         bool spec_required;
-        bool encrypt_at_rest;   /* body sealed with the store's data key (Secrets) */
+        bool encrypt_at_rest; /* body sealed with the store's data key (Secrets) */
         const SchemaField *spec;
         const SchemaField *status;
         const SchemaField *extra; /* other top-level fields (Secret: type, data, stringData) */
@@ -29,6 +29,13 @@ struct KindInfo {
         /* Defaults that need more than a table default (e.g. whole nested objects). */
         int (*defaults)(Obj *doc);
 };
+
+/* Anvil's choice of upgrade strategy on a MachineDeployment or KubeadmControlPlane:
+ * "InPlace" (kubeadm upgrade on the machines where they stand) or "Replace" (Cluster API's
+ * rolling replacement, the default). See docs/upgrades.md. */
+#define ANNOTATION_UPGRADE_STRATEGY "anvil.dev/upgrade-strategy"
+/* Checks the annotation's value on a manifest; adds a problem when it is not one of the two. */
+int kind_check_upgrade_strategy(const Obj *doc, Problems *p);
 
 /* All kinds, NULL-terminated. */
 extern const KindInfo *const anvil_kinds[];
