@@ -8,6 +8,8 @@
  *   Running      the Node exists and is Ready (nodeRef set)
  *   Deleting     on the way out: the host is reset and returned to the pool first
  *   Failed       a step failed on the host; describe shows which and why
+ * A Running Machine whose spec.version moves away from what its host runs is upgraded in
+ * place (inplace.c); it stays Running meanwhile, with the InPlaceUpgraded condition.
  */
 #include <time.h>
 
@@ -18,8 +20,7 @@
 
 extern const KindInfo kind_machine, kind_kubeadmconfig, kind_anvilmachine, kind_host;
 
-static int get_ref(Manager *m, const Obj *machine, const char *path, const KindInfo *k,
-                   Obj **ret) {
+static int get_ref(Manager *m, const Obj *machine, const char *path, const KindInfo *k, Obj **ret) {
         const char *name = obj_get_str(machine, path);
         if (!name)
                 return -ENOENT;
@@ -72,7 +73,7 @@ static ChoreResult drain(Manager *m, Obj *machine, const char *node, const char 
         char secs[32];
         snprintf(secs, sizeof(secs), "%llu",
                  (unsigned long long)(timeout > 0 ? (timeout - (elapsed < timeout ? elapsed : 0)) /
-                                                            USEC_PER_SEC +
+                                                                    USEC_PER_SEC +
                                                             1
                                                   : 300));
         if (!id || !key || !args || obj_map_set_str(args, "node", node) < 0 ||
@@ -113,8 +114,8 @@ static ChoreResult delete_node(Manager *m, Obj *machine, const char *node) {
                 return CHORE_WAITING;
         int code = 0;
         const char *out = NULL;
-        switch (command_run(m->commands, id, cp, "delete-node", args, key, 60 * USEC_PER_SEC,
-                            &code, &out)) {
+        switch (command_run(m->commands, id, cp, "delete-node", args, key, 60 * USEC_PER_SEC, &code,
+                            &out)) {
         case COMMAND_SUCCEEDED:
                 log_info("Machine %s: node %s deleted.", meta_name(machine), node);
                 (void)obj_set_bool(machine, "status.deletion.nodeDeleted", true);
@@ -158,8 +159,8 @@ static int reconcile_delete(Manager *m, Obj *machine, const Obj *orig) {
         if (r < 0 && r != -ENOENT)
                 return r;
         if (r != -ENOENT) {
-                condition_set(machine, "InfrastructureReady", COND_FALSE, "Deleting",
-                              SEVERITY_INFO, "resetting the host");
+                condition_set(machine, "InfrastructureReady", COND_FALSE, "Deleting", SEVERITY_INFO,
+                              "resetting the host");
                 r = patch_save(m->reg, orig, machine);
                 return r < 0 ? r : (int)REQUEUE_SOON;
         }
@@ -235,9 +236,11 @@ int reconcile_machine(Manager *m, const char *ns, const char *name) {
                 condition_set_true(machine, "BootstrapReady");
         else
                 condition_set(machine, "BootstrapReady", COND_FALSE,
-                              condition_reason(config, "DataSecretAvailable") ?: "WaitingForBootstrapData",
+                              condition_reason(config, "DataSecretAvailable")
+                                      ?: "WaitingForBootstrapData",
                               SEVERITY_INFO, "%s",
-                              condition_message(config, "DataSecretAvailable") ?: "waiting for the bootstrap config");
+                              condition_message(config, "DataSecretAvailable")
+                                      ?: "waiting for the bootstrap config");
 
         /* Infrastructure and the host behind it. */
         bool infra_ready = false, failed = false;
@@ -326,15 +329,24 @@ int reconcile_machine(Manager *m, const char *ns, const char *name) {
                 condition_set(machine, "Ready", COND_FALSE, condition_reason(machine, why),
                               severity, "%s", strempty(condition_message(machine, why)));
         }
+        /* In-place upgrade, when an owner moved spec.version (or one is under way). */
+        int result = 0;
+        if (host && !failed && streq(phase, "Running")) {
+                r = machine_inplace_reconcile(m, machine, host);
+                if (r < 0)
+                        return r;
+                if (machine_upgrading(machine) && !machine_upgrade_failed(machine))
+                        result = (int)REQUEUE_SOON;
+        }
         const char *old_phase = obj_get_str(orig, "status.phase");
         if (!streq_ptr(old_phase, phase)) {
                 char ts[32];
                 if ((r = obj_set_str(machine, "status.lastUpdated", now_rfc3339(ts))) < 0)
                         return r;
                 log_info("Machine %s: %s -> %s.", name, strna(old_phase), phase);
-                manager_event(m, machine, failed ? "Warning" : "Normal", phase,
-                              "Machine is %s", phase);
+                manager_event(m, machine, failed ? "Warning" : "Normal", phase, "Machine is %s",
+                              phase);
         }
         r = patch_save(m->reg, orig, machine);
-        return r < 0 ? r : 0;
+        return r < 0 ? r : result;
 }
