@@ -66,9 +66,7 @@ static int scan_child(Obj *o, void *userdata) {
 
 static int scan(Manager *m, const KindInfo *k, const Obj *cluster, int control_plane, bool del,
                 size_t *ret) {
-        ChildScan c = {.m = m,
-                       .cluster = meta_name(cluster),
-                       .control_plane = control_plane,
+        ChildScan c = {.m = m, .cluster = meta_name(cluster), .control_plane = control_plane,
                        .delete_them = del};
         int r = registry_list(m->reg, k, meta_namespace(cluster), scan_child, &c);
         if (r < 0)
@@ -160,8 +158,7 @@ int reconcile_cluster(Manager *m, const char *ns, const char *name) {
                 int64_t port = 0;
                 obj_get_int(infra, "spec.controlPlaneEndpoint.port", &port);
                 if (host && !obj_get_str(cluster, "spec.controlPlaneEndpoint.host")) {
-                        if ((r = obj_set_str(cluster, "spec.controlPlaneEndpoint.host", host)) <
-                                    0 ||
+                        if ((r = obj_set_str(cluster, "spec.controlPlaneEndpoint.host", host)) < 0 ||
                             (r = obj_set_int(cluster, "spec.controlPlaneEndpoint.port",
                                              port ? port : 6443)) < 0)
                                 return r;
@@ -170,11 +167,12 @@ int reconcile_cluster(Manager *m, const char *ns, const char *name) {
                         condition_set_true(cluster, "InfrastructureReady");
                 else
                         condition_set(cluster, "InfrastructureReady", COND_FALSE,
-                                      strna(condition_reason(infra, "Ready")), SEVERITY_INFO, "%s",
+                                      strna(condition_reason(infra, "Ready")), SEVERITY_INFO,
+                                      "%s",
                                       strna(condition_message(infra, "Ready")));
         } else if (r == -ENOENT && obj_get(cluster, "spec.infrastructureRef")) {
-                condition_set(cluster, "InfrastructureReady", COND_FALSE,
-                              "WaitingForInfrastructure", SEVERITY_INFO, "%s %s does not exist yet",
+                condition_set(cluster, "InfrastructureReady", COND_FALSE, "WaitingForInfrastructure",
+                              SEVERITY_INFO, "%s %s does not exist yet",
                               strna(obj_get_str(cluster, "spec.infrastructureRef.kind")),
                               strna(obj_get_str(cluster, "spec.infrastructureRef.name")));
         } else if (r == -ENOENT) {

@@ -139,10 +139,10 @@ int reconcile_kubeadmconfig(Manager *m, const char *ns, const char *name) {
                 if (cs == COMMAND_FAILED) {
                         sodium_memzero(token, strlen(token));
                         command_forget(m->commands, id);
-                        condition_set(config, "DataSecretAvailable", COND_FALSE, "JoinTokenFailed",
-                                      SEVERITY_WARNING,
-                                      "kubeadm token create on %s failed (exit %d): %s", cphost,
-                                      code, strna(out));
+                        condition_set(config, "DataSecretAvailable", COND_FALSE,
+                                      "JoinTokenFailed", SEVERITY_WARNING,
+                                      "kubeadm token create on %s failed (exit %d): %s", cphost, code,
+                                      strna(out));
                         (void)patch_save(m->reg, orig, config);
                         return (int)(10 * USEC_PER_SEC);
                 }
@@ -154,9 +154,9 @@ int reconcile_kubeadmconfig(Manager *m, const char *ns, const char *name) {
                 return waiting(m, config, orig, "WaitingForClusterCertificates",
                                "the cluster certificates are not there yet");
         if (r < 0) {
-                condition_set(config, "DataSecretAvailable", COND_FALSE,
-                              "DataSecretGenerationFailed", SEVERITY_ERROR,
-                              "rendering the bootstrap data failed: %s", strerror(-r));
+                condition_set(config, "DataSecretAvailable", COND_FALSE, "DataSecretGenerationFailed",
+                              SEVERITY_ERROR, "rendering the bootstrap data failed: %s",
+                              strerror(-r));
                 (void)patch_save(m->reg, orig, config);
                 return r;
         }
