@@ -67,6 +67,7 @@ static const SchemaField anvilmachine_status[] = {
         {"failureReason", ST_STRING},
         {"failureMessage", ST_STRING},
         {"conditions", ST_LIST, .item = ST_OBJECT, .fields = condition_fields},
+        {"hostReset", ST_BOOL, .doc = "the host is reset; it is released once the Node is deleted"},
         SCHEMA_END,
 };
 

@@ -91,8 +91,8 @@ static int call(Obj *req, Obj **ret) {
         }
         MsgType type;
         char err[256];
-        r = wire_decode(CHANNEL_ADMIN_RESPONSE, zmq_msg_data(&msg), zmq_msg_size(&msg), &type,
-                        ret, err, sizeof(err));
+        r = wire_decode(CHANNEL_ADMIN_RESPONSE, zmq_msg_data(&msg), zmq_msg_size(&msg), &type, ret,
+                        err, sizeof(err));
         zmq_msg_close(&msg);
         if (r < 0)
                 fprintf(stderr, "error: bad answer from the coordinator: %s\n", err);
@@ -156,8 +156,8 @@ static const char *age(const char *ts, char buf[static 32]) {
 
 typedef struct Column {
         const char *header;
-        const char *path;  /* into the object; NULL = computed by name */
-        bool wide;         /* only with -o wide */
+        const char *path; /* into the object; NULL = computed by name */
+        bool wide;        /* only with -o wide */
 } Column;
 
 typedef struct Printer {
@@ -166,46 +166,81 @@ typedef struct Printer {
 } Printer;
 
 static const Printer printers[] = {
-        {"Cluster", {{"NAME", "metadata.name"}, {"PHASE", "status.phase"}, {"READY", "=ready"},
-                     {"AGE", "=age"}, {"ENDPOINT", "=endpoint", true}}},
+        {"Cluster",
+         {{"NAME", "metadata.name"},
+          {"PHASE", "status.phase"},
+          {"READY", "=ready"},
+          {"AGE", "=age"},
+          {"ENDPOINT", "=endpoint", true}}},
         {"Machine",
-         {{"NAME", "metadata.name"}, {"CLUSTER", "spec.clusterName"},
-          {"NODENAME", "status.nodeRef.name"}, {"PROVIDERID", "spec.providerID"},
-          {"PHASE", "status.phase"}, {"AGE", "=age"}, {"VERSION", "spec.version"},
+         {{"NAME", "metadata.name"},
+          {"CLUSTER", "spec.clusterName"},
+          {"NODENAME", "status.nodeRef.name"},
+          {"PROVIDERID", "spec.providerID"},
+          {"PHASE", "status.phase"},
+          {"AGE", "=age"},
+          {"VERSION", "spec.version"},
           {"READY", "=ready", true}}},
         {"MachineSet",
-         {{"NAME", "metadata.name"}, {"CLUSTER", "spec.clusterName"},
-          {"REPLICAS", "status.replicas"}, {"READY", "status.readyReplicas"},
-          {"AVAILABLE", "status.availableReplicas"}, {"AGE", "=age"},
+         {{"NAME", "metadata.name"},
+          {"CLUSTER", "spec.clusterName"},
+          {"REPLICAS", "status.replicas"},
+          {"READY", "status.readyReplicas"},
+          {"AVAILABLE", "status.availableReplicas"},
+          {"AGE", "=age"},
           {"VERSION", "spec.template.spec.version"}}},
         {"MachineDeployment",
-         {{"NAME", "metadata.name"}, {"CLUSTER", "spec.clusterName"},
-          {"REPLICAS", "status.replicas"}, {"READY", "status.readyReplicas"},
-          {"UPDATED", "status.updatedReplicas"}, {"UNAVAILABLE", "status.unavailableReplicas"},
-          {"PHASE", "status.phase"}, {"AGE", "=age"}, {"VERSION", "spec.template.spec.version"}}},
+         {{"NAME", "metadata.name"},
+          {"CLUSTER", "spec.clusterName"},
+          {"REPLICAS", "status.replicas"},
+          {"READY", "status.readyReplicas"},
+          {"UPDATED", "status.updatedReplicas"},
+          {"UNAVAILABLE", "status.unavailableReplicas"},
+          {"PHASE", "status.phase"},
+          {"AGE", "=age"},
+          {"VERSION", "spec.template.spec.version"}}},
         {"KubeadmControlPlane",
-         {{"NAME", "metadata.name"}, {"CLUSTER", "metadata.labels.cluster"},
-          {"INITIALIZED", "status.initialized"}, {"API SERVER AVAILABLE", "status.ready"},
-          {"REPLICAS", "status.replicas"}, {"READY", "status.readyReplicas"},
-          {"UPDATED", "status.updatedReplicas"}, {"UNAVAILABLE", "status.unavailableReplicas"},
-          {"AGE", "=age"}, {"VERSION", "spec.version"}}},
+         {{"NAME", "metadata.name"},
+          {"CLUSTER", "metadata.labels.cluster"},
+          {"INITIALIZED", "status.initialized"},
+          {"API SERVER AVAILABLE", "status.ready"},
+          {"REPLICAS", "status.replicas"},
+          {"READY", "status.readyReplicas"},
+          {"UPDATED", "status.updatedReplicas"},
+          {"UNAVAILABLE", "status.unavailableReplicas"},
+          {"AGE", "=age"},
+          {"VERSION", "spec.version"}}},
         {"Host",
-         {{"NAME", "metadata.name"}, {"PHASE", "status.phase"}, {"CLAIMED-BY", "=claimed"},
-          {"IP", "=ip"}, {"CPU", "status.facts.cpu.count"}, {"MEMORY", "=memory"},
-          {"LAST-SEEN", "=lastseen"}, {"PRODUCT-UUID", "status.facts.productUUID", true},
+         {{"NAME", "metadata.name"},
+          {"PHASE", "status.phase"},
+          {"CLAIMED-BY", "=claimed"},
+          {"IP", "=ip"},
+          {"CPU", "status.facts.cpu.count"},
+          {"MEMORY", "=memory"},
+          {"LAST-SEEN", "=lastseen"},
+          {"PRODUCT-UUID", "status.facts.productUUID", true},
           {"LABELS", "=labels", true}}},
         {"AnvilMachine",
-         {{"NAME", "metadata.name"}, {"CLUSTER", "metadata.labels.cluster"},
-          {"HOST", "status.hostRef.name"}, {"READY", "status.ready"},
-          {"PROVIDERID", "spec.providerID"}, {"AGE", "=age"}}},
+         {{"NAME", "metadata.name"},
+          {"CLUSTER", "metadata.labels.cluster"},
+          {"HOST", "status.hostRef.name"},
+          {"READY", "status.ready"},
+          {"PROVIDERID", "spec.providerID"},
+          {"AGE", "=age"}}},
         {"KubeadmConfig",
-         {{"NAME", "metadata.name"}, {"CLUSTER", "metadata.labels.cluster"},
-          {"READY", "status.ready"}, {"DATASECRET", "status.dataSecretName"}, {"AGE", "=age"}}},
+         {{"NAME", "metadata.name"},
+          {"CLUSTER", "metadata.labels.cluster"},
+          {"READY", "status.ready"},
+          {"DATASECRET", "status.dataSecretName"},
+          {"AGE", "=age"}}},
         {"Event",
-         {{"LAST SEEN", "=lastts"}, {"TYPE", "type"}, {"REASON", "reason"},
-          {"OBJECT", "=involved"}, {"MESSAGE", "message"}}},
-        {"Secret", {{"NAME", "metadata.name"}, {"TYPE", "type"}, {"DATA", "=datacount"},
-                    {"AGE", "=age"}}},
+         {{"LAST SEEN", "=lastts"},
+          {"TYPE", "type"},
+          {"REASON", "reason"},
+          {"OBJECT", "=involved"},
+          {"MESSAGE", "message"}}},
+        {"Secret",
+         {{"NAME", "metadata.name"}, {"TYPE", "type"}, {"DATA", "=datacount"}, {"AGE", "=age"}}},
 };
 
 static const Printer default_printer = {"", {{"NAME", "metadata.name"}, {"AGE", "=age"}}};
@@ -292,8 +327,7 @@ static char *cell(const Obj *o, const char *path) {
                 return strdup(n ? lb : "<none>");
         }
         if (streq(what, "involved"))
-                return asprintf_safe("%s/%s",
-                                     strempty(obj_get_str(o, "involvedObject.kind")),
+                return asprintf_safe("%s/%s", strempty(obj_get_str(o, "involvedObject.kind")),
                                      strempty(obj_get_str(o, "involvedObject.name")));
         if (streq(what, "datacount"))
                 return asprintf_safe("%zu", obj_len(obj_map_get(o, "data")));
@@ -414,7 +448,8 @@ static int apply_path(const char *path) {
                 while ((de = readdir(d))) {
                         const char *n = de->d_name;
                         size_t l = strlen(n);
-                        if ((l > 5 && streq(n + l - 5, ".yaml")) || (l > 4 && streq(n + l - 4, ".yml")) ||
+                        if ((l > 5 && streq(n + l - 5, ".yaml")) ||
+                            (l > 4 && streq(n + l - 4, ".yml")) ||
                             (l > 5 && streq(n + l - 5, ".json")))
                                 strv_extend(&names, n);
                 }
@@ -602,7 +637,8 @@ static int cmd_delete(int argc, char **argv, const char *file) {
                 /* Reverse order, as kubectl deletes. */
                 for (size_t i = obj_len(docs); i > 0; i--) {
                         const Obj *d = obj_list_get(docs, i - 1);
-                        const char *kind = obj_get_str(d, "kind"), *name = obj_get_str(d, "metadata.name");
+                        const char *kind = obj_get_str(d, "kind"),
+                                   *name = obj_get_str(d, "metadata.name");
                         if (!kind || !name)
                                 continue;
                         const char *ns = obj_get_str(d, "metadata.namespace");
@@ -758,13 +794,15 @@ static int cmd_token(int argc, char **argv, const char *ttl, int64_t uses, const
         if (streq(argv[0], "create")) {
                 int64_t ttl_us = 24LL * 3600 * USEC_PER_SEC;
                 if (ttl && (parse_go_duration(ttl, &ttl_us) < 0 || ttl_us < 0)) {
-                        fprintf(stderr, "error: --ttl: invalid duration '%s' (e.g. 24h, 30m, 0 "
-                                        "for never)\n",
+                        fprintf(stderr,
+                                "error: --ttl: invalid duration '%s' (e.g. 24h, 30m, 0 "
+                                "for never)\n",
                                 ttl);
                         return -EINVAL;
                 }
                 _cleanup_(obj_freep) Obj *req = request("token-create"), *resp = NULL;
-                if (!req || obj_map_set_int(req, "ttlSeconds", ttl_us / (int64_t)USEC_PER_SEC) < 0 ||
+                if (!req ||
+                    obj_map_set_int(req, "ttlSeconds", ttl_us / (int64_t)USEC_PER_SEC) < 0 ||
                     obj_map_set_int(req, "uses", uses) < 0 ||
                     (description && obj_map_set_str(req, "description", description) < 0))
                         return log_oom();
@@ -865,6 +903,164 @@ static int cmd_host(int argc, char **argv) {
         return -EINVAL;
 }
 
+/* ---- rollout ---- */
+
+static int get_one(const char *kind, const char *name, Obj **ret) {
+        _cleanup_(obj_freep) Obj *req = request("get"), *resp = NULL;
+        if (!req || obj_map_set_str(req, "kind", kind) < 0 ||
+            obj_map_set_str(req, "name", name) < 0)
+                return log_oom();
+        int r = call_ok(req, &resp);
+        if (r < 0)
+                return r;
+        Obj *o = obj_list_get(obj_map_get(resp, "items"), 0);
+        if (!o)
+                return -ENOENT;
+        *ret = obj_dup(o);
+        return *ret ? 0 : log_oom();
+}
+
+/* One line of where a rollout is, the way kubectl rollout status says it. Returns 1 when it
+ * is complete, 0 while it goes on, -EIO when it stopped on a failure or is paused. */
+static int rollout_line(const KindInfo *k, const Obj *o, char *buf, size_t bufsz) {
+        const char *name = obj_get_str(o, "metadata.name");
+        bool md = streq(k->kind, "MachineDeployment");
+        int64_t gen = 0, og = 0, replicas = 1, updated = 0, have = 0, available = 0;
+        obj_get_int(o, "metadata.generation", &gen);
+        obj_get_int(o, "status.observedGeneration", &og);
+        obj_get_int(o, "spec.replicas", &replicas);
+        obj_get_int(o, "status.updatedReplicas", &updated);
+        obj_get_int(o, "status.replicas", &have);
+        obj_get_int(o, md ? "status.availableReplicas" : "status.readyReplicas", &available);
+        const char *ctype = md ? "MachinesUpToDate" : "MachinesSpecUpToDate";
+        const Obj *cond = NULL;
+        OBJ_LIST_FOREACH(c, obj_get(o, "status.conditions"), i)
+        if (streq_ptr(obj_get_str(c, "type"), ctype))
+                cond = c;
+        const char *reason = obj_get_str(cond, "reason");
+        const char *message = obj_get_str(cond, "message");
+        if (og < gen) {
+                snprintf(buf, bufsz, "Waiting for %s spec update to be observed...", k->singular);
+                return 0;
+        }
+        if (streq_ptr(reason, "InPlaceUpgradeFailed")) {
+                snprintf(buf, bufsz, "error: %s \"%s\" rollout failed: %s", k->singular, name,
+                         strna(message));
+                return -EIO;
+        }
+        if (md && obj_get_bool(o, "spec.paused", false) && streq_ptr(reason, "Paused")) {
+                snprintf(buf, bufsz, "error: %s \"%s\" is paused (spec.paused: true): %s",
+                         k->singular, name, strna(message));
+                return -EIO;
+        }
+        bool extra = reason && !streq(reason, "RollingUpdateInProgress") &&
+                     !streq(reason, "RollingUpdate") && !streq(reason, "UpgradingInPlace");
+        if (updated < replicas) {
+                snprintf(buf, bufsz,
+                         "Waiting for %s \"%s\" rollout to finish: %lld out of %lld new replicas "
+                         "have been updated...%s%s%s",
+                         k->singular, name, (long long)updated, (long long)replicas,
+                         extra ? " (" : "", extra ? strna(message) : "", extra ? ")" : "");
+                return 0;
+        }
+        if (have > updated) {
+                snprintf(buf, bufsz,
+                         "Waiting for %s \"%s\" rollout to finish: %lld old replicas are pending "
+                         "termination...",
+                         k->singular, name, (long long)(have - updated));
+                return 0;
+        }
+        if (available < updated) {
+                snprintf(buf, bufsz,
+                         "Waiting for %s \"%s\" rollout to finish: %lld of %lld updated replicas "
+                         "are available...",
+                         k->singular, name, (long long)available, (long long)updated);
+                return 0;
+        }
+        snprintf(buf, bufsz, "%s \"%s\" successfully rolled out", k->singular, name);
+        return 1;
+}
+
+#define REVISION_ANNOTATION "machinedeployment.clusters.x-k8s.io/revision"
+
+static long long revision_of(const Obj *o) {
+        const char *s =
+                obj_str(obj_map_get(obj_get(o, "metadata.annotations"), REVISION_ANNOTATION));
+        return s ? strtoll(s, NULL, 10) : 0;
+}
+
+static int cmp_revision(const void *a, const void *b) {
+        long long x = revision_of(*(Obj *const *)a), y = revision_of(*(Obj *const *)b);
+        return x < y ? -1 : x > y;
+}
+
+/* anvilctl rollout status md|kcp NAME (waits, as kubectl does) | rollout history md NAME */
+static int cmd_rollout(int argc, char **argv) {
+        if (argc != 3 || (!streq(argv[0], "status") && !streq(argv[0], "history"))) {
+                fprintf(stderr, "Usage: anvilctl rollout status md|kcp NAME\n"
+                                "       anvilctl rollout history md NAME\n");
+                return -EINVAL;
+        }
+        const KindInfo *k = resolve_kind(argv[1]);
+        if (!k)
+                return -EINVAL;
+        bool md = streq(k->kind, "MachineDeployment");
+        if (!md && (!streq(k->kind, "KubeadmControlPlane") || streq(argv[0], "history"))) {
+                fprintf(stderr, "error: rollout %s works on %s\n", argv[0],
+                        streq(argv[0], "history") ? "machinedeployments"
+                                                  : "machinedeployments and kubeadmcontrolplanes");
+                return -EINVAL;
+        }
+        const char *name = argv[2];
+        if (streq(argv[0], "history")) {
+                _cleanup_(obj_freep) Obj *o = NULL;
+                int r = get_one(k->kind, name, &o);
+                if (r < 0)
+                        return r;
+                _cleanup_(obj_freep) Obj *req = request("get"), *resp = NULL;
+                _cleanup_free_ char *sel = strjoin("cluster.x-k8s.io/deployment-name=", name);
+                if (!req || !sel || obj_map_set_str(req, "kind", "MachineSet") < 0 ||
+                    obj_map_set_str(req, "selector", sel) < 0)
+                        return log_oom();
+                if ((r = call_ok(req, &resp)) < 0)
+                        return r;
+                Obj *items = obj_map_get(resp, "items");
+                if (obj_len(items) > 1)
+                        qsort(items->list.items, obj_len(items), sizeof(Obj *), cmp_revision);
+                long long cur = revision_of(o);
+                printf("machinedeployment/%s\n%-9s %-40s %-10s %-9s %-6s %s\n", name, "REVISION",
+                       "MACHINESET", "VERSION", "REPLICAS", "READY", "CURRENT");
+                OBJ_LIST_FOREACH(ms, items, i) {
+                        int64_t want = 0, ready = 0;
+                        obj_get_int(ms, "spec.replicas", &want);
+                        obj_get_int(ms, "status.readyReplicas", &ready);
+                        printf("%-9lld %-40s %-10s %-9lld %-6lld %s\n", revision_of(ms),
+                               strna(obj_get_str(ms, "metadata.name")),
+                               strna(obj_get_str(ms, "spec.template.spec.version")),
+                               (long long)want, (long long)ready,
+                               revision_of(ms) == cur ? "*" : "");
+                }
+                return 0;
+        }
+        char last[1024] = "";
+        for (;;) {
+                _cleanup_(obj_freep) Obj *o = NULL;
+                int r = get_one(k->kind, name, &o);
+                if (r < 0)
+                        return r;
+                char line[1024];
+                int done = rollout_line(k, o, line, sizeof(line));
+                if (!streq(line, last)) {
+                        fprintf(done < 0 ? stderr : stdout, "%s\n", line);
+                        fflush(stdout);
+                        snprintf(last, sizeof(last), "%s", line);
+                }
+                if (done != 0)
+                        return done < 0 ? done : 0;
+                sleep(1);
+        }
+}
+
 static void help(void) {
         printf("anvilctl — operate Anvil, bare-metal Kubernetes lifecycle management.\n\n"
                "Usage: anvilctl [GLOBAL OPTIONS] COMMAND [ARGS]\n\n"
@@ -876,6 +1072,7 @@ static void help(void) {
                "tree\n"
                "  delete KIND NAME | -f FILE     delete objects\n"
                "  scale KIND NAME --replicas N   scale a machinedeployment, machineset or kcp\n"
+               "  rollout status|history md NAME where a rollout is (status waits); revisions\n"
                "  label KIND NAME k=v ... [k-]   set or remove labels (--overwrite)\n"
                "  annotate KIND NAME k=v ...     set or remove annotations\n"
                "  token create|list|delete       enrollment tokens\n"
@@ -1039,6 +1236,8 @@ int main(int argc, char **argv) {
                 r = cmd_token(n, rest, ttl, uses, labels, description, agent_args, pxe);
         else if (streq(cmd, "host"))
                 r = cmd_host(n, rest);
+        else if (streq(cmd, "rollout"))
+                r = cmd_rollout(n, rest);
         else if (streq(cmd, "info"))
                 r = cmd_info();
         else if (streq(cmd, "version")) {

@@ -130,6 +130,26 @@ static int reconcile_delete(Manager *m, Obj *am, const Obj *orig) {
                         return r < 0 ? r : (int)REQUEUE_SOON;
                 } else if (og >= meta_generation(host) &&
                            streq_ptr(obj_get_str(host, "status.agentState"), "Idle")) {
+                        /* Reset. The old Node goes before the host is handed out again: the
+                         * next machine on this host registers a Node of the same name, which
+                         * the old machine's node deletion would otherwise remove. */
+                        const Obj *ctrl = meta_controller_ref(am);
+                        _cleanup_(obj_freep) Obj *machine = NULL;
+                        if (ctrl &&
+                            registry_get(m->reg, &kind_machine, meta_namespace(am),
+                                         strempty(obj_get_str(ctrl, "name")), &machine) >= 0 &&
+                            obj_get(machine, "status.nodeRef") &&
+                            !obj_get_bool(machine, "status.deletion.nodeDeleted", false)) {
+                                if ((r = obj_set_bool(am, "status.hostReset", true)) < 0)
+                                        return r;
+                                condition_set(am, "Ready", COND_FALSE, "WaitingForNodeDeletion",
+                                              SEVERITY_INFO,
+                                              "host %s is reset; releasing it once node %s is "
+                                              "deleted",
+                                              hn, obj_get_str(machine, "status.nodeRef.name"));
+                                r = patch_save(m->reg, orig, am);
+                                return r < 0 ? r : (int)REQUEUE_SOON;
+                        }
                         log_event(LOG_INFO, ANVIL_MESSAGE_HOST_RESET,
                                   "Host %s reset; back in the pool.", hn);
                         r = release_host(m, host);

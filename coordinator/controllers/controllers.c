@@ -169,6 +169,10 @@ void controllers_map_change(Manager *m, const KindInfo *k, const Obj *obj) {
                 const char *cluster = obj_get_str(obj, "spec.clusterName");
                 if (cluster)
                         (void)manager_enqueue(m, "Cluster", ns, cluster);
+                /* Its deployment counts machines itself (availability, a finished rollout). */
+                const char *md = meta_label(obj, LABEL_DEPLOYMENT_NAME);
+                if (md)
+                        (void)manager_enqueue(m, "MachineDeployment", ns, md);
                 /* Health checks of its cluster judge it again. */
                 EnqueueCtx c = {.m = m, .cluster = cluster};
                 if (cluster)

@@ -105,8 +105,11 @@ static ChoreResult delete_node(Manager *m, Obj *machine, const char *node) {
                 return CHORE_DONE;
         _cleanup_free_ char *cp = NULL;
         if (pick_control_plane_host(m, meta_namespace(machine),
-                                    obj_get_str(machine, "spec.clusterName"), NULL, &cp) < 0)
-                return CHORE_DONE; /* nobody left to ask: the cluster is going away */
+                                    obj_get_str(machine, "spec.clusterName"), NULL, &cp) < 0) {
+                /* Nobody left to ask: the cluster is going away. */
+                (void)obj_set_bool(machine, "status.deletion.nodeDeleted", true);
+                return CHORE_DONE;
+        }
         _cleanup_free_ char *id = strjoin("delnode-", meta_uid(machine));
         _cleanup_free_ char *key = object_key(machine);
         _cleanup_(obj_freep) Obj *args = obj_new_map();
@@ -150,7 +153,8 @@ static int reconcile_delete(Manager *m, Obj *machine, const Obj *orig) {
                 return r < 0 ? r : (int)REQUEUE_SOON;
         }
 
-        /* 2. reset and release the host: the AnvilMachine does it */
+        /* 2. reset and release the host: the AnvilMachine does it; once the host is reset
+         * it waits for the Node to go (3.) before it hands the host out again */
         _cleanup_(obj_freep) Obj *am = NULL;
         r = get_ref(m, machine, "spec.infrastructureRef.name", &kind_anvilmachine, &am);
         if (r >= 0 && !meta_deleting(am))
@@ -159,6 +163,12 @@ static int reconcile_delete(Manager *m, Obj *machine, const Obj *orig) {
         if (r < 0 && r != -ENOENT)
                 return r;
         if (r != -ENOENT) {
+                if (obj_get_bool(am, "status.hostReset", false) && node) {
+                        if (cluster_going)
+                                (void)obj_set_bool(machine, "status.deletion.nodeDeleted", true);
+                        else
+                                (void)delete_node(m, machine, node);
+                }
                 condition_set(machine, "InfrastructureReady", COND_FALSE, "Deleting", SEVERITY_INFO,
                               "resetting the host");
                 r = patch_save(m->reg, orig, machine);
