@@ -88,6 +88,12 @@ static void machine_rows(Manager *m, FILE *f, const char *prefix, const Obj *mac
                 if (obj_get_str(mc, "status.nodeRef.name"))
                         fprintf(f, "  node: %s", obj_get_str(mc, "status.nodeRef.name"));
                 fprintf(f, "\n");
+                const Obj *up = condition_get(mc, "InPlaceUpgraded");
+                if (up && !condition_is_true(mc, "InPlaceUpgraded"))
+                        fprintf(f, "%s  in-place upgrade to %s: %s: %s\n", cont,
+                                strna(obj_get_str(mc, "status.inPlaceUpgrade.version")),
+                                strna(obj_get_str(up, "reason")),
+                                strna(obj_get_str(up, "message")));
                 const Obj *err = obj_get(host, "status.lastError");
                 if (err && streq_ptr(obj_get_str(host, "status.agentState"), "Failed")) {
                         int64_t code = -1;
@@ -107,6 +113,14 @@ static void machine_rows(Manager *m, FILE *f, const char *prefix, const Obj *mac
                                 cont, meta_name(mc));
                 }
         }
+}
+
+/* Where an owner's rollout is, when it is not done. */
+static void rollout_row(FILE *f, const char *prefix, const Obj *o, const char *type) {
+        const Obj *c = condition_get(o, type);
+        if (c && !condition_is_true(o, type))
+                fprintf(f, "%s  rollout: %s: %s\n", prefix, strna(obj_get_str(c, "reason")),
+                        strna(obj_get_str(c, "message")));
 }
 
 static int list_machines(Manager *m, const char *ns, const char *label, const char *value,
@@ -144,6 +158,7 @@ int describe_cluster(Manager *m, const char *ns, const char *name, char **ret) {
         if (cname && registry_get(m->reg, &kind_kubeadmcontrolplane, ns, cname, &kcp) >= 0) {
                 snprintf(label, sizeof(label), "ControlPlane - KubeadmControlPlane/%s", cname);
                 row(f, "├─", label, kcp);
+                rollout_row(f, "│ ", kcp, "MachinesSpecUpToDate");
                 _cleanup_(obj_freep) Obj *cpm = NULL;
                 if (list_machines(m, ns, LABEL_CONTROL_PLANE_NAME, cname, &cpm) >= 0)
                         machine_rows(m, f, "│ ", cpm);
@@ -158,6 +173,7 @@ int describe_cluster(Manager *m, const char *ns, const char *name, char **ret) {
                 bool last = i + 1 == n;
                 snprintf(label, sizeof(label), "MachineDeployment/%s", meta_name(md));
                 row(f, last ? "  └─" : "  ├─", label, md);
+                rollout_row(f, last ? "    " : "  │ ", md, "MachinesUpToDate");
                 _cleanup_(obj_freep) Obj *wm = NULL;
                 if (list_machines(m, ns, LABEL_DEPLOYMENT_NAME, meta_name(md), &wm) >= 0)
                         machine_rows(m, f, last ? "    " : "  │ ", wm);
@@ -196,8 +212,7 @@ static int event_cb(Obj *ev, void *userdata) {
         return 0;
 }
 
-int describe_object(Manager *m, const KindInfo *k, const char *ns, const char *name,
-                    char **ret) {
+int describe_object(Manager *m, const KindInfo *k, const char *ns, const char *name, char **ret) {
         _cleanup_(obj_freep) Obj *o = NULL;
         int r = registry_get(m->reg, k, k->namespaced ? ns : "", name, &o);
         if (r < 0)
@@ -215,8 +230,9 @@ int describe_object(Manager *m, const KindInfo *k, const char *ns, const char *n
         char apiv[128];
         fprintf(f, "API Version:  %s\n", kind_api_version(k, apiv, sizeof(apiv)));
         OBJ_MAP_FOREACH(e, obj_get(o, "metadata.labels"))
-        fprintf(f, "%s%s=%s\n", e == obj_get(o, "metadata.labels")->map.entries ? "Labels:       "
-                                                                                 : "              ",
+        fprintf(f, "%s%s=%s\n",
+                e == obj_get(o, "metadata.labels")->map.entries ? "Labels:       "
+                                                                : "              ",
                 e->key, strempty(obj_str(e->value)));
         /* Owner chain up to the root. */
         const Obj *ref = meta_controller_ref(o);

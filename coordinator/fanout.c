@@ -151,6 +151,10 @@ bool fanout_host_connected(Fanout *f, const char *host) {
         return l && l->connected;
 }
 
+uint64_t fanout_startup_grace_usec(Fanout *f) {
+        return f->m->config.heartbeat_grace_usec + AGENT_RECONNECT_MAX_USEC;
+}
+
 uint64_t fanout_host_last_seen(Fanout *f, const char *host) {
         HostLink *l = find_by_host(f, host);
         return l ? l->last_seen : 0;
@@ -635,11 +639,11 @@ static void tick_visit(const void *node, VISIT which, void *closure) {
                 c->pending++;
         uint64_t grace = c->f->m->config.heartbeat_grace_usec;
         /* Connected in memory and silent for the grace period; or, after a restart of the
-         * coordinator, stored as connected and not heard from within the grace period since
-         * the start (its status would otherwise say "connected" forever). */
+         * coordinator, stored as connected and not heard from within the startup grace
+         * (its status would otherwise say "connected" forever). */
         bool silent = l->connected && c->now > l->last_seen + grace;
         bool never_back = !l->connected && l->last_seen == 0 && l->stored_connected &&
-                          c->now > c->f->m->started_usec + grace;
+                          c->now > c->f->m->started_usec + fanout_startup_grace_usec(c->f);
         if (silent || never_back) {
                 if (c->n_lost == c->cap_lost) {
                         size_t nc = c->cap_lost ? c->cap_lost * 2 : 16;

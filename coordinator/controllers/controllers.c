@@ -173,6 +173,12 @@ void controllers_map_change(Manager *m, const KindInfo *k, const Obj *obj) {
                 const char *md = meta_label(obj, LABEL_DEPLOYMENT_NAME);
                 if (md)
                         (void)manager_enqueue(m, "MachineDeployment", ns, md);
+                /* A control plane machine's version decides whether workers may follow. */
+                if (cluster && meta_label(obj, LABEL_CONTROL_PLANE)) {
+                        EnqueueCtx mdc = {.m = m, .cluster = cluster};
+                        (void)registry_list(m->reg, &kind_machinedeployment, ns, enqueue_by_cluster,
+                                            &mdc);
+                }
                 /* Health checks of its cluster judge it again. */
                 EnqueueCtx c = {.m = m, .cluster = cluster};
                 if (cluster)

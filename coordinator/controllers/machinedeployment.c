@@ -710,5 +710,8 @@ int reconcile_machinedeployment(Manager *m, const char *ns, const char *name) {
                 return r;
         if (cur && cur->upgrading && !cur->failed && (!result || result > (int)REQUEUE_SOON))
                 result = (int)REQUEUE_SOON;
+        /* Waiting for the control plane: its machines' changes wake us, and so does this. */
+        if (!cp_ok && (!result || result > (int)REQUEUE_LATER))
+                result = (int)REQUEUE_LATER;
         return result;
 }

