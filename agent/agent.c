@@ -826,9 +826,11 @@ static void schedule_node_check(Agent *a, uint64_t delay) {
         }
 }
 
-static void on_exec_done(Exec *x, int code, const char *tail, void *userdata) {
+static void on_exec_done(Exec *x, int code, const char *tail_in, void *userdata) {
         Agent *a = userdata;
         _cleanup_free_ char *out = x ? strdup(exec_stdout(x)) : NULL;
+        /* tail_in lives in the Exec: keep a copy before it goes. */
+        _cleanup_free_ char *tail = tail_in ? strdup(tail_in) : NULL;
         a->exec = exec_free(a->exec);
         if (a->exec_plan != a->plan_serial ||
             (!plan_active(a) && !streq(plan_state(a), "Provisioned"))) {
