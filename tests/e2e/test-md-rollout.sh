@@ -7,7 +7,8 @@
 #    availableReplicas throughout; `anvilctl rollout status` waits for it and `rollout
 #    history` shows the revisions; revisionHistoryLimit 0 prunes the old MachineSet;
 #  - OnDelete: a template change replaces nothing until the operator deletes a machine, then
-#    exactly that one.
+#    exactly that one;
+#  - spec.paused holds a rollout; spec.rolloutAfter replaces machines made before it.
 . "$(dirname "$0")/common.sh"
 export ANVIL_HEARTBEAT=1s
 anvil_start_coordinator
@@ -115,4 +116,23 @@ done
 timeout 180 "$CTL" rollout status md $MD >/dev/null || fail "OnDelete rollout did not finish"
 anvil_wait 60 "4 machines Running" anvil_machines_running 4
 for mname in $before; do grep -qw "$mname" <<<"$(md_machines $MD)" && fail "$mname still there"; done
+echo "ok: OnDelete finished"
+
+# ---- paused, then rolloutAfter: nothing moves while paused; unpaused, the machines made
+# before rolloutAfter are replaced although the template did not change.
+before=$(md_machines $MD)
+sets() { anvilctl get ms -l cluster.x-k8s.io/deployment-name=$MD -o name | wc -l; }
+n_sets=$(sets)
+sleep 1.1
+md_set $MD "d['spec']['paused']=True; d['spec']['strategy']={'type': 'RollingUpdate'}; d['spec']['rolloutAfter']='$(now_rfc3339)'"
+sleep 3
+assert_eq "$(sets)" "$n_sets" "MachineSets while paused"
+assert_eq "$(md_machines $MD)" "$before" "machines while paused"
+timeout 3 "$CTL" rollout status md $MD 2>"$WORK/paused.txt" && fail "rollout status succeeded while paused"
+grep -q "is paused" "$WORK/paused.txt" || fail "rollout status while paused: $(cat "$WORK/paused.txt")"
+md_set $MD "d['spec']['paused']=False"
+timeout 180 "$CTL" rollout status md $MD >/dev/null || fail "the rolloutAfter rollout did not finish"
+anvil_wait 60 "4 machines Running" anvil_machines_running 4
+for mname in $before; do grep -qw "$mname" <<<"$(md_machines $MD)" && fail "rolloutAfter kept $mname"; done
+echo "ok: paused held the rollout; rolloutAfter replaced every machine"
 echo PASS
