@@ -456,10 +456,15 @@ int reconcile_machinedeployment(Manager *m, const char *ns, const char *name) {
                 if (in_place && active == 1 &&
                     templates_match(tmpl, obj_get(cand->ms, "spec.template"), true)) {
                         Obj *e = edit_of(cand);
-                        if (!e || (r = obj_set_str(e, "spec.template.spec.version", version)) < 0)
+                        if (!e)
                                 return -ENOMEM;
-                        log_info("MachineDeployment %s: %s in place: MachineSet %s moves to %s.",
-                                 name, "upgrading", meta_name(cand->ms), strna(version));
+                        if (!version)
+                                obj_del(e, "spec.template.spec.version");
+                        else if ((r = obj_set_str(e, "spec.template.spec.version", version)) < 0)
+                                return r;
+                        log_info("MachineDeployment %s: upgrading in place: MachineSet %s moves "
+                                 "to %s.",
+                                 name, meta_name(cand->ms), strna(version));
                         manager_event(m, md, "Normal", "InPlaceUpgrade",
                                       "Upgrading MachineSet %s in place to %s", meta_name(cand->ms),
                                       strna(version));

@@ -77,7 +77,7 @@ assert not bad, "remediation of %s" % bad'
 
 # ---- 3 of 5 unhealthy with maxUnhealthy 40% (2): nothing is remediated, and it says why
 read -r n1 n2 n3 _ <<<"$nodes"
-for n in $n1 $n2 $n3; do $FAKE set-node-ready $EP "$n" false; done
+$FAKE set-node-ready $EP "$n1,$n2,$n3" false
 anvil_wait 30 "RemediationAllowed False" allowed_is False
 msg=$(mhc '[c["reason"] + ": " + c["message"] for c in d["status"]["conditions"] if c["type"]=="RemediationAllowed"][0]')
 echo "$msg"
@@ -90,7 +90,7 @@ assert_eq "$(md_machines $MD)" "$machines" "machines with 3 of 5 unhealthy"
 # The nodes recover one by one: with 40% the last two would be remediated on the way (2 of 5
 # is within the limit), so nothing may be remediated while they do.
 res_set mhc demo-workers "d['spec']['maxUnhealthy']=0"
-for n in $n1 $n2 $n3; do $FAKE set-node-ready $EP "$n" true; done
+$FAKE set-node-ready $EP "$n1,$n2,$n3" true
 anvil_wait 30 "all healthy again" healthy_is 5
 res_set mhc demo-workers "d['spec']['maxUnhealthy']='40%'"
 anvil_wait 30 "RemediationAllowed True again" allowed_is True

@@ -683,20 +683,23 @@ def _cli(argv):
                     return 1
                 c["tokens"][tid]["expires"] = ts(now() - datetime.timedelta(seconds=1))
             else:
-                node = c.get("nodes", {}).get(argv[2])
-                if not node:
-                    print('nodes "%s" not found' % argv[2], file=sys.stderr)
+                # NODE may be a comma-separated list: all change in one write, at one time.
+                names = argv[2].split(",")
+                missing = [n for n in names if n not in c.get("nodes", {})]
+                if missing:
+                    print('nodes "%s" not found' % missing[0], file=sys.stderr)
                     return 1
-                if cmd == "set-node-ready":
-                    if argv[3] not in ("true", "false"):
-                        print(usage, file=sys.stderr)
-                        return 2
-                    if argv[3] == "true":
+                if cmd == "set-node-ready" and argv[3] not in ("true", "false"):
+                    print(usage, file=sys.stderr)
+                    return 2
+                for n in names:
+                    node = c["nodes"][n]
+                    if cmd == "set-kubelet-version":
+                        node["status"]["nodeInfo"]["kubeletVersion"] = argv[3]
+                    elif argv[3] == "true":
                         set_ready(node, "True", "KubeletReady", "kubelet is posting ready status")
                     else:
                         set_ready(node, "False", "KubeletNotReady", "fake-k8s: marked NotReady by a test")
-                else:
-                    node["status"]["nodeInfo"]["kubeletVersion"] = argv[3]
             save_cluster(c)
         return 0
     print(usage, file=sys.stderr)

@@ -670,9 +670,19 @@ class UpgradeTest(FakeTest):
         self.ok(self.join("w-1")[1])
         self.ok(self.kubectl("cordon", "w-1", *self.admin(cp0)))
         self.ok(self.kubectl("uncordon", "w-1", *self.admin(cp0)))
+        self.ok(self.join("w-2")[1])
+        self.ok(self.run_tool(FAKEK8S, "set-node-ready", EP, "w-1,w-2", "false"))
+        nodes = self.cluster()["nodes"]
+        conds = [[c for c in nodes[n]["status"]["conditions"] if c["type"] == "Ready"][0] for n in ("w-1", "w-2")]
+        self.assertEqual([c["status"] for c in conds], ["False", "False"])
+        self.assertEqual(conds[0]["lastTransitionTime"], conds[1]["lastTransitionTime"])
+        self.assertEqual(self.run_tool(FAKEK8S, "set-node-ready", EP, "w-1,nope", "true").returncode, 1)
+        self.ok(self.run_tool(FAKEK8S, "set-node-ready", EP, "w-1,w-2", "true"))
         hist = json.loads(self.ok(self.run_tool(FAKEK8S, "history", EP)).stdout)
         self.assertEqual(hist[0]["etcdMembers"], ["cp-0"])
-        self.assertEqual([h["cordoned"] for h in hist[-2:]], [["w-1"], []])
+        cordoned = [h["cordoned"] for h in hist]
+        self.assertEqual(cordoned[cordoned.index(["w-1"]) + 1], [])
+        self.assertEqual([h["ready"] for h in hist[-2:]], [["cp-0"], ["cp-0", "w-1", "w-2"]])
         self.assertTrue(all(a["time"] <= b["time"] for a, b in zip(hist, hist[1:])))
         self.assertEqual(self.run_tool(FAKEK8S, "history", "nowhere:1").returncode, 1)
 
