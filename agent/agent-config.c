@@ -144,8 +144,8 @@ int agent_config_apply_cmdline(AgentConfig *c, const char *cmdline, char **ret_e
                         break;
                 }
                 if (!eq || eq + 1 == p) {
-                        *ret_error =
-                                asprintf_safe("kernel command line: %s needs a value", keys[k]);
+                        *ret_error = asprintf_safe("kernel command line: %s needs a value",
+                                                   keys[k]);
                         r = -EINVAL;
                         break;
                 }
@@ -156,8 +156,8 @@ int agent_config_apply_cmdline(AgentConfig *c, const char *cmdline, char **ret_e
                         vlen -= 2;
                 }
                 if (vlen == 0 || vlen > 4096 || memchr(v, '"', vlen)) {
-                        *ret_error =
-                                asprintf_safe("kernel command line: bad value for %s", keys[k]);
+                        *ret_error = asprintf_safe("kernel command line: bad value for %s",
+                                                   keys[k]);
                         r = -EINVAL;
                         break;
                 }
@@ -200,9 +200,8 @@ int agent_config_finish(AgentConfig *c) {
             (!c->kubectl && (r = set_str(&c->kubectl, "/usr/bin/kubectl")) < 0))
                 return -ENOMEM;
         if (!c->environment) {
-                r = strv_extend(
-                        &c->environment,
-                        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+                r = strv_extend(&c->environment,
+                                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
                 if (r < 0)
                         return r;
         }

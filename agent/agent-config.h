@@ -13,24 +13,26 @@
 #include "schema.h"
 
 typedef struct AgentConfig {
-        char *coordinator;     /* tcp://HOST:PORT */
-        char *coordinator_key; /* Z85 public key */
-        char *token;           /* enrollment token (only needed until enrolled) */
-        char *state_dir;       /* keys, progress */
-        char *product_uuid;    /* override of /sys/class/dmi/id/product_uuid */
-        char *hostname;        /* override of gethostname() */
-        char *host_root;       /* the filesystem kubeadm works on; "/" on a real host */
-        char *kubeadm;         /* path of kubeadm */
-        char *kubectl;         /* path of kubectl */
-        char *cmdline_path;    /* /proc/cmdline (tests point it elsewhere) */
-        char **environment;    /* KEY=VALUE given to every command */
-        char **cleanup;        /* shell lines run after kubeadm reset */
-        char **upgrade;        /* shell lines that install the new kubeadm/kubelet (in-place) */
-        char **units;          /* systemd units whose health is reported */
+        char *coordinator;      /* tcp://HOST:PORT */
+        char *coordinator_key;  /* Z85 public key */
+        char *token;            /* enrollment token (only needed until enrolled) */
+        char *state_dir;        /* keys, progress */
+        char *product_uuid;     /* override of /sys/class/dmi/id/product_uuid */
+        char *hostname;         /* override of gethostname() */
+        char *host_root;        /* the filesystem kubeadm works on; "/" on a real host */
+        char *kubeadm;          /* path of kubeadm */
+        char *kubectl;          /* path of kubectl */
+        char *cmdline_path;     /* /proc/cmdline (tests point it elsewhere) */
+        char **environment;     /* KEY=VALUE given to every command */
+        char **cleanup;         /* shell lines run after kubeadm reset */
+        /* Shell lines that install the new kubeadm/kubelet for an in-place upgrade. */
+        char **upgrade;
+        char **units;           /* systemd units whose health is reported */
         uint64_t heartbeat_usec;
         uint64_t command_timeout_usec;
         uint64_t kubeadm_timeout_usec;
-        uint64_t node_check_usec; /* how often a provisioned host reads its Node */
+        /* How often a provisioned host reads its Node (node-check-interval). */
+        uint64_t node_check_usec;
         int log_level;
 } AgentConfig;
 

@@ -52,9 +52,9 @@ struct Agent {
         sd_event *event;
         KeyPair keys;
         char *state_path;
-        Obj *state; /* persisted: see state.h */
+        Obj *state;    /* persisted: see state.h */
         Obj *facts;
-        Obj *bundle; /* the opened bundle of the current provision plan */
+        Obj *bundle;   /* the opened bundle of the current provision plan */
         Link *link;
         Exec *exec;
         CommandRunner *commands;
@@ -64,7 +64,7 @@ struct Agent {
         uint64_t exec_started;
         sd_event_source *heartbeat_timer, *node_timer, *enroll_timer;
         uint64_t hb_seq, enroll_backoff, node_wait_started;
-        bool node_ready; /* last reported */
+        bool node_ready;      /* last reported */
         bool reported;
         char *kubelet_version;
         Obj *node_conditions; /* last reported: [{type, status, reason, lastTransitionTime}] */
@@ -150,8 +150,7 @@ static Obj *step_summary(Agent *a) {
         }
         if (!name && total > 0) {
                 idx = total;
-                name = obj_get_str(obj_list_get(obj_map_get(p, "steps"), (size_t)total - 1),
-                                   "name");
+                name = obj_get_str(obj_list_get(obj_map_get(p, "steps"), (size_t)total - 1), "name");
         }
         if (!name)
                 return NULL;
@@ -188,8 +187,7 @@ static void send_status(Agent *a, const char *message) {
                 obj_map_set(b, "step", step);
         const Obj *fail = obj_get(plan(a), "failure");
         if (streq(plan_state(a), "Failed") && fail) {
-                obj_map_set(b, "exitCode",
-                            obj_dup(obj_map_get(fail, "exitCode")) ?: obj_new_int(-1));
+                obj_map_set(b, "exitCode", obj_dup(obj_map_get(fail, "exitCode")) ?: obj_new_int(-1));
                 obj_map_set_str(b, "message", strempty(obj_get_str(fail, "message")));
                 const char *out = obj_get_str(fail, "output");
                 if (out) {
@@ -243,8 +241,7 @@ static int step_kind(const char *name, size_t *ret_index) {
                 return STEP_RESET;
         if (streq(name, "wait-node"))
                 return STEP_WAIT_NODE;
-        if (sscanf(name, "pre-kubeadm-%u", &idx) == 1 ||
-            sscanf(name, "post-kubeadm-%u", &idx) == 1) {
+        if (sscanf(name, "pre-kubeadm-%u", &idx) == 1 || sscanf(name, "post-kubeadm-%u", &idx) == 1) {
                 *ret_index = idx;
                 return STEP_COMMAND;
         }
@@ -370,8 +367,7 @@ static void plan_fail(Agent *a, const char *step, int code, const char *message,
         Obj *p = plan(a);
         obj_map_set_str(p, "state", "Failed");
         _cleanup_(obj_freep) Obj *f = obj_new_map();
-        if (f && obj_map_set_str(f, "step", step) >= 0 &&
-            obj_map_set_int(f, "exitCode", code) >= 0 &&
+        if (f && obj_map_set_str(f, "step", step) >= 0 && obj_map_set_int(f, "exitCode", code) >= 0 &&
             obj_map_set_str(f, "message", message) >= 0) {
                 if (output)
                         obj_map_set_str(f, "output", output);
@@ -519,8 +515,7 @@ static int write_files(Agent *a, char *err, size_t errsz) {
                          strerror(-r));
                 return r;
         }
-        log_info("Wrote the kubeadm configuration %s.",
-                 obj_get_str(a->bundle, "kubeadm.configPath"));
+        log_info("Wrote the kubeadm configuration %s.", obj_get_str(a->bundle, "kubeadm.configPath"));
         return 0;
 }
 
@@ -590,8 +585,8 @@ static int start_node_check(Agent *a) {
         _cleanup_free_ char *kubeconfig = host_path(a, "/etc/kubernetes/kubelet.conf");
         if (!node || !kubeconfig)
                 return -EINVAL;
-        char *argv[] = {a->c.kubectl, "--kubeconfig", kubeconfig, "get", "node",
-                        (char *)node, "-o",           "json",     NULL};
+        char *argv[] = {a->c.kubectl, "--kubeconfig", kubeconfig, "get", "node", (char *)node,
+                        "-o", "json", NULL};
         return run(a, argv, 30 * USEC_PER_SEC, true);
 }
 
@@ -654,13 +649,13 @@ static void step_start(Agent *a, Obj *step, size_t index) {
                 return;
         case STEP_COMMAND:
         case STEP_CLEANUP: {
-                const char *list = kind == STEP_CLEANUP       ? NULL
-                                   : startswith(name, "pre-") ? "preKubeadmCommands"
-                                                              : "postKubeadmCommands";
-                const char *cmd =
-                        list ? obj_str(obj_list_get(obj_map_get(a->bundle, list), sub - 1))
-                             : (sub >= 1 && sub <= strv_length(a->c.cleanup) ? a->c.cleanup[sub - 1]
-                                                                             : NULL);
+                const char *list = kind == STEP_CLEANUP        ? NULL
+                                   : startswith(name, "pre-")  ? "preKubeadmCommands"
+                                                               : "postKubeadmCommands";
+                const char *cmd = list ? obj_str(obj_list_get(obj_map_get(a->bundle, list), sub - 1))
+                                       : (sub >= 1 && sub <= strv_length(a->c.cleanup)
+                                                  ? a->c.cleanup[sub - 1]
+                                                  : NULL);
                 if (!cmd) {
                         plan_fail(a, name, -1, "the command is missing from the plan", NULL);
                         return;
@@ -1161,7 +1156,7 @@ static void handle_desired(Agent *a, const Obj *body) {
                 Obj *steps = p ? obj_map_ensure_list(p, "steps") : NULL;
                 if (!steps)
                         return;
-                const char *pstate = next == IDLE          ? "Idle"
+                const char *pstate = next == IDLE ? "Idle"
                                      : next == DEPROVISION ? "Deprovisioning"
                                                            : "Provisioning";
                 obj_map_set_int(p, "generation", g);
@@ -1180,8 +1175,8 @@ static void handle_desired(Agent *a, const Obj *body) {
                         steps = obj_map_get(p, "steps");
                         if (r >= 0) {
                                 r = build_provision_steps(a->bundle, steps);
-                                _cleanup_free_ char *node =
-                                        node_name_of(a->bundle, obj_get_str(a->facts, "hostname"));
+                                _cleanup_free_ char *node = node_name_of(
+                                        a->bundle, obj_get_str(a->facts, "hostname"));
                                 if (node)
                                         obj_map_set_str(p, "nodeName", node);
                         } else {
@@ -1410,10 +1405,9 @@ int agent_new(AgentConfig *config, Agent **ret) {
         char err[512];
         r = state_load(a->state_path, &a->state, err, sizeof(err));
         if (r == -EBADMSG)
-                return log_error_errno(r,
-                                       "Refusing to start with a damaged state file: %s. "
-                                       "Inspect it; remove it only if this host is not in "
-                                       "use (it will then enroll again).",
+                return log_error_errno(r, "Refusing to start with a damaged state file: %s. "
+                                          "Inspect it; remove it only if this host is not in "
+                                          "use (it will then enroll again).",
                                        err);
         if (r < 0)
                 return log_error_errno(r, "Failed to read %s: %m", a->state_path);
@@ -1473,7 +1467,8 @@ int agent_run(Agent *a) {
         log_info("Agent %s starting: coordinator %s, state %s, host root %s.", ANVIL_VERSION,
                  a->c.coordinator, a->c.state_dir, a->c.host_root);
         if (host)
-                (void)sd_notifyf(false, "READY=1\nSTATUS=enrolled as %s, %s", host, plan_state(a));
+                (void)sd_notifyf(false, "READY=1\nSTATUS=enrolled as %s, %s", host,
+                                 plan_state(a));
         else
                 (void)sd_notify(false, "READY=1\nSTATUS=not enrolled yet: connecting");
         /* Resume an interrupted plan. */

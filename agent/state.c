@@ -25,8 +25,11 @@ static const SchemaField step_fields[] = {
 };
 
 static const SchemaField failure_fields[] = {
-        {"step", ST_STRING},   {"exitCode", ST_INT}, {"message", ST_STRING},
-        {"output", ST_STRING}, SCHEMA_END,
+        {"step", ST_STRING},
+        {"exitCode", ST_INT},
+        {"message", ST_STRING},
+        {"output", ST_STRING},
+        SCHEMA_END,
 };
 
 static const SchemaField plan_fields[] = {

@@ -8,7 +8,7 @@
 
 extern const SchemaField api_endpoint_fields[];
 
-#define ANVIL_GROUP       "infrastructure.anvil.dev"
+#define ANVIL_GROUP   "infrastructure.anvil.dev"
 #define ANVIL_API_VERSION "v1alpha1"
 
 static const SchemaField anvilcluster_spec[] = {

@@ -119,8 +119,9 @@ const SchemaField machine_spec_fields[] = {
 };
 
 static const SchemaField node_ref_fields[] = {
-        {"apiVersion", ST_STRING}, {"kind", ST_STRING},      {"name", ST_STRING},
-        {"uid", ST_STRING},        {"namespace", ST_STRING}, SCHEMA_END,
+        {"apiVersion", ST_STRING}, {"kind", ST_STRING}, {"name", ST_STRING},
+        {"uid", ST_STRING},        {"namespace", ST_STRING},
+        SCHEMA_END,
 };
 
 static const SchemaField address_fields[] = {
@@ -388,8 +389,7 @@ static int md_defaults(Obj *doc) {
                 Obj *ml = obj_get(doc, "spec.selector.matchLabels");
                 if (cn && (r = obj_map_set_str(ml, "cluster.x-k8s.io/cluster-name", cn)) < 0)
                         return r;
-                if (md && ml &&
-                    (r = obj_map_set_str(ml, "cluster.x-k8s.io/deployment-name", md)) < 0)
+                if (md && ml && (r = obj_map_set_str(ml, "cluster.x-k8s.io/deployment-name", md)) < 0)
                         return r;
         }
         if (cn && !obj_get(doc, "spec.template.spec.clusterName"))
@@ -416,8 +416,8 @@ const KindInfo kind_machinedeployment = {
 
 static const SchemaField unhealthy_condition_fields[] = {
         {"type", ST_STRING, SF_REQUIRED | SF_NONEMPTY},
-        {"status", ST_STRING, SF_REQUIRED,
-         .values = (const char *const[]){"True", "False", "Unknown", NULL}},
+        {"status", ST_STRING, SF_REQUIRED, .values = (const char *const[]){"True", "False",
+                                                                            "Unknown", NULL}},
         {"timeout", ST_DURATION, SF_REQUIRED},
         SCHEMA_END,
 };

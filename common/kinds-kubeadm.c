@@ -15,10 +15,7 @@ static const SchemaField type_meta[] = {
         {"kind", ST_STRING},
         SCHEMA_END,
 };
-#define TYPE_META                                                                                  \
-        {"apiVersion", ST_STRING}, {                                                               \
-                "kind", ST_STRING                                                                  \
-        }
+#define TYPE_META {"apiVersion", ST_STRING}, {"kind", ST_STRING}
 
 static const SchemaField host_path_mount_fields[] = {
         {"name", ST_STRING, SF_REQUIRED},
@@ -411,7 +408,8 @@ static const SchemaField kcp_spec[] = {
         {"machineTemplate", ST_OBJECT, SF_REQUIRED, .fields = kcp_machine_template_fields},
         {"kubeadmConfigSpec", ST_OBJECT, SF_REQUIRED, .fields = kubeadm_config_spec_fields},
         {"rolloutBefore", ST_OBJECT,
-         .fields = (const SchemaField[]){{"certificatesExpiryDays", ST_INT, .min = 7}, SCHEMA_END}},
+         .fields = (const SchemaField[]){{"certificatesExpiryDays", ST_INT, .min = 7},
+                                         SCHEMA_END}},
         {"rolloutAfter", ST_TIME},
         {"rolloutStrategy", ST_OBJECT, .fields = kcp_rollout_strategy_fields},
         {"remediationStrategy", ST_OBJECT, .fields = kcp_remediation_fields},

@@ -11,8 +11,8 @@
 
 extern const KindInfo kind_cluster, kind_machine, kind_machineset, kind_machinedeployment,
         kind_machinehealthcheck, kind_kubeadmcontrolplane, kind_kubeadmconfig,
-        kind_kubeadmconfigtemplate, kind_anvilcluster, kind_anvilmachine, kind_anvilmachinetemplate,
-        kind_host, kind_secret, kind_event;
+        kind_kubeadmconfigtemplate, kind_anvilcluster, kind_anvilmachine,
+        kind_anvilmachinetemplate, kind_host, kind_secret, kind_event;
 
 const KindInfo *const anvil_kinds[] = {
         &kind_cluster,
@@ -33,10 +33,14 @@ const KindInfo *const anvil_kinds[] = {
 };
 
 const SchemaField object_reference_fields[] = {
-        {"apiVersion", ST_STRING, .max = 253}, {"kind", ST_STRING, .max = 63},
-        {"name", ST_STRING, .max = 253},       {"namespace", ST_STRING, .max = 63},
-        {"uid", ST_STRING, .max = 64},         {"resourceVersion", ST_STRING, .max = 64},
-        {"fieldPath", ST_STRING, .max = 253},  SCHEMA_END,
+        {"apiVersion", ST_STRING, .max = 253},
+        {"kind", ST_STRING, .max = 63},
+        {"name", ST_STRING, .max = 253},
+        {"namespace", ST_STRING, .max = 63},
+        {"uid", ST_STRING, .max = 64},
+        {"resourceVersion", ST_STRING, .max = 64},
+        {"fieldPath", ST_STRING, .max = 253},
+        SCHEMA_END,
 };
 
 static const char *const selector_operators[] = {"In", "NotIn", "Exists", "DoesNotExist", NULL};
@@ -168,8 +172,7 @@ int kind_validate_document(const Obj *doc, const KindInfo **ret_kind, Problems *
         if (!obj_map_get(doc, "kind") || !kind)
                 return (r = problems_add(p, mark_of(doc, "kind"), "kind",
                                          obj_map_get(doc, "kind") ? "expected string"
-                                                                  : "required field is missing")) <
-                                       0
+                                                                  : "required field is missing")) < 0
                                ? r
                                : 1;
         const KindInfo *k = kind_lookup(kind);
@@ -336,8 +339,7 @@ static char *trim(char *s) {
 
 static int add_requirement(Obj *exprs, const char *key, const char *op, char *values) {
         _cleanup_(obj_freep) Obj *req = obj_new_map();
-        if (!req || obj_map_set_str(req, "key", key) < 0 ||
-            obj_map_set_str(req, "operator", op) < 0)
+        if (!req || obj_map_set_str(req, "key", key) < 0 || obj_map_set_str(req, "operator", op) < 0)
                 return -ENOMEM;
         if (values) {
                 Obj *vl = obj_map_ensure_list(req, "values");

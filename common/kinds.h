@@ -12,15 +12,15 @@
 typedef struct KindInfo KindInfo;
 
 struct KindInfo {
-        const char *group;              /* "cluster.x-k8s.io", "" for core */
-        const char *version;            /* "v1beta1" */
-        const char *kind;               /* "MachineDeployment" */
-        const char *plural;             /* "machinedeployments" */
-        const char *singular;           /* "machinedeployment" */
+        const char *group;      /* "cluster.x-k8s.io", "" for core */
+        const char *version;    /* "v1beta1" */
+        const char *kind;       /* "MachineDeployment" */
+        const char *plural;     /* "machinedeployments" */
+        const char *singular;   /* "machinedeployment" */
         const char *const *short_names; /* "md" */
         bool namespaced;
         bool spec_required;
-        bool encrypt_at_rest; /* body sealed with the store's data key (Secrets) */
+        bool encrypt_at_rest;   /* body sealed with the store's data key (Secrets) */
         const SchemaField *spec;
         const SchemaField *status;
         const SchemaField *extra; /* other top-level fields (Secret: type, data, stringData) */

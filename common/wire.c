@@ -190,9 +190,9 @@ static const SchemaField revoked_fields[] = {
 };
 
 static const char *const api_ops[] = {
-        "apply",      "get",   "delete",       "describe",   "scale",        "label",
-        "annotate",   "info",  "token-create", "token-list", "token-delete", "host-revoke",
-        "kubeconfig", "watch", "version",      NULL,
+        "apply", "get",   "delete", "describe", "scale",       "label",      "annotate",
+        "info",  "token-create", "token-list", "token-delete", "host-revoke", "kubeconfig",
+        "watch", "version", NULL,
 };
 
 static const SchemaField api_request_fields[] = {
@@ -290,8 +290,8 @@ int wire_encode(MsgType type, const Obj *body, char **ret, size_t *ret_size) {
         return r;
 }
 
-int wire_decode(MsgChannel channel, const void *buf, size_t size, MsgType *ret_type, Obj **ret_body,
-                char *err, size_t errsz) {
+int wire_decode(MsgChannel channel, const void *buf, size_t size, MsgType *ret_type,
+                Obj **ret_body, char *err, size_t errsz) {
         size_t max = channel == CHANNEL_ADMIN_REQUEST || channel == CHANNEL_ADMIN_RESPONSE
                              ? WIRE_MAX_ADMIN_MESSAGE
                              : WIRE_MAX_AGENT_MESSAGE;

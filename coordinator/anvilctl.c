@@ -91,8 +91,8 @@ static int call(Obj *req, Obj **ret) {
         }
         MsgType type;
         char err[256];
-        r = wire_decode(CHANNEL_ADMIN_RESPONSE, zmq_msg_data(&msg), zmq_msg_size(&msg), &type, ret,
-                        err, sizeof(err));
+        r = wire_decode(CHANNEL_ADMIN_RESPONSE, zmq_msg_data(&msg), zmq_msg_size(&msg), &type,
+                        ret, err, sizeof(err));
         zmq_msg_close(&msg);
         if (r < 0)
                 fprintf(stderr, "error: bad answer from the coordinator: %s\n", err);
@@ -156,8 +156,8 @@ static const char *age(const char *ts, char buf[static 32]) {
 
 typedef struct Column {
         const char *header;
-        const char *path; /* into the object; NULL = computed by name */
-        bool wide;        /* only with -o wide */
+        const char *path;  /* into the object; NULL = computed by name */
+        bool wide;         /* only with -o wide */
 } Column;
 
 typedef struct Printer {
@@ -166,81 +166,46 @@ typedef struct Printer {
 } Printer;
 
 static const Printer printers[] = {
-        {"Cluster",
-         {{"NAME", "metadata.name"},
-          {"PHASE", "status.phase"},
-          {"READY", "=ready"},
-          {"AGE", "=age"},
-          {"ENDPOINT", "=endpoint", true}}},
+        {"Cluster", {{"NAME", "metadata.name"}, {"PHASE", "status.phase"}, {"READY", "=ready"},
+                     {"AGE", "=age"}, {"ENDPOINT", "=endpoint", true}}},
         {"Machine",
-         {{"NAME", "metadata.name"},
-          {"CLUSTER", "spec.clusterName"},
-          {"NODENAME", "status.nodeRef.name"},
-          {"PROVIDERID", "spec.providerID"},
-          {"PHASE", "status.phase"},
-          {"AGE", "=age"},
-          {"VERSION", "spec.version"},
+         {{"NAME", "metadata.name"}, {"CLUSTER", "spec.clusterName"},
+          {"NODENAME", "status.nodeRef.name"}, {"PROVIDERID", "spec.providerID"},
+          {"PHASE", "status.phase"}, {"AGE", "=age"}, {"VERSION", "spec.version"},
           {"READY", "=ready", true}}},
         {"MachineSet",
-         {{"NAME", "metadata.name"},
-          {"CLUSTER", "spec.clusterName"},
-          {"REPLICAS", "status.replicas"},
-          {"READY", "status.readyReplicas"},
-          {"AVAILABLE", "status.availableReplicas"},
-          {"AGE", "=age"},
+         {{"NAME", "metadata.name"}, {"CLUSTER", "spec.clusterName"},
+          {"REPLICAS", "status.replicas"}, {"READY", "status.readyReplicas"},
+          {"AVAILABLE", "status.availableReplicas"}, {"AGE", "=age"},
           {"VERSION", "spec.template.spec.version"}}},
         {"MachineDeployment",
-         {{"NAME", "metadata.name"},
-          {"CLUSTER", "spec.clusterName"},
-          {"REPLICAS", "status.replicas"},
-          {"READY", "status.readyReplicas"},
-          {"UPDATED", "status.updatedReplicas"},
-          {"UNAVAILABLE", "status.unavailableReplicas"},
-          {"PHASE", "status.phase"},
-          {"AGE", "=age"},
-          {"VERSION", "spec.template.spec.version"}}},
+         {{"NAME", "metadata.name"}, {"CLUSTER", "spec.clusterName"},
+          {"REPLICAS", "status.replicas"}, {"READY", "status.readyReplicas"},
+          {"UPDATED", "status.updatedReplicas"}, {"UNAVAILABLE", "status.unavailableReplicas"},
+          {"PHASE", "status.phase"}, {"AGE", "=age"}, {"VERSION", "spec.template.spec.version"}}},
         {"KubeadmControlPlane",
-         {{"NAME", "metadata.name"},
-          {"CLUSTER", "metadata.labels.cluster"},
-          {"INITIALIZED", "status.initialized"},
-          {"API SERVER AVAILABLE", "status.ready"},
-          {"REPLICAS", "status.replicas"},
-          {"READY", "status.readyReplicas"},
-          {"UPDATED", "status.updatedReplicas"},
-          {"UNAVAILABLE", "status.unavailableReplicas"},
-          {"AGE", "=age"},
-          {"VERSION", "spec.version"}}},
+         {{"NAME", "metadata.name"}, {"CLUSTER", "metadata.labels.cluster"},
+          {"INITIALIZED", "status.initialized"}, {"API SERVER AVAILABLE", "status.ready"},
+          {"REPLICAS", "status.replicas"}, {"READY", "status.readyReplicas"},
+          {"UPDATED", "status.updatedReplicas"}, {"UNAVAILABLE", "status.unavailableReplicas"},
+          {"AGE", "=age"}, {"VERSION", "spec.version"}}},
         {"Host",
-         {{"NAME", "metadata.name"},
-          {"PHASE", "status.phase"},
-          {"CLAIMED-BY", "=claimed"},
-          {"IP", "=ip"},
-          {"CPU", "status.facts.cpu.count"},
-          {"MEMORY", "=memory"},
-          {"LAST-SEEN", "=lastseen"},
-          {"PRODUCT-UUID", "status.facts.productUUID", true},
+         {{"NAME", "metadata.name"}, {"PHASE", "status.phase"}, {"CLAIMED-BY", "=claimed"},
+          {"IP", "=ip"}, {"CPU", "status.facts.cpu.count"}, {"MEMORY", "=memory"},
+          {"LAST-SEEN", "=lastseen"}, {"PRODUCT-UUID", "status.facts.productUUID", true},
           {"LABELS", "=labels", true}}},
         {"AnvilMachine",
-         {{"NAME", "metadata.name"},
-          {"CLUSTER", "metadata.labels.cluster"},
-          {"HOST", "status.hostRef.name"},
-          {"READY", "status.ready"},
-          {"PROVIDERID", "spec.providerID"},
-          {"AGE", "=age"}}},
+         {{"NAME", "metadata.name"}, {"CLUSTER", "metadata.labels.cluster"},
+          {"HOST", "status.hostRef.name"}, {"READY", "status.ready"},
+          {"PROVIDERID", "spec.providerID"}, {"AGE", "=age"}}},
         {"KubeadmConfig",
-         {{"NAME", "metadata.name"},
-          {"CLUSTER", "metadata.labels.cluster"},
-          {"READY", "status.ready"},
-          {"DATASECRET", "status.dataSecretName"},
-          {"AGE", "=age"}}},
+         {{"NAME", "metadata.name"}, {"CLUSTER", "metadata.labels.cluster"},
+          {"READY", "status.ready"}, {"DATASECRET", "status.dataSecretName"}, {"AGE", "=age"}}},
         {"Event",
-         {{"LAST SEEN", "=lastts"},
-          {"TYPE", "type"},
-          {"REASON", "reason"},
-          {"OBJECT", "=involved"},
-          {"MESSAGE", "message"}}},
-        {"Secret",
-         {{"NAME", "metadata.name"}, {"TYPE", "type"}, {"DATA", "=datacount"}, {"AGE", "=age"}}},
+         {{"LAST SEEN", "=lastts"}, {"TYPE", "type"}, {"REASON", "reason"},
+          {"OBJECT", "=involved"}, {"MESSAGE", "message"}}},
+        {"Secret", {{"NAME", "metadata.name"}, {"TYPE", "type"}, {"DATA", "=datacount"},
+                    {"AGE", "=age"}}},
 };
 
 static const Printer default_printer = {"", {{"NAME", "metadata.name"}, {"AGE", "=age"}}};
@@ -327,7 +292,8 @@ static char *cell(const Obj *o, const char *path) {
                 return strdup(n ? lb : "<none>");
         }
         if (streq(what, "involved"))
-                return asprintf_safe("%s/%s", strempty(obj_get_str(o, "involvedObject.kind")),
+                return asprintf_safe("%s/%s",
+                                     strempty(obj_get_str(o, "involvedObject.kind")),
                                      strempty(obj_get_str(o, "involvedObject.name")));
         if (streq(what, "datacount"))
                 return asprintf_safe("%zu", obj_len(obj_map_get(o, "data")));
@@ -448,8 +414,7 @@ static int apply_path(const char *path) {
                 while ((de = readdir(d))) {
                         const char *n = de->d_name;
                         size_t l = strlen(n);
-                        if ((l > 5 && streq(n + l - 5, ".yaml")) ||
-                            (l > 4 && streq(n + l - 4, ".yml")) ||
+                        if ((l > 5 && streq(n + l - 5, ".yaml")) || (l > 4 && streq(n + l - 4, ".yml")) ||
                             (l > 5 && streq(n + l - 5, ".json")))
                                 strv_extend(&names, n);
                 }
@@ -637,8 +602,7 @@ static int cmd_delete(int argc, char **argv, const char *file) {
                 /* Reverse order, as kubectl deletes. */
                 for (size_t i = obj_len(docs); i > 0; i--) {
                         const Obj *d = obj_list_get(docs, i - 1);
-                        const char *kind = obj_get_str(d, "kind"),
-                                   *name = obj_get_str(d, "metadata.name");
+                        const char *kind = obj_get_str(d, "kind"), *name = obj_get_str(d, "metadata.name");
                         if (!kind || !name)
                                 continue;
                         const char *ns = obj_get_str(d, "metadata.namespace");
@@ -794,15 +758,13 @@ static int cmd_token(int argc, char **argv, const char *ttl, int64_t uses, const
         if (streq(argv[0], "create")) {
                 int64_t ttl_us = 24LL * 3600 * USEC_PER_SEC;
                 if (ttl && (parse_go_duration(ttl, &ttl_us) < 0 || ttl_us < 0)) {
-                        fprintf(stderr,
-                                "error: --ttl: invalid duration '%s' (e.g. 24h, 30m, 0 "
-                                "for never)\n",
+                        fprintf(stderr, "error: --ttl: invalid duration '%s' (e.g. 24h, 30m, 0 "
+                                        "for never)\n",
                                 ttl);
                         return -EINVAL;
                 }
                 _cleanup_(obj_freep) Obj *req = request("token-create"), *resp = NULL;
-                if (!req ||
-                    obj_map_set_int(req, "ttlSeconds", ttl_us / (int64_t)USEC_PER_SEC) < 0 ||
+                if (!req || obj_map_set_int(req, "ttlSeconds", ttl_us / (int64_t)USEC_PER_SEC) < 0 ||
                     obj_map_set_int(req, "uses", uses) < 0 ||
                     (description && obj_map_set_str(req, "description", description) < 0))
                         return log_oom();

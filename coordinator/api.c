@@ -116,8 +116,8 @@ static int normalise(const KindInfo *k, Obj *doc) {
         obj_map_del(doc, "status");
         Obj *meta = obj_map_get(doc, "metadata");
         schema_drop_nulls(metadata_fields, meta);
-        const char *server_owned[] = {"uid", "generation", "creationTimestamp", "deletionTimestamp",
-                                      "deletionGracePeriodSeconds"};
+        const char *server_owned[] = {"uid", "generation", "creationTimestamp",
+                                      "deletionTimestamp", "deletionGracePeriodSeconds"};
         for (size_t i = 0; i < ELEMENTSOF(server_owned); i++)
                 obj_map_del(meta, server_owned[i]);
         Obj *spec = obj_map_get(doc, "spec");
@@ -268,9 +268,10 @@ int api_apply(Manager *m, const char *file, const char *content, Obj *resp) {
         int r = yaml_parse_documents(content, strlen(content), &docs, &yerr);
         if (r == -EBADMSG) {
                 _cleanup_(obj_freep) Obj *lines = obj_new_list();
-                if (!lines || obj_list_append(lines, obj_new_str_take(asprintf_safe(
-                                                             "%s:%u:%u: %s", file, yerr.line,
-                                                             yerr.column, yerr.message))) < 0)
+                if (!lines ||
+                    obj_list_append(lines, obj_new_str_take(asprintf_safe(
+                                                   "%s:%u:%u: %s", file, yerr.line, yerr.column,
+                                                   yerr.message))) < 0)
                         return -ENOMEM;
                 r = resp_fail(resp, "Invalid", "%s is not valid YAML", file);
                 if (r >= 0)
@@ -304,8 +305,7 @@ int api_apply(Manager *m, const char *file, const char *content, Obj *resp) {
                         const Obj *a = obj_list_get(docs, i), *b = obj_list_get(docs, j);
                         if (kinds[i] == kinds[j] && streq_ptr(meta_name(a), meta_name(b)) &&
                             meta_name(a) &&
-                            streq_ptr(meta_namespace(a) ?: "default",
-                                      meta_namespace(b) ?: "default")) {
+                            streq_ptr(meta_namespace(a) ?: "default", meta_namespace(b) ?: "default")) {
                                 _cleanup_free_ char *label = doc_label(a);
                                 r = obj_list_append(
                                         lines,
@@ -360,8 +360,8 @@ int api_apply(Manager *m, const char *file, const char *content, Obj *resp) {
                 char apiv[128];
                 const KindInfo *k = kinds[i];
                 _cleanup_free_ char *line = asprintf_safe(
-                        "%s%s%s/%s %s", k->singular, isempty(k->group) ? "" : ".", k->group,
-                        meta_name(doc) ? meta_name(doc) : "(generated)", action);
+                        "%s%s%s/%s %s", k->singular, isempty(k->group) ? "" : ".",
+                        k->group, meta_name(doc) ? meta_name(doc) : "(generated)", action);
                 (void)apiv;
                 if (!line || obj_list_append(results, obj_new_str(line)) < 0) {
                         failed = -ENOMEM;
@@ -375,7 +375,7 @@ int api_apply(Manager *m, const char *file, const char *content, Obj *resp) {
                         return failed;
                 r = resp_fail(resp, obj_len(lines) ? "Invalid" : errno_code(failed),
                               "%s: %s: %s; nothing applied", file, strna(fail_label),
-                              failed == -ESTALE   ? "conflict"
+                              failed == -ESTALE  ? "conflict"
                               : failed == -EINVAL ? "invalid change"
                                                   : strerror(-failed));
                 if (r >= 0 && obj_len(lines))
@@ -423,7 +423,8 @@ static void prepare_output(Manager *m, const KindInfo *k, Obj *o, bool show_secr
 static int api_get(Manager *m, const Obj *req, Obj *resp) {
         const KindInfo *k = kind_resolve(strempty(obj_get_str(req, "kind")));
         if (!k)
-                return resp_fail(resp, "NotFound", "the server doesn't have a resource type \"%s\"",
+                return resp_fail(resp, "NotFound",
+                                 "the server doesn't have a resource type \"%s\"",
                                  strempty(obj_get_str(req, "kind")));
         const char *name = obj_get_str(req, "name");
         const char *ns = obj_get_str(req, "namespace");
@@ -468,7 +469,8 @@ static int api_delete(Manager *m, const Obj *req, Obj *resp) {
         const KindInfo *k = kind_resolve(strempty(obj_get_str(req, "kind")));
         const char *name = obj_get_str(req, "name");
         if (!k)
-                return resp_fail(resp, "NotFound", "the server doesn't have a resource type \"%s\"",
+                return resp_fail(resp, "NotFound",
+                                 "the server doesn't have a resource type \"%s\"",
                                  strempty(obj_get_str(req, "kind")));
         if (!name)
                 return resp_fail(resp, "Invalid", "a name is required");
@@ -558,8 +560,8 @@ static int api_label(Manager *m, const Obj *req, Obj *resp, bool annotate) {
         r = registry_update(m->reg, o);
         if (r < 0)
                 return r == -ESTALE ? resp_fail(resp, "Conflict", "conflict, try again") : r;
-        _cleanup_free_ char *msg =
-                asprintf_safe("%s/%s %s", k->singular, name, annotate ? "annotated" : "labeled");
+        _cleanup_free_ char *msg = asprintf_safe("%s/%s %s", k->singular, name,
+                                                 annotate ? "annotated" : "labeled");
         return resp_ok(resp, msg);
 }
 
@@ -609,8 +611,8 @@ static int api_token_create(Manager *m, const Obj *req, Obj *resp) {
         }
         if (r < 0)
                 return r;
-        log_info("Created enrollment token %.6s (ttl %llds, uses %lld).", token, (long long)ttl,
-                 (long long)uses);
+        log_info("Created enrollment token %.6s (ttl %llds, uses %lld).", token,
+                 (long long)ttl, (long long)uses);
         r = resp_ok(resp, NULL);
         if (r >= 0)
                 r = obj_map_set_str(resp, "text", token);
@@ -653,7 +655,7 @@ static int handle(Manager *m, const Obj *req, Obj *resp) {
                         return resp_fail(resp, "Invalid", "describe needs a name");
                 _cleanup_free_ char *text = NULL;
                 r = streq(k->kind, "Cluster") ? describe_cluster(m, ns, name, &text)
-                                              : describe_object(m, k, ns, name, &text);
+                                               : describe_object(m, k, ns, name, &text);
                 if (r == -ENOENT)
                         return resp_fail(resp, "NotFound", "%s \"%s\" not found", k->singular,
                                          name);

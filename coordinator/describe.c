@@ -212,7 +212,8 @@ static int event_cb(Obj *ev, void *userdata) {
         return 0;
 }
 
-int describe_object(Manager *m, const KindInfo *k, const char *ns, const char *name, char **ret) {
+int describe_object(Manager *m, const KindInfo *k, const char *ns, const char *name,
+                    char **ret) {
         _cleanup_(obj_freep) Obj *o = NULL;
         int r = registry_get(m->reg, k, k->namespaced ? ns : "", name, &o);
         if (r < 0)
@@ -230,9 +231,8 @@ int describe_object(Manager *m, const KindInfo *k, const char *ns, const char *n
         char apiv[128];
         fprintf(f, "API Version:  %s\n", kind_api_version(k, apiv, sizeof(apiv)));
         OBJ_MAP_FOREACH(e, obj_get(o, "metadata.labels"))
-        fprintf(f, "%s%s=%s\n",
-                e == obj_get(o, "metadata.labels")->map.entries ? "Labels:       "
-                                                                : "              ",
+        fprintf(f, "%s%s=%s\n", e == obj_get(o, "metadata.labels")->map.entries ? "Labels:       "
+                                                                                 : "              ",
                 e->key, strempty(obj_str(e->value)));
         /* Owner chain up to the root. */
         const Obj *ref = meta_controller_ref(o);

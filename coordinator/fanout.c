@@ -21,16 +21,16 @@ extern const KindInfo kind_host, kind_secret;
 
 typedef struct HostLink {
         char key[KEY_Z85_LEN + 1];
-        char *host; /* NULL until enrolled */
+        char *host;            /* NULL until enrolled */
         uint8_t rid[256];
         size_t rid_len;
         bool connected;
         bool revoked;
-        bool dirty;          /* DESIRED to be sent after the current commit */
-        int64_t desired_gen; /* Host metadata.generation */
-        int64_t acked_gen;   /* what the agent has acknowledged */
+        bool dirty;            /* DESIRED to be sent after the current commit */
+        int64_t desired_gen;   /* Host metadata.generation */
+        int64_t acked_gen;     /* what the agent has acknowledged */
         int64_t sent_gen;
-        uint64_t sent_at; /* CLOCK_MONOTONIC µs */
+        uint64_t sent_at;      /* CLOCK_MONOTONIC µs */
         uint64_t retry_usec;
         uint64_t last_seen;    /* 0: not heard from since this coordinator started */
         bool stored_connected; /* the Host's status.connected as loaded from the store */
@@ -39,8 +39,8 @@ typedef struct HostLink {
 
 struct Fanout {
         Manager *m;
-        void *by_key;  /* tsearch: HostLink by key */
-        void *by_host; /* tsearch: HostLink by host name */
+        void *by_key;   /* tsearch: HostLink by key */
+        void *by_host;  /* tsearch: HostLink by host name */
         HostLink **dirty;
         size_t n_dirty, cap_dirty;
         sd_event_source *tick;
@@ -175,8 +175,7 @@ static void apply_host(Fanout *f, HostLink *l, const Obj *host) {
                         _cleanup_(obj_freep) Obj *body = obj_new_map();
                         char *buf;
                         size_t size;
-                        if (body &&
-                            obj_map_set_str(body, "reason", "revoked by the operator") >= 0 &&
+                        if (body && obj_map_set_str(body, "reason", "revoked by the operator") >= 0 &&
                             wire_encode(MSG_REVOKED, body, &buf, &size) >= 0) {
                                 (void)zmq_send(f->m->router, l->rid, l->rid_len,
                                                ZMQ_SNDMORE | ZMQ_DONTWAIT);

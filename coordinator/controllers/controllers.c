@@ -46,8 +46,7 @@ static int gc_cb(Obj *o, void *userdata) {
                         continue;
                 const KindInfo *k = kind_lookup(strempty(obj_get_str(o, "kind")));
                 if (k && !meta_deleting(o)) {
-                        int r = registry_delete(c->m->reg, k,
-                                                k->namespaced ? meta_namespace(o) : "",
+                        int r = registry_delete(c->m->reg, k, k->namespaced ? meta_namespace(o) : "",
                                                 meta_name(o), meta_uid(o));
                         if (r < 0 && r != -ENOENT && r != -ESTALE)
                                 return r;
@@ -203,8 +202,8 @@ void controllers_map_change(Manager *m, const KindInfo *k, const Obj *obj) {
                 /* Templates are read by MachineSets/Deployments of their cluster. */
                 EnqueueCtx c = {.m = m, .cluster = meta_label(obj, LABEL_CLUSTER_NAME)};
                 if (c.cluster)
-                        (void)registry_list(m->reg, &kind_machinedeployment, ns, enqueue_by_cluster,
-                                            &c);
+                        (void)registry_list(m->reg, &kind_machinedeployment, ns,
+                                            enqueue_by_cluster, &c);
         }
 }
 
@@ -335,8 +334,8 @@ int create_machine_trio(Manager *m, const Obj *owner, const char *cluster_name,
             (r = meta_add_owner_ref(machine, owner, true)) < 0 ||
             (r = meta_add_finalizer(machine, FINALIZER_MACHINE)) < 0)
                 return r;
-        _cleanup_(obj_freep) Obj *spec =
-                machine_template_spec ? obj_dup(machine_template_spec) : obj_new_map();
+        _cleanup_(obj_freep) Obj *spec = machine_template_spec ? obj_dup(machine_template_spec)
+                                                               : obj_new_map();
         if (!spec || obj_map_set_str(spec, "clusterName", cluster_name) < 0 ||
             obj_map_set(spec, "bootstrap", obj_new_map()) < 0 ||
             obj_set(spec, "bootstrap.configRef",

@@ -171,28 +171,26 @@ int reconcile_machineset(Manager *m, const char *ns, const char *name) {
                 int ri = get_template_spec(m, &kind_anvilmachinetemplate,
                                            obj_get(tspec, "infrastructureRef"), ns, &infra);
                 if (r == -ENOENT || ri == -ENOENT) {
-                        condition_set(
-                                ms, "MachinesCreated", COND_FALSE, "TemplateNotFound",
-                                SEVERITY_ERROR, "%s %s not found",
-                                r == -ENOENT ? "KubeadmConfigTemplate" : "AnvilMachineTemplate",
-                                strna(obj_get_str(tspec, r == -ENOENT ? "bootstrap.configRef.name"
-                                                                      : "infrastructureRef.name")));
+                        condition_set(ms, "MachinesCreated", COND_FALSE, "TemplateNotFound",
+                                      SEVERITY_ERROR, "%s %s not found",
+                                      r == -ENOENT ? "KubeadmConfigTemplate" : "AnvilMachineTemplate",
+                                      strna(obj_get_str(tspec, r == -ENOENT
+                                                                       ? "bootstrap.configRef.name"
+                                                                       : "infrastructureRef.name")));
                 } else if (r < 0 || ri < 0)
                         return r < 0 ? r : ri;
                 else {
                         _cleanup_(obj_freep) Obj *labels =
-                                obj_dup(obj_get(ms, "spec.template.metadata.labels"))
-                                        ?: obj_new_map();
+                                obj_dup(obj_get(ms, "spec.template.metadata.labels")) ?: obj_new_map();
                         if (!labels || obj_map_set_str(labels, LABEL_SET_NAME, name) < 0)
                                 return -ENOMEM;
                         _cleanup_(obj_freep) Obj *mspec = obj_dup(tspec);
                         if (!mspec)
                                 return -ENOMEM;
                         for (int64_t i = (int64_t)live; i < replicas; i++) {
-                                r = create_machine_trio(
-                                        m, ms, cluster_name, mspec, labels,
-                                        obj_get(ms, "spec.template.metadata.annotations"),
-                                        bootstrap, infra, NULL);
+                                r = create_machine_trio(m, ms, cluster_name, mspec, labels,
+                                                        obj_get(ms, "spec.template.metadata.annotations"),
+                                                        bootstrap, infra, NULL);
                                 if (r < 0)
                                         return r;
                         }

@@ -24,7 +24,7 @@ check() { # check NAME EXPECTED_REGEX... ; manifest on stdin
   set -e
   [ $rc -ne 0 ] || fail "$f: apply succeeded: $out"
   for re in "$@"; do
-    echo "$out" | grep -qE -- "$re" || fail "$f: output does not match /$re/: $out"
+    grep -qE -- "$re" <<<"$out" || fail "$f: output does not match /$re/: $out"
   done
   echo "ok: $(basename "$f"): $(echo "$out" | head -1)"
 }
