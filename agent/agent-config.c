@@ -21,12 +21,15 @@ const SchemaField agent_config_schema[] = {
         {"cmdline", ST_STRING, .max = 4096},
         {"environment", ST_LIST, .item = ST_STRING, .max = 256},
         {"cleanup-commands", ST_LIST, .item = ST_STRING, .max = 256},
+        {"upgrade-commands", ST_LIST, .item = ST_STRING, .max = 256,
+         .doc = "shell lines that install kubeadm/kubelet $ANVIL_KUBERNETES_VERSION (in-place)"},
         {"units", ST_LIST, .item = ST_STRING, .max = 64},
         {"facts-root", ST_STRING, .max = 4096, .doc = "read facts under this root (tests)"},
         {"heartbeat-interval", ST_DURATION},
         {"facts-interval", ST_DURATION, .doc = "how often facts are collected again (60s)"},
         {"command-timeout", ST_DURATION},
         {"kubeadm-timeout", ST_DURATION},
+        {"node-check-interval", ST_DURATION, .doc = "how often the Node is read (default 30s)"},
         {"log-level", ST_STRING,
          .values = (const char *const[]){"debug", "info", "notice", "warning", "err", NULL}},
         SCHEMA_END,
@@ -48,6 +51,7 @@ void agent_config_done(AgentConfig *c) {
         free(c->facts_root);
         strv_free(c->environment);
         strv_free(c->cleanup);
+        strv_free(c->upgrade);
         strv_free(c->units);
         *c = (AgentConfig){0};
 }
@@ -95,6 +99,7 @@ int agent_config_apply_yaml(AgentConfig *c, const Obj *o) {
             (r = set_str(&c->facts_root, obj_get_str(o, "facts-root"))) < 0 ||
             (r = set_list(&c->environment, obj_map_get(o, "environment"))) < 0 ||
             (r = set_list(&c->cleanup, obj_map_get(o, "cleanup-commands"))) < 0 ||
+            (r = set_list(&c->upgrade, obj_map_get(o, "upgrade-commands"))) < 0 ||
             (r = set_list(&c->units, obj_map_get(o, "units"))) < 0)
                 return r;
         if (parse_go_duration(obj_get_str(o, "heartbeat-interval"), &us) >= 0 && us > 0)
@@ -110,6 +115,8 @@ int agent_config_apply_yaml(AgentConfig *c, const Obj *o) {
                 c->log_level = log_level_from_string(level);
                 c->has_log_level = true;
         }
+        if (parse_go_duration(obj_get_str(o, "node-check-interval"), &us) >= 0 && us > 0)
+                c->node_check_usec = (uint64_t)us;
         return 0;
 }
 
@@ -246,6 +253,8 @@ int agent_config_finish(AgentConfig *c) {
                 c->command_timeout_usec = 600 * USEC_PER_SEC;
         if (!c->kubeadm_timeout_usec)
                 c->kubeadm_timeout_usec = 900 * USEC_PER_SEC;
+        if (!c->node_check_usec)
+                c->node_check_usec = 30 * USEC_PER_SEC;
         return 0;
 }
 

@@ -26,11 +26,15 @@ typedef struct AgentConfig {
         char *facts_root;      /* where /sys, /proc and /etc are read for facts ("" = /) */
         char **environment;    /* KEY=VALUE given to every command */
         char **cleanup;        /* shell lines run after kubeadm reset */
+        /* Shell lines that install the new kubeadm/kubelet for an in-place upgrade. */
+        char **upgrade;
         char **units;          /* systemd units whose health is reported */
         uint64_t heartbeat_usec;
         uint64_t facts_interval_usec; /* how often facts are collected again */
         uint64_t command_timeout_usec;
         uint64_t kubeadm_timeout_usec;
+        /* How often a provisioned host reads its Node (node-check-interval). */
+        uint64_t node_check_usec;
         int log_level; /* valid when has_log_level */
         bool has_log_level;
 } AgentConfig;

@@ -2,10 +2,10 @@
 /*
  * The agent's life: enroll (once), then for each desired generation the coordinator sends:
  * persist it, acknowledge it, build the plan (provision: files, pre-kubeadm commands, kubeadm
- * init|join, post-kubeadm commands, wait for the node; deprovision: kubeadm reset, cleanup)
- * and run it step by step. Every step transition is written to disk (fsync) before it is
- * reported, so a restart resumes at the right step; a kubeadm step interrupted half way is
- * judged by the files kubeadm leaves (it never inits a host twice).
+ * init|join, post-kubeadm commands, wait for the node; deprovision: kubeadm reset, cleanup;
+ * upgrade in place: see upgrade.h) and run it step by step. Every step transition is written to
+ * disk (fsync) before it is reported, so a restart resumes at the right step; a kubeadm step
+ * interrupted half way is judged by the files kubeadm leaves (it never inits a host twice).
  */
 #include <grp.h>
 #include <pwd.h>
@@ -27,11 +27,11 @@
 #include "link.h"
 #include "log.h"
 #include "state.h"
+#include "upgrade.h"
 #include "wire.h"
 #include "yamlio.h"
 
 #define NODE_POLL_FAST_USEC (2 * USEC_PER_SEC)
-#define NODE_POLL_SLOW_USEC (30 * USEC_PER_SEC)
 #define NODE_WAIT_MAX_USEC  (600 * USEC_PER_SEC)
 #define ENROLL_RETRY_MIN    (5 * USEC_PER_SEC)
 #define ENROLL_RETRY_MAX    (300 * USEC_PER_SEC)
@@ -45,6 +45,9 @@ typedef enum StepKind {
         STEP_RESET,
         STEP_CLEANUP,
         STEP_WAIT_NODE,
+        STEP_UPGRADE_CMD,
+        STEP_KUBEADM_UPGRADE,
+        STEP_RESTART_KUBELET,
 } StepKind;
 
 struct Agent {
@@ -72,13 +75,16 @@ struct Agent {
         bool ever_connected;
         Exec *exec;
         CommandRunner *commands;
-        int64_t exec_generation; /* plan generation the running child belongs to */
+        UnitRestart *restart; /* the restart-kubelet step's D-Bus call */
+        uint64_t plan_serial; /* bumped whenever a new plan replaces the old one */
+        uint64_t exec_plan;   /* plan_serial the running child (or restart) belongs to */
         uint64_t exec_started;
         sd_event_source *heartbeat_timer, *node_timer, *enroll_timer;
         uint64_t hb_seq, enroll_backoff, node_wait_started;
         bool node_ready; /* last reported */
         bool reported;
         char *kubelet_version;
+        Obj *node_conditions; /* last reported: [{type, status, reason, lastTransitionTime}] */
 };
 
 /* ---- state accessors ---- */
@@ -89,6 +95,21 @@ static Obj *plan(Agent *a) {
 
 static const char *plan_state(Agent *a) {
         return obj_get_str(a->state, "plan.state") ?: "Idle";
+}
+
+static const char *plan_action(Agent *a) {
+        return obj_get_str(a->state, "plan.action") ?: "Idle";
+}
+
+/* A plan with steps still to run. */
+static bool plan_active(Agent *a) {
+        const char *st = plan_state(a);
+        return streq(st, "Provisioning") || streq(st, "Deprovisioning") || streq(st, "Upgrading");
+}
+
+/* Provision and Upgrade plans both hold a provisioned machine. */
+static bool action_holds_machine(const char *action) {
+        return streq_ptr(action, "Provision") || streq_ptr(action, "Upgrade");
 }
 
 static int64_t applied_generation(Agent *a) {
@@ -202,7 +223,8 @@ static void send_status(Agent *a, const char *message) {
         int64_t g = 0;
         obj_get_int(plan(a), "generation", &g);
         if (!b || obj_map_set_int(b, "generation", g) < 0 ||
-            obj_map_set_str(b, "state", plan_state(a)) < 0)
+            obj_map_set_str(b, "state", plan_state(a)) < 0 ||
+            obj_map_set_str(b, "action", plan_action(a)) < 0)
                 return;
         Obj *step = step_summary(a);
         if (step)
@@ -236,6 +258,8 @@ static void send_report(Agent *a) {
                 obj_map_set_str(b, "nodeName", node);
         if (a->kubelet_version)
                 obj_map_set_str(b, "kubeletVersion", a->kubelet_version);
+        if (a->node_conditions)
+                obj_map_set(b, "nodeConditions", obj_dup(a->node_conditions));
         send_msg(a, MSG_REPORT, b);
         a->reported = true;
 }
@@ -247,6 +271,7 @@ static void send_hello(Agent *a) {
         _cleanup_(obj_freep) Obj *b = obj_new_map();
         if (!b || obj_map_set_int(b, "generation", applied_generation(a)) < 0 ||
             obj_map_set_str(b, "state", plan_state(a)) < 0 ||
+            obj_map_set_str(b, "action", plan_action(a)) < 0 ||
             obj_map_set(b, "facts", obj_dup(a->facts)) < 0)
                 return;
         Obj *step = step_summary(a);
@@ -293,6 +318,14 @@ static int step_kind(const char *name, size_t *ret_index) {
                 *ret_index = idx;
                 return STEP_CLEANUP;
         }
+        if (sscanf(name, "upgrade-commands-%u", &idx) == 1) {
+                *ret_index = idx;
+                return STEP_UPGRADE_CMD;
+        }
+        if (streq(name, "kubeadm-upgrade-apply") || streq(name, "kubeadm-upgrade-node"))
+                return STEP_KUBEADM_UPGRADE;
+        if (streq(name, "restart-kubelet"))
+                return STEP_RESTART_KUBELET;
         return -EINVAL;
 }
 
@@ -453,20 +486,22 @@ static char *host_path(Agent *a, const char *path) {
 
 static void on_exec_done(Exec *x, int code, const char *tail, void *userdata);
 
-static int run(Agent *a, char **argv, uint64_t timeout, bool capture) {
-        _cleanup_strv_free_ char **env = command_env(a);
-        if (!env)
-                return -ENOMEM;
+static int run_env(Agent *a, char **argv, char **env, uint64_t timeout, bool capture) {
         ExecSpec spec = {.argv = argv,
                          .envp = env,
                          .timeout_usec = timeout,
                          .capture_stdout = capture,
                          .quiet = capture};
-        int64_t g = 0;
-        obj_get_int(plan(a), "generation", &g);
-        a->exec_generation = g;
+        a->exec_plan = a->plan_serial;
         a->exec_started = now_usec(CLOCK_MONOTONIC);
         return exec_start(a->event, &spec, on_exec_done, a, &a->exec);
+}
+
+static int run(Agent *a, char **argv, uint64_t timeout, bool capture) {
+        _cleanup_strv_free_ char **env = command_env(a);
+        if (!env)
+                return -ENOMEM;
+        return run_env(a, argv, env, timeout, capture);
 }
 
 /* Writes the bundle's files and the kubeadm configuration under the host root. */
@@ -625,6 +660,8 @@ static int start_node_check(Agent *a) {
         return run(a, argv, 30 * USEC_PER_SEC, true);
 }
 
+static const char *upgrade_version(Agent *a);
+
 /* The STATUS= line of a starting step. */
 static void describe_step(Agent *a, int kind, const char *name, size_t index, size_t total) {
         switch (kind) {
@@ -642,10 +679,28 @@ static void describe_step(Agent *a, int kind, const char *name, size_t index, si
                 set_activity(a, "step %zu/%zu: waiting for node %s to be Ready", index + 1, total,
                              strna(obj_get_str(plan(a), "nodeName")));
                 break;
+        case STEP_KUBEADM_UPGRADE:
+                set_activity(a, "step %zu/%zu: running kubeadm upgrade to %s", index + 1, total,
+                             strna(upgrade_version(a)));
+                break;
+        case STEP_RESTART_KUBELET:
+                set_activity(a, "step %zu/%zu: restarting the kubelet", index + 1, total);
+                break;
         default:
                 set_activity(a, "step %zu/%zu: running %s", index + 1, total, name);
                 break;
         }
+}
+
+static void on_restart_done(int r, const char *message, void *userdata);
+
+/* The version and mode of the current upgrade plan. */
+static const char *upgrade_version(Agent *a) {
+        return obj_get_str(plan(a), "upgrade.version");
+}
+
+static const char *upgrade_mode(Agent *a) {
+        return obj_get_str(plan(a), "upgrade.mode") ?: "node";
 }
 
 static void step_start(Agent *a, Obj *step, size_t index) {
@@ -751,6 +806,60 @@ static void step_start(Agent *a, Obj *step, size_t index) {
                         a->node_wait_started = now_usec(CLOCK_MONOTONIC);
                 r = start_node_check(a);
                 break;
+        case STEP_UPGRADE_CMD: {
+                const char *cmd =
+                        sub >= 1 && sub <= strv_length(a->c.upgrade) ? a->c.upgrade[sub - 1] : NULL;
+                if (!cmd) {
+                        plan_fail(a, name, -1,
+                                  "the command is missing from upgrade-commands in agent.yaml",
+                                  NULL);
+                        return;
+                }
+                _cleanup_strv_free_ char **env =
+                        upgrade_command_env(&a->c, obj_get_str(a->state, "desired.machine.name"),
+                                            upgrade_version(a), upgrade_mode(a));
+                if (!env) {
+                        r = -ENOMEM;
+                        break;
+                }
+                log_info("Running: %s (ANVIL_KUBERNETES_VERSION=%s)", cmd,
+                         strna(upgrade_version(a)));
+                char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+                r = run_env(a, argv, env, a->c.command_timeout_usec, false);
+                break;
+        }
+        case STEP_KUBEADM_UPGRADE: {
+                _cleanup_strv_free_ char **argv = NULL;
+                r = upgrade_kubeadm_argv(&a->c, upgrade_mode(a), upgrade_version(a), &argv);
+                if (r >= 0) {
+                        log_info("Running: kubeadm upgrade %s%s%s", upgrade_mode(a),
+                                 streq(upgrade_mode(a), "apply") ? " " : "",
+                                 streq(upgrade_mode(a), "apply") ? upgrade_version(a) : "");
+                        r = run(a, argv, a->c.kubeadm_timeout_usec, false);
+                }
+                break;
+        }
+        case STEP_RESTART_KUBELET:
+                a->restart = unit_restart_free(a->restart);
+                a->exec_plan = a->plan_serial;
+                a->exec_started = now_usec(CLOCK_MONOTONIC);
+                r = unit_restart_start(a->event, UPGRADE_KUBELET_UNIT, a->c.command_timeout_usec,
+                                       on_restart_done, a, &a->restart);
+                if (r < 0) {
+                        /* No system bus: nothing here runs the kubelet as a unit (a container,
+                         * a test root). Say so loudly; the node check that follows tells
+                         * whether the kubelet came back at the new version. */
+                        log_error_errno(r,
+                                        "Cannot restart %s through systemd (no system bus?): %m. "
+                                        "Restart the kubelet by other means; going on to check "
+                                        "the node.",
+                                        UPGRADE_KUBELET_UNIT);
+                        step_done(a, step);
+                        plan_advance(a);
+                        return;
+                }
+                log_info("Asked systemd to restart %s.", UPGRADE_KUBELET_UNIT);
+                return;
         default:
                 plan_fail(a, name, -1, "unknown step in the saved plan", NULL);
                 return;
@@ -761,19 +870,42 @@ static void step_start(Agent *a, Obj *step, size_t index) {
         }
 }
 
-/* Parses kubectl's Node JSON: Ready condition and kubelet version. */
-static int parse_node(const char *json, bool *ready, char **version) {
+/* Parses kubectl's Node JSON: Ready condition, kubelet version, and the conditions (type,
+ * status, reason, lastTransitionTime: what a MachineHealthCheck judges) into *conditions. */
+static int parse_node(const char *json, bool *ready, char **version, Obj **conditions) {
         _cleanup_(obj_freep) Obj *n = NULL;
         int r = json_parse(json, strlen(json), &n);
         if (r < 0)
                 return r;
+        _cleanup_(obj_freep) Obj *conds = obj_new_list();
+        if (!conds)
+                return -ENOMEM;
         *ready = false;
-        OBJ_LIST_FOREACH(c, obj_get(n, "status.conditions"), i)
-        if (streq_ptr(obj_get_str(c, "type"), "Ready"))
-                *ready = streq_ptr(obj_get_str(c, "status"), "True");
+        OBJ_LIST_FOREACH(c, obj_get(n, "status.conditions"), i) {
+                const char *type = obj_get_str(c, "type"), *status = obj_get_str(c, "status");
+                if (!type || !status)
+                        continue;
+                if (streq(type, "Ready"))
+                        *ready = streq(status, "True");
+                if (obj_len(conds) >= 32)
+                        continue;
+                _cleanup_(obj_freep) Obj *x = obj_new_map();
+                if (!x || obj_map_set_str(x, "type", type) < 0 ||
+                    obj_map_set_str(x, "status", status) < 0)
+                        return -ENOMEM;
+                const char *reason = obj_get_str(c, "reason");
+                const char *ltt = obj_get_str(c, "lastTransitionTime");
+                if ((reason && strlen(reason) < 256 && obj_map_set_str(x, "reason", reason) < 0) ||
+                    (ltt && strlen(ltt) < 64 &&
+                     obj_map_set_str(x, "lastTransitionTime", ltt) < 0) ||
+                    obj_list_append(conds, TAKE_PTR(x)) < 0)
+                        return -ENOMEM;
+        }
         const char *v = obj_get_str(n, "status.nodeInfo.kubeletVersion");
         free(*version);
         *version = v ? strdup(v) : NULL;
+        obj_free(*conditions);
+        *conditions = TAKE_PTR(conds);
         return 0;
 }
 
@@ -789,18 +921,14 @@ static void schedule_node_check(Agent *a, uint64_t delay) {
         }
 }
 
-static void on_exec_done(Exec *x, int code, const char *tail, void *userdata) {
+static void on_exec_done(Exec *x, int code, const char *tail_in, void *userdata) {
         Agent *a = userdata;
         _cleanup_free_ char *out = x ? strdup(exec_stdout(x)) : NULL;
-        /* tail points into x, which is freed next: keep a copy for the failure report. */
-        _cleanup_free_ char *tail_copy = tail ? strdup(tail) : NULL;
-        tail = tail_copy;
+        /* tail_in lives in the Exec: keep a copy before it goes. */
+        _cleanup_free_ char *tail = tail_in ? strdup(tail_in) : NULL;
         a->exec = exec_free(a->exec);
-        int64_t g = 0;
-        obj_get_int(plan(a), "generation", &g);
-        if (g != a->exec_generation ||
-            (!streq(plan_state(a), "Provisioning") && !streq(plan_state(a), "Deprovisioning") &&
-             !streq(plan_state(a), "Provisioned"))) {
+        if (a->exec_plan != a->plan_serial ||
+            (!plan_active(a) && !streq(plan_state(a), "Provisioned"))) {
                 log_info("A command of an older plan finished (exit %d); moving on.", code);
                 plan_advance(a);
                 return;
@@ -808,11 +936,18 @@ static void on_exec_done(Exec *x, int code, const char *tail, void *userdata) {
         if (streq(plan_state(a), "Provisioned")) {
                 /* A periodic node check. */
                 bool ready = false;
-                if (code == 0 && parse_node(out ? out : "", &ready, &a->kubelet_version) >= 0) {
-                        if (ready != a->node_ready || !a->reported) {
+                _cleanup_(obj_freep) Obj *conds = NULL;
+                if (code == 0 &&
+                    parse_node(out ? out : "", &ready, &a->kubelet_version, &conds) >= 0) {
+                        bool changed = !obj_equal(conds, a->node_conditions);
+                        if (ready != a->node_ready || !a->reported || changed) {
+                                if (ready != a->node_ready || !a->reported)
+                                        log_info("Node %s is %s.",
+                                                 strna(obj_get_str(plan(a), "nodeName")),
+                                                 ready ? "Ready" : "not Ready");
                                 a->node_ready = ready;
-                                log_info("Node %s is %s.", strna(obj_get_str(plan(a), "nodeName")),
-                                         ready ? "Ready" : "not Ready");
+                                obj_free(a->node_conditions);
+                                a->node_conditions = TAKE_PTR(conds);
                                 send_report(a);
                         }
                 } else if (a->node_ready) {
@@ -820,7 +955,7 @@ static void on_exec_done(Exec *x, int code, const char *tail, void *userdata) {
                         log_warning("Node check failed (exit %d): %s", code, strna(tail));
                         send_report(a);
                 }
-                schedule_node_check(a, NODE_POLL_SLOW_USEC);
+                schedule_node_check(a, a->c.node_check_usec);
                 return;
         }
         size_t index;
@@ -844,15 +979,28 @@ static void on_exec_done(Exec *x, int code, const char *tail, void *userdata) {
         }
         if (kind == STEP_WAIT_NODE) {
                 bool ready = false;
-                if (code == 0 && parse_node(out ? out : "", &ready, &a->kubelet_version) >= 0 &&
-                    ready) {
+                const char *want = streq(plan_action(a), "Upgrade") ? upgrade_version(a) : NULL;
+                _cleanup_(obj_freep) Obj *conds = NULL;
+                if (code == 0 &&
+                    parse_node(out ? out : "", &ready, &a->kubelet_version, &conds) >= 0 && ready &&
+                    (!want || upgrade_versions_match(a->kubelet_version, want))) {
                         a->node_ready = true;
+                        obj_free(a->node_conditions);
+                        a->node_conditions = TAKE_PTR(conds);
                         step_done(a, step);
                         plan_advance(a);
                         return;
                 }
                 if (now_usec(CLOCK_MONOTONIC) - a->node_wait_started > NODE_WAIT_MAX_USEC) {
-                        plan_fail(a, name, code, "the node did not become Ready in time", tail);
+                        char msg[256];
+                        if (ready && want)
+                                snprintf(msg, sizeof(msg),
+                                         "the node is Ready but its kubelet reports %s, not %s "
+                                         "(did the upgrade-commands install the new kubelet?)",
+                                         strna(a->kubelet_version), want);
+                        else
+                                snprintf(msg, sizeof(msg), "the node did not become Ready in time");
+                        plan_fail(a, name, code, msg, tail);
                         return;
                 }
                 schedule_node_check(a, NODE_POLL_FAST_USEC);
@@ -873,18 +1021,92 @@ static void on_exec_done(Exec *x, int code, const char *tail, void *userdata) {
         plan_advance(a);
 }
 
+static void on_restart_done(int r, const char *message, void *userdata) {
+        Agent *a = userdata;
+        _cleanup_free_ char *msg = message ? strdup(message) : NULL;
+        a->restart = unit_restart_free(a->restart);
+        if (a->exec_plan != a->plan_serial || !plan_active(a)) {
+                plan_advance(a);
+                return;
+        }
+        size_t index;
+        Obj *step = current_step(a, &index);
+        if (!step)
+                return;
+        if (r < 0) {
+                plan_fail(a, obj_get_str(step, "name"), -1,
+                          msg ? msg : "systemd could not restart the kubelet", NULL);
+                return;
+        }
+        log_info("systemd restarted %s.", UPGRADE_KUBELET_UNIT);
+        step_done(a, step);
+        plan_advance(a);
+}
+
 static int on_node_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Agent *a = userdata;
         (void)s;
         (void)usec;
-        if (a->exec)
+        if (a->exec || a->restart)
                 return 0;
         if (streq(plan_state(a), "Provisioned")) {
                 if (start_node_check(a) < 0)
-                        schedule_node_check(a, NODE_POLL_SLOW_USEC);
+                        schedule_node_check(a, a->c.node_check_usec);
                 return 0;
         }
         plan_advance(a);
+        return 0;
+}
+
+/* The upgrade the coordinator asks for (desired.upgrade) is not the one the current plan
+ * is or was: a new version, or a new attempt after a failure. */
+static bool upgrade_wanted(Agent *a) {
+        const Obj *want = obj_get(a->state, "desired.upgrade");
+        if (!want)
+                return false;
+        const Obj *have = streq(plan_action(a), "Upgrade") ? obj_map_get(plan(a), "upgrade") : NULL;
+        return !obj_equal(want, have);
+}
+
+/* Replaces the plan of a provisioned machine with an in-place upgrade plan (upgrade.h). The
+ * node name and machine carry over; nothing else of the old plan is needed. */
+static int start_upgrade_plan(Agent *a, int64_t generation) {
+        const Obj *want = obj_get(a->state, "desired.upgrade");
+        const char *version = obj_get_str(want, "version");
+        const char *mode = obj_get_str(want, "mode");
+        const char *node = obj_get_str(plan(a), "nodeName");
+        _cleanup_(obj_freep) Obj *p = obj_new_map();
+        Obj *steps = p ? obj_map_ensure_list(p, "steps") : NULL;
+        if (!steps)
+                return -ENOMEM;
+        int r;
+        if ((r = obj_map_set_int(p, "generation", generation)) < 0 ||
+            (r = obj_map_set_str(p, "action", "Upgrade")) < 0 ||
+            (r = obj_map_set_str(p, "state", "Upgrading")) < 0 ||
+            (r = obj_map_set(p, "upgrade", obj_dup(want))) < 0)
+                return r;
+        const char *machine = obj_get_str(plan(a), "machine");
+        if (machine && (r = obj_map_set_str(p, "machine", machine)) < 0)
+                return r;
+        if (node && (r = obj_map_set_str(p, "nodeName", node)) < 0)
+                return r;
+        bool ok = node && upgrade_version_valid(version) && mode;
+        if (ok)
+                r = upgrade_build_steps(&a->c, mode, steps);
+        if (r < 0)
+                return r;
+        obj_map_set(a->state, "plan", TAKE_PTR(p));
+        a->plan_serial++;
+        a->node_wait_started = 0;
+        if (!ok) {
+                plan_fail(a, "plan-upgrade", -1,
+                          !node ? "this host has no node to upgrade"
+                                : "the desired upgrade has no valid version or mode",
+                          NULL);
+                return 0;
+        }
+        log_notice("Upgrading machine %s in place to %s (kubeadm upgrade %s).",
+                   strna(obj_get_str(a->state, "desired.machine.name")), version, mode);
         return 0;
 }
 
@@ -892,18 +1114,35 @@ static void plan_complete(Agent *a) {
         Obj *p = plan(a);
         const char *action = obj_get_str(p, "action");
         log_field_set(LOG_FIELD_STEP, NULL);
-        if (streq_ptr(action, "Provision")) {
+        if (action_holds_machine(action)) {
+                bool upgraded = streq_ptr(action, "Upgrade");
                 obj_map_set_str(p, "state", "Provisioned");
                 (void)save(a);
-                log_notice("Machine %s is provisioned: node %s is %s.",
-                           strna(obj_get_str(a->state, "desired.machine.name")),
-                           strna(obj_get_str(p, "nodeName")),
-                           a->node_ready ? "Ready" : "not Ready");
-                set_activity(a, "provisioned, node %s %s", strna(obj_get_str(p, "nodeName")),
+                if (upgraded)
+                        log_notice("Machine %s is upgraded to %s: node %s is %s.",
+                                   strna(obj_get_str(a->state, "desired.machine.name")),
+                                   strna(upgrade_version(a)), strna(obj_get_str(p, "nodeName")),
+                                   a->node_ready ? "Ready" : "not Ready");
+                else
+                        log_notice("Machine %s is provisioned: node %s is %s.",
+                                   strna(obj_get_str(a->state, "desired.machine.name")),
+                                   strna(obj_get_str(p, "nodeName")),
+                                   a->node_ready ? "Ready" : "not Ready");
+                set_activity(a, "%s, node %s %s", upgraded ? "upgraded" : "provisioned",
+                             strna(obj_get_str(p, "nodeName")),
                              a->node_ready ? "Ready" : "not Ready yet");
                 send_status(a, NULL);
                 send_report(a);
-                schedule_node_check(a, NODE_POLL_SLOW_USEC);
+                if (!upgraded && upgrade_wanted(a)) {
+                        /* Asked to upgrade while still provisioning: now is the time. */
+                        int64_t g = applied_generation(a);
+                        if (start_upgrade_plan(a, g) >= 0 && save(a) >= 0) {
+                                send_status(a, NULL);
+                                plan_advance(a);
+                                return;
+                        }
+                }
+                schedule_node_check(a, a->c.node_check_usec);
         } else {
                 obj_map_set_str(p, "state", "Idle");
                 (void)save(a);
@@ -916,10 +1155,9 @@ static void plan_complete(Agent *a) {
 }
 
 static void plan_advance(Agent *a) {
-        if (a->exec)
+        if (a->exec || a->restart)
                 return;
-        const char *st = plan_state(a);
-        if (!streq(st, "Provisioning") && !streq(st, "Deprovisioning"))
+        if (!plan_active(a))
                 return;
         if (streq_ptr(obj_get_str(plan(a), "action"), "Provision") && !a->bundle) {
                 char err[512];
@@ -961,6 +1199,8 @@ static void handle_desired(Agent *a, const Obj *body) {
                 obj_map_set(desired, "machine", obj_dup(obj_map_get(body, "machine")));
         if (obj_map_get(body, "bootstrap"))
                 obj_map_set(desired, "bootstrap", obj_dup(obj_map_get(body, "bootstrap")));
+        if (obj_map_get(body, "upgrade"))
+                obj_map_set(desired, "upgrade", obj_dup(obj_map_get(body, "upgrade")));
         const char *old_bundle = obj_get_str(a->state, "desired.bootstrap");
         bool same_bundle = streq_ptr(old_bundle, obj_get_str(body, "bootstrap"));
         const char *old_machine = obj_get_str(a->state, "desired.machine.name");
@@ -970,13 +1210,18 @@ static void handle_desired(Agent *a, const Obj *body) {
         const char *old_action = obj_get_str(plan(a), "action");
 
         /* Decide the plan before we overwrite anything. */
-        enum { KEEP, PROVISION, RESET_THEN_PROVISION, DEPROVISION, IDLE } next = KEEP;
+        enum { KEEP, PROVISION, RESET_THEN_PROVISION, DEPROVISION, IDLE, UPGRADE } next = KEEP;
+        bool holds = action_holds_machine(old_action);
         if (streq_ptr(action, "Provision")) {
-                if (streq_ptr(old_action, "Provision") && same_machine && same_bundle)
-                        next = KEEP; /* the same work: carry on (or stay done/failed) */
-                else if (streq_ptr(old_action, "Provision") &&
-                         (streq(st, "Provisioned") || streq(st, "Failed") ||
-                          streq(st, "Provisioning")))
+                if (holds && same_machine && same_bundle) {
+                        /* The same machine: carry on (or stay done/failed), unless a new
+                         * in-place upgrade is asked for (decided below, on the new desired). */
+                        if (streq(st, "Provisioned") ||
+                            (streq_ptr(old_action, "Upgrade") &&
+                             (streq(st, "Failed") || streq(st, "Upgrading"))))
+                                next = UPGRADE;
+                } else if (holds && (streq(st, "Provisioned") || streq(st, "Failed") ||
+                                     streq(st, "Provisioning") || streq(st, "Upgrading")))
                         next = RESET_THEN_PROVISION;
                 else
                         next = PROVISION;
@@ -985,7 +1230,7 @@ static void handle_desired(Agent *a, const Obj *body) {
                     !(streq_ptr(old_action, "Deprovision") && streq(st, "Deprovisioning")))
                         next = DEPROVISION;
         } else {
-                if (streq(st, "Provisioned") || streq(st, "Provisioning"))
+                if (streq(st, "Provisioned") || streq(st, "Provisioning") || streq(st, "Upgrading"))
                         log_warning("Told to be idle while holding machine %s: keeping it until "
                                     "the coordinator asks for a reset.",
                                     strna(old_machine));
@@ -995,7 +1240,12 @@ static void handle_desired(Agent *a, const Obj *body) {
 
         obj_map_set(a->state, "desired", TAKE_PTR(desired));
         obj_map_set_int(a->state, "generation", g);
-        if (next != KEEP) {
+        if (next == UPGRADE && !upgrade_wanted(a))
+                next = KEEP;
+        if (next == UPGRADE) {
+                if (start_upgrade_plan(a, g) < 0)
+                        return;
+        } else if (next != KEEP) {
                 a->bundle = obj_free(a->bundle);
                 a->reported = false;
                 a->node_ready = false;
@@ -1044,6 +1294,7 @@ static void handle_desired(Agent *a, const Obj *body) {
                 if (r < 0)
                         return;
                 obj_map_set(a->state, "plan", TAKE_PTR(p));
+                a->plan_serial++;
         } else if (plan(a))
                 obj_map_set_int(plan(a), "generation", g);
 
@@ -1315,8 +1566,9 @@ static void send_heartbeat(Agent *a) {
         /* Under systemd the watched units' states; without it, whether the plan failed. No
          * load average: it changes every time, and a changed health is a store write. */
         Obj *health = a->last_health ? obj_dup(a->last_health) : obj_new_map();
-        if (!health || (!a->last_health && obj_map_set_bool(health, "healthy",
-                                                            !streq(plan_state(a), "Failed")) < 0) ||
+        if (!health ||
+            (!a->last_health &&
+             obj_map_set_bool(health, "healthy", !streq(plan_state(a), "Failed")) < 0) ||
             obj_map_set(b, "health", health) < 0)
                 return;
         if (a->facts_dirty && obj_map_set(b, "facts", obj_dup(a->facts)) < 0)
@@ -1506,6 +1758,7 @@ Agent *agent_free(Agent *a) {
         if (!a)
                 return NULL;
         a->exec = exec_free(a->exec);
+        a->restart = unit_restart_free(a->restart);
         a->commands = command_runner_free(a->commands);
         a->health = health_free(a->health);
         a->last_health = obj_free(a->last_health);
@@ -1517,6 +1770,7 @@ Agent *agent_free(Agent *a) {
         obj_free(a->state);
         obj_free(a->facts);
         obj_free(a->bundle);
+        obj_free(a->node_conditions);
         free(a->state_path);
         free(a->kubelet_version);
         keypair_wipe(&a->keys);
@@ -1652,7 +1906,7 @@ int agent_run(Agent *a) {
         else
                 set_activity(a, "%s", streq(plan_state(a), "Idle") ? "idle" : "resuming");
         /* Resume an interrupted plan. */
-        if (streq(plan_state(a), "Provisioning") || streq(plan_state(a), "Deprovisioning"))
+        if (plan_active(a))
                 plan_advance(a);
         else if (streq(plan_state(a), "Provisioned"))
                 schedule_node_check(a, NODE_POLL_FAST_USEC);

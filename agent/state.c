@@ -36,6 +36,7 @@ static const SchemaField plan_fields[] = {
         {"machine", ST_STRING},
         {"steps", ST_LIST, .item = ST_OBJECT, .fields = step_fields, .max = 1024},
         {"nodeName", ST_STRING},
+        {"upgrade", ST_OBJECT},
         {"failure", ST_OBJECT, .fields = failure_fields},
         SCHEMA_END,
 };
@@ -44,6 +45,7 @@ static const SchemaField desired_fields[] = {
         {"action", ST_STRING},
         {"machine", ST_OBJECT},
         {"bootstrap", ST_STRING, SF_SECRET},
+        {"upgrade", ST_OBJECT},
         SCHEMA_END,
 };
 

@@ -76,6 +76,7 @@ static const SchemaField anvilmachine_status[] = {
         {"failureMessage", ST_STRING, .doc = "terminal problem, human-readable"},
         {"conditions", ST_LIST, .item = ST_OBJECT, .fields = condition_fields,
          .doc = "Ready, HostClaimed, HostProvisioned"},
+        {"hostReset", ST_BOOL, .doc = "the host is reset; it is released once the Node is deleted"},
         SCHEMA_END,
 };
 
@@ -142,6 +143,13 @@ static const SchemaField secret_ref_fields[] = {
         SCHEMA_END,
 };
 
+static const SchemaField host_upgrade_fields[] = {
+        {"version", ST_STRING, .check = check_k8s_version},
+        {"mode", ST_STRING, .values = (const char *const[]){"apply", "node", NULL}},
+        {"attempt", ST_INT, .min = 0},
+        SCHEMA_END,
+};
+
 static const SchemaField host_spec[] = {
         {"consumerRef", ST_OBJECT, .fields = object_reference_fields,
          .doc = "the Machine that claimed this host (set by Anvil)"},
@@ -151,6 +159,8 @@ static const SchemaField host_spec[] = {
          .doc = "summary of the desired Machine sent to the agent (set by Anvil)"},
         {"bootstrapSecretRef", ST_OBJECT, .fields = secret_ref_fields,
          .doc = "the bootstrap bundle sealed to this host's key (set by Anvil)"},
+        {"upgrade", ST_OBJECT, .fields = host_upgrade_fields,
+         .doc = "an in-place upgrade of the provisioned machine (kubeadm upgrade apply|node)"},
         {"resetRequired", ST_BOOL,
          .doc = "the host must run kubeadm reset before it is handed out again"},
         {"paused", ST_BOOL, .doc = "keeps the host out of the pool: no machine claims it"},
@@ -159,8 +169,8 @@ static const SchemaField host_spec[] = {
 
 static const SchemaField host_status[] = {
         {"phase", ST_STRING,
-         .doc = "Available, Claimed, Provisioning, Provisioned, Deprovisioning, Unreachable or "
-                "Revoked"},
+         .doc = "Available, Claimed, Provisioning, Provisioned, Upgrading, Failed, Deprovisioning, "
+                "Unreachable or Revoked"},
         {"agentKey", ST_STRING, .doc = "the agent's CURVE public key (Z85)"},
         {"fingerprint", ST_STRING, .doc = "fingerprint of the agent key"},
         {"enrolledAt", ST_TIME, .doc = "when the host enrolled"},
@@ -181,7 +191,10 @@ static const SchemaField host_status[] = {
         {"lastError", ST_OBJECT, .doc = "the last failed step: step, exitCode, message, output"},
         {"health", ST_OBJECT, .doc = "unit states from the last heartbeat"},
         {"agentState", ST_STRING,
-         .doc = "Idle, Provisioning, Provisioned, Failed or Deprovisioning"},
+         .doc = "Idle, Provisioning, Provisioned, Upgrading, Failed or Deprovisioning"},
+        {"agentAction", ST_STRING, .doc = "the action of the plan the agent is running"},
+        {"nodeConditions", ST_LIST, .item = ST_OBJECT,
+         .doc = "the Node's conditions as the agent last read them"},
         {"conditions", ST_LIST, .item = ST_OBJECT, .fields = condition_fields, .doc = "Connected"},
         SCHEMA_END,
 };

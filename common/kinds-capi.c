@@ -211,6 +211,7 @@ static const SchemaField machine_status[] = {
         {"conditions", ST_LIST, .item = ST_OBJECT, .fields = condition_fields,
          .doc = "Ready, BootstrapReady, InfrastructureReady, NodeHealthy"},
         {"deletion", ST_OBJECT, .doc = "not written by Anvil"},
+        {"inPlaceUpgrade", ST_OBJECT, .doc = "Anvil: progress of an in-place upgrade"},
         SCHEMA_END,
 };
 
@@ -488,6 +489,8 @@ static bool is_zero_int_or_string(const Obj *v) {
 static int md_validate(const Obj *doc, Problems *p) {
         int r = machineset_validate(doc, p);
         if (r < 0)
+                return r;
+        if ((r = kind_check_upgrade_strategy(doc, p)) < 0)
                 return r;
         /* The name is a label value on every Machine of the deployment. */
         const Obj *name = obj_get(doc, "metadata.name");

@@ -643,6 +643,8 @@ static int kcp_validate(const Obj *doc, Problems *p) {
                 if (r < 0)
                         return r;
         }
+        if ((r = kind_check_upgrade_strategy(doc, p)) < 0)
+                return r;
         static const char *const kinds[] = {"AnvilMachineTemplate", NULL};
         if ((r = check_ref(doc, "spec.machineTemplate.infrastructureRef", kinds, p)) < 0)
                 return r;
@@ -812,16 +814,8 @@ static int kcp_validate_update(const Obj *old, const Obj *new, Problems *p) {
                            kcp_mutable_paths, p);
         if (r < 0)
                 return r;
-        /* Upgrades one minor version at a time, as kubeadm supports them. */
-        K8sVersion from, to;
-        const Obj *nv = obj_get(new, "spec.version");
-        if (parse_k8s_version(strempty(obj_get_str(old, "spec.version")), &from) >= 0 &&
-            parse_k8s_version(strempty(obj_str(nv)), &to) >= 0 &&
-            (to.major != from.major || to.minor > from.minor + 1))
-                return problems_add(p, nv->mark, "spec.version",
-                                    "cannot update Kubernetes version from %s to %s: upgrade one "
-                                    "minor version at a time",
-                                    obj_get_str(old, "spec.version"), obj_str(nv));
+        /* The version's skew rules (one minor at a time, against the cluster's
+         * MachineDeployments) need the other objects: coordinator/controllers/skew.c. */
         bool old_ext = kcp_external_etcd(old), new_ext = kcp_external_etcd(new);
         if (old_ext != new_ext)
                 return problems_add(p, new->mark,

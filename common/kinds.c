@@ -655,3 +655,14 @@ char *label_selector_to_string(const Obj *selector) {
 #undef APPEND
         return strdup(buf);
 }
+
+int kind_check_upgrade_strategy(const Obj *doc, Problems *p) {
+        const Obj *v =
+                obj_map_get(obj_get(doc, "metadata.annotations"), ANNOTATION_UPGRADE_STRATEGY);
+        const char *s = obj_str(v);
+        if (!v || streq_ptr(s, "InPlace") || streq_ptr(s, "Replace"))
+                return 0;
+        return problems_add(p, v->mark, "metadata.annotations[" ANNOTATION_UPGRADE_STRATEGY "]",
+                            "must be \"InPlace\" (kubeadm upgrade where the machines stand) or "
+                            "\"Replace\" (rolling replacement, the default)");
+}

@@ -36,6 +36,13 @@ struct KindInfo {
         const char *doc; /* one paragraph for docs/resources.md and `anvilctl explain` */
 };
 
+/* Anvil's choice of upgrade strategy on a MachineDeployment or KubeadmControlPlane:
+ * "InPlace" (kubeadm upgrade on the machines where they stand) or "Replace" (Cluster API's
+ * rolling replacement, the default). See docs/upgrades.md. */
+#define ANNOTATION_UPGRADE_STRATEGY "anvil.dev/upgrade-strategy"
+/* Checks the annotation's value on a manifest; adds a problem when it is not one of the two. */
+int kind_check_upgrade_strategy(const Obj *doc, Problems *p);
+
 /* All kinds, NULL-terminated. */
 extern const KindInfo *const anvil_kinds[];
 

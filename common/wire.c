@@ -63,12 +63,16 @@ static const SchemaField step_fields[] = {
         SCHEMA_END,
 };
 
-static const char *const agent_states[] = {"Idle",   "Provisioning",   "Provisioned",
-                                           "Failed", "Deprovisioning", NULL};
+static const char *const agent_states[] = {
+        "Idle", "Provisioning", "Provisioned", "Failed", "Deprovisioning", "Upgrading", NULL};
+
+/* The kind of the agent's current plan (an in-place upgrade is a plan of its own). */
+static const char *const agent_actions[] = {"Idle", "Provision", "Deprovision", "Upgrade", NULL};
 
 static const SchemaField hello_fields[] = {
         {"generation", ST_INT, SF_REQUIRED, .min = 0, .max = INT64_MAX},
         {"state", ST_STRING, SF_REQUIRED, .values = agent_states},
+        {"action", ST_STRING, .values = agent_actions},
         {"step", ST_OBJECT, .fields = step_fields},
         {"facts", ST_OBJECT, .fields = wire_facts_fields},
         SCHEMA_END,
@@ -82,10 +86,21 @@ static const SchemaField ack_fields[] = {
 static const SchemaField status_fields[] = {
         {"generation", ST_INT, SF_REQUIRED, .min = 0, .max = INT64_MAX},
         {"state", ST_STRING, SF_REQUIRED, .values = agent_states},
+        {"action", ST_STRING, .values = agent_actions},
         {"step", ST_OBJECT, .fields = step_fields},
         {"message", ST_STRING, .max = WIRE_MAX_TEXT},
         {"exitCode", ST_INT, .min = -1000, .max = 1000},
         {"output", ST_STRING, .max = WIRE_MAX_OUTPUT},
+        SCHEMA_END,
+};
+
+/* A Node condition as the agent read it from the API server (lastTransitionTime is the
+ * cluster's RFC 3339 time). */
+static const SchemaField node_condition_fields[] = {
+        {"type", ST_STRING, SF_REQUIRED, .max = 128},
+        {"status", ST_STRING, SF_REQUIRED, .max = 16},
+        {"reason", ST_STRING, .max = 256},
+        {"lastTransitionTime", ST_STRING, .max = 64},
         SCHEMA_END,
 };
 
@@ -95,6 +110,7 @@ static const SchemaField report_fields[] = {
         {"nodeName", ST_STRING, .max = WIRE_MAX_NAME},
         {"nodeReady", ST_BOOL},
         {"kubeletVersion", ST_STRING, .max = 64},
+        {"nodeConditions", ST_LIST, .item = ST_OBJECT, .fields = node_condition_fields, .max = 32},
         SCHEMA_END,
 };
 
@@ -152,11 +168,24 @@ static const SchemaField desired_machine_fields[] = {
         SCHEMA_END,
 };
 
+static const char *const upgrade_modes[] = {"apply", "node", NULL};
+
+/* An in-place upgrade of the provisioned machine: kubeadm upgrade apply (the first control
+ * plane host) or node (every other), after the host's upgrade-commands. attempt goes up when
+ * the operator retries a failed one. */
+static const SchemaField desired_upgrade_fields[] = {
+        {"version", ST_STRING, SF_REQUIRED, .max = 64, .check = check_k8s_version},
+        {"mode", ST_STRING, SF_REQUIRED, .values = upgrade_modes},
+        {"attempt", ST_INT, .min = 0, .max = 1000000},
+        SCHEMA_END,
+};
+
 static const SchemaField desired_fields[] = {
         {"generation", ST_INT, SF_REQUIRED, .min = 1, .max = INT64_MAX},
         {"action", ST_STRING, SF_REQUIRED, .values = desired_actions},
         {"machine", ST_OBJECT, .fields = desired_machine_fields},
         {"bootstrap", ST_STRING, SF_SECRET, .max = WIRE_MAX_BUNDLE},
+        {"upgrade", ST_OBJECT, .fields = desired_upgrade_fields},
         SCHEMA_END,
 };
 

@@ -1380,6 +1380,170 @@ static int cmd_host(int argc, char **argv) {
         return -EINVAL;
 }
 
+/* ---- rollout ---- */
+
+static int get_one(const char *kind, const char *name, Obj **ret) {
+        _cleanup_(obj_freep) Obj *req = request("get"), *resp = NULL;
+        if (!req || obj_map_set_str(req, "kind", kind) < 0 ||
+            obj_map_set_str(req, "name", name) < 0)
+                return log_oom();
+        int r = call_ok(req, &resp);
+        if (r < 0)
+                return r;
+        Obj *o = obj_list_get(obj_map_get(resp, "items"), 0);
+        if (!o)
+                return -ENOENT;
+        *ret = obj_dup(o);
+        return *ret ? 0 : log_oom();
+}
+
+/* One line of where a rollout is, the way kubectl rollout status says it. Returns 1 when it
+ * is complete, 0 while it goes on, -EIO when it stopped on a failure or is paused. */
+static int rollout_line(const KindInfo *k, const Obj *o, char *buf, size_t bufsz) {
+        const char *name = obj_get_str(o, "metadata.name");
+        bool md = streq(k->kind, "MachineDeployment");
+        int64_t gen = 0, og = 0, replicas = 1, updated = 0, have = 0, available = 0;
+        obj_get_int(o, "metadata.generation", &gen);
+        obj_get_int(o, "status.observedGeneration", &og);
+        obj_get_int(o, "spec.replicas", &replicas);
+        obj_get_int(o, "status.updatedReplicas", &updated);
+        obj_get_int(o, "status.replicas", &have);
+        obj_get_int(o, md ? "status.availableReplicas" : "status.readyReplicas", &available);
+        const char *ctype = md ? "MachinesUpToDate" : "MachinesSpecUpToDate";
+        const Obj *cond = NULL;
+        OBJ_LIST_FOREACH(c, obj_get(o, "status.conditions"), i)
+        if (streq_ptr(obj_get_str(c, "type"), ctype))
+                cond = c;
+        const char *reason = obj_get_str(cond, "reason");
+        const char *message = obj_get_str(cond, "message");
+        if (og < gen) {
+                snprintf(buf, bufsz, "Waiting for %s spec update to be observed...", k->singular);
+                return 0;
+        }
+        if (streq_ptr(reason, "InPlaceUpgradeFailed")) {
+                snprintf(buf, bufsz, "error: %s \"%s\" rollout failed: %s", k->singular, name,
+                         strna(message));
+                return -EIO;
+        }
+        if (md && obj_get_bool(o, "spec.paused", false) && streq_ptr(reason, "Paused")) {
+                snprintf(buf, bufsz, "error: %s \"%s\" is paused (spec.paused: true): %s",
+                         k->singular, name, strna(message));
+                return -EIO;
+        }
+        bool extra = reason && !streq(reason, "RollingUpdateInProgress") &&
+                     !streq(reason, "RollingUpdate") && !streq(reason, "UpgradingInPlace");
+        if (updated < replicas) {
+                snprintf(buf, bufsz,
+                         "Waiting for %s \"%s\" rollout to finish: %lld out of %lld new replicas "
+                         "have been updated...%s%s%s",
+                         k->singular, name, (long long)updated, (long long)replicas,
+                         extra ? " (" : "", extra ? strna(message) : "", extra ? ")" : "");
+                return 0;
+        }
+        if (have > updated) {
+                snprintf(buf, bufsz,
+                         "Waiting for %s \"%s\" rollout to finish: %lld old replicas are pending "
+                         "termination...",
+                         k->singular, name, (long long)(have - updated));
+                return 0;
+        }
+        if (available < updated) {
+                snprintf(buf, bufsz,
+                         "Waiting for %s \"%s\" rollout to finish: %lld of %lld updated replicas "
+                         "are available...",
+                         k->singular, name, (long long)available, (long long)updated);
+                return 0;
+        }
+        snprintf(buf, bufsz, "%s \"%s\" successfully rolled out", k->singular, name);
+        return 1;
+}
+
+#define REVISION_ANNOTATION "machinedeployment.clusters.x-k8s.io/revision"
+
+static long long revision_of(const Obj *o) {
+        const char *s =
+                obj_str(obj_map_get(obj_get(o, "metadata.annotations"), REVISION_ANNOTATION));
+        return s ? strtoll(s, NULL, 10) : 0;
+}
+
+static int cmp_revision(const void *a, const void *b) {
+        long long x = revision_of(*(Obj *const *)a), y = revision_of(*(Obj *const *)b);
+        return x < y ? -1 : x > y;
+}
+
+/* anvilctl rollout status md|kcp NAME (waits, as kubectl does) | rollout history md NAME */
+static int cmd_rollout(int argc, char **argv) {
+        if (argc != 3 || (!streq(argv[0], "status") && !streq(argv[0], "history"))) {
+                fprintf(stderr, "Usage: anvilctl rollout status md|kcp NAME\n"
+                                "       anvilctl rollout history md NAME\n");
+                return -EINVAL;
+        }
+        const KindInfo *k = resolve_kind(argv[1]);
+        if (!k)
+                return -EINVAL;
+        bool md = streq(k->kind, "MachineDeployment");
+        if (!md && (!streq(k->kind, "KubeadmControlPlane") || streq(argv[0], "history"))) {
+                fprintf(stderr, "error: rollout %s works on %s\n", argv[0],
+                        streq(argv[0], "history") ? "machinedeployments"
+                                                  : "machinedeployments and kubeadmcontrolplanes");
+                return -EINVAL;
+        }
+        const char *name = argv[2];
+        if (streq(argv[0], "history")) {
+                _cleanup_(obj_freep) Obj *o = NULL;
+                int r = get_one(k->kind, name, &o);
+                if (r < 0)
+                        return r;
+                _cleanup_(obj_freep) Obj *req = request("get"), *resp = NULL;
+                _cleanup_free_ char *sel = strjoin("cluster.x-k8s.io/deployment-name=", name);
+                if (!req || !sel || obj_map_set_str(req, "kind", "MachineSet") < 0 ||
+                    obj_map_set_str(req, "selector", sel) < 0)
+                        return log_oom();
+                if ((r = call_ok(req, &resp)) < 0)
+                        return r;
+                Obj *items = obj_map_get(resp, "items");
+                if (obj_len(items) > 1)
+                        qsort(items->list.items, obj_len(items), sizeof(Obj *), cmp_revision);
+                long long cur = revision_of(o);
+                printf("machinedeployment/%s\n%-9s %-40s %-10s %-9s %-6s %s\n", name, "REVISION",
+                       "MACHINESET", "VERSION", "REPLICAS", "READY", "CURRENT");
+                OBJ_LIST_FOREACH(ms, items, i) {
+                        int64_t want = 0, ready = 0;
+                        obj_get_int(ms, "spec.replicas", &want);
+                        obj_get_int(ms, "status.readyReplicas", &ready);
+                        printf("%-9lld %-40s %-10s %-9lld %-6lld %s\n", revision_of(ms),
+                               strna(obj_get_str(ms, "metadata.name")),
+                               strna(obj_get_str(ms, "spec.template.spec.version")),
+                               (long long)want, (long long)ready,
+                               revision_of(ms) == cur ? "*" : "");
+                }
+                return 0;
+        }
+        char last[1024] = "";
+        uint64_t deadline = arg_timeout_given ? now_usec(CLOCK_MONOTONIC) + arg_timeout_usec : 0;
+        for (;;) {
+                _cleanup_(obj_freep) Obj *o = NULL;
+                int r = get_one(k->kind, name, &o);
+                if (r < 0)
+                        return r;
+                char line[1024];
+                int done = rollout_line(k, o, line, sizeof(line));
+                if (!streq(line, last)) {
+                        fprintf(done < 0 ? stderr : stdout, "%s\n", line);
+                        fflush(stdout);
+                        snprintf(last, sizeof(last), "%s", line);
+                }
+                if (done != 0)
+                        return done < 0 ? done : 0;
+                if (deadline && now_usec(CLOCK_MONOTONIC) >= deadline) {
+                        fprintf(stderr, "error: timed out waiting for the rollout of %s/%s\n",
+                                k->plural, name);
+                        return -ETIMEDOUT;
+                }
+                sleep(1);
+        }
+}
+
 /* ---- help ---- */
 
 typedef struct Command {
@@ -1447,6 +1611,12 @@ static const Command commands[] = {
          "  -l, --selector SEL    the objects of KIND matching a label selector\n"
          "      --all             every object of KIND in the namespace\n"
          "      --wait            wait until each object is gone (bounded by --timeout)\n"},
+        {"rollout", "rollout status|history md|kcp NAME", "follow a rollout; list revisions",
+         "`rollout status` prints where the rollout of a MachineDeployment or\n"
+         "KubeadmControlPlane stands and waits until it completes (exit 0), fails or is\n"
+         "paused (exit 1), as kubectl rollout status does; --timeout bounds the wait.\n"
+         "`rollout history md NAME` lists the revisions (MachineSets) with their\n"
+         "machine-template-hash and replicas.\n"},
         {"scale", "scale KIND NAME --replicas N",
          "set the replicas of a machinedeployment, machineset or kubeadmcontrolplane",
          "Options:\n"
@@ -1752,6 +1922,8 @@ int main(int argc, char **argv) {
                 r = cmd_token(n, rest, ttl, uses, labels, description, agent_args, pxe);
         else if (streq(cmd, "host"))
                 r = cmd_host(n, rest);
+        else if (streq(cmd, "rollout"))
+                r = cmd_rollout(n, rest);
         else if (streq(cmd, "info"))
                 r = cmd_info();
         else if (streq(cmd, "version"))

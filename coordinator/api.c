@@ -262,6 +262,10 @@ static int apply_one(Manager *m, const KindInfo *k, const Obj *doc_in, Problems 
                 r = k->validate_update(live, merged, p);
         if (r < 0)
                 return r;
+        /* Upgrades: one minor version at a time, no kubelet newer than its API server. */
+        r = skew_check_update(m, k, live, merged, p);
+        if (r < 0)
+                return r;
         if (p->n > before) {
                 /* Point the errors at the manifest's lines, not the merged copy's. */
                 for (size_t i = before; i < p->n; i++)

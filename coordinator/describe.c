@@ -193,6 +193,12 @@ static int machine_rows(Manager *m, TextTable *t, const char *prefix, const Obj 
                 text_table_trailer(t, "%s  phase: %s%s%s%s\n", cont,
                                    strna(obj_get_str(mc, "status.phase")), hostpart, pidpart,
                                    nodepart);
+                const Obj *up = condition_get(mc, "InPlaceUpgraded");
+                if (up && !condition_is_true(mc, "InPlaceUpgraded"))
+                        text_table_trailer(t, "%s  in-place upgrade to %s: %s: %s\n", cont,
+                                           strna(obj_get_str(mc, "status.inPlaceUpgrade.version")),
+                                           strna(obj_get_str(up, "reason")),
+                                           strna(obj_get_str(up, "message")));
                 const Obj *err = obj_get(host, "status.lastError");
                 if (err && streq_ptr(obj_get_str(host, "status.agentState"), "Failed")) {
                         int64_t code = -1;
@@ -215,6 +221,15 @@ static int machine_rows(Manager *m, TextTable *t, const char *prefix, const Obj 
                 }
         }
         return 0;
+}
+
+/* Where an owner's rollout is, when it is not done. */
+static void rollout_row(TextTable *t, const char *prefix, const Obj *o, const char *type) {
+        const Obj *c = condition_get(o, type);
+        if (c && !condition_is_true(o, type))
+                text_table_trailer(t, "%s  rollout: %s: %s\n", prefix,
+                                   strna(obj_get_str(c, "reason")),
+                                   strna(obj_get_str(c, "message")));
 }
 
 static int list_machines(Manager *m, const char *ns, const char *label, const char *value,
@@ -252,6 +267,7 @@ int describe_cluster(Manager *m, const char *ns, const char *name, char **ret) {
                 snprintf(label, sizeof(label), "ControlPlane - KubeadmControlPlane/%s", cname);
                 if ((r = tree_row(&t, "├─", label, kcp)) < 0)
                         return r;
+                rollout_row(&t, "│ ", kcp, "MachinesSpecUpToDate");
                 _cleanup_(obj_freep) Obj *cpm = NULL;
                 if (list_machines(m, ns, LABEL_CONTROL_PLANE_NAME, cname, &cpm) >= 0 &&
                     (r = machine_rows(m, &t, "│ ", cpm)) < 0)
@@ -270,6 +286,7 @@ int describe_cluster(Manager *m, const char *ns, const char *name, char **ret) {
                 snprintf(label, sizeof(label), "MachineDeployment/%s", meta_name(md));
                 if ((r = tree_row(&t, last ? "  └─" : "  ├─", label, md)) < 0)
                         return r;
+                rollout_row(&t, last ? "    " : "  │ ", md, "MachinesUpToDate");
                 _cleanup_(obj_freep) Obj *wm = NULL;
                 if (list_machines(m, ns, LABEL_DEPLOYMENT_NAME, meta_name(md), &wm) >= 0 &&
                     (r = machine_rows(m, &t, last ? "    " : "  │ ", wm)) < 0)
@@ -385,8 +402,8 @@ int describe_object(Manager *m, const KindInfo *k, const char *ns, const char *n
                 ref = meta_controller_ref(cur);
         }
         if (streq(k->kind, "Machine")) /* failed machines (no providerID yet) need it most */
-                fprintf(f, "%-14sjournalctl -u anvil-agent ANVIL_MACHINE=%s\n", "On its host:",
-                        name);
+                fprintf(f, "%-14sjournalctl -u anvil-agent ANVIL_MACHINE=%s\n",
+                        "On its host:", name);
 
         const Obj *conds = obj_get(o, "status.conditions");
         if (obj_len(conds)) {

@@ -34,9 +34,10 @@ typedef struct HostLink {
         int64_t sent_gen;
         uint64_t sent_at; /* CLOCK_MONOTONIC µs */
         uint64_t retry_usec;
-        uint64_t last_seen;
-        int srcfd;         /* the connection's fd, to cut a revoked host off */
-        uint64_t peer_tag; /* hash of that fd's peer address, to know it still is ours */
+        uint64_t last_seen;    /* 0: not heard from since this coordinator started */
+        bool stored_connected; /* the Host's status.connected as loaded from the store */
+        int srcfd;             /* the connection's fd, to cut a revoked host off */
+        uint64_t peer_tag;     /* hash of that fd's peer address, to know it still is ours */
 } HostLink;
 
 /* A connection to shut down at the next tick: after the REVOKED queued to it had time to
@@ -273,6 +274,10 @@ bool fanout_host_connected(Fanout *f, const char *host) {
         return l && l->connected;
 }
 
+uint64_t fanout_startup_grace_usec(Fanout *f) {
+        return f->m->config.heartbeat_grace_usec + AGENT_RECONNECT_MAX_USEC;
+}
+
 uint64_t fanout_host_last_seen(Fanout *f, const char *host) {
         HostLink *l = find_by_host(f, host);
         return l ? l->last_seen : 0;
@@ -332,6 +337,9 @@ static int load_cb(Obj *host, void *userdata) {
         if (r < 0)
                 return r;
         HostLink *l = find_by_key(c->f, key);
+        /* Remembered so that a host which never comes back after a coordinator restart is
+         * still marked unreachable, once the grace period has passed since the start. */
+        l->stored_connected = obj_get_bool(host, "status.connected", false);
         apply_host(c->f, l, host);
         return 0;
 }
@@ -379,6 +387,10 @@ static int build_desired(Fanout *f, const char *name, Obj **ret, int64_t *ret_ge
                 return -ENOMEM;
         const Obj *machine = obj_get(host, "spec.machine");
         if (machine && (r = obj_map_set(body, "machine", obj_dup(machine))) < 0)
+                return r;
+        const Obj *upgrade = obj_get(host, "spec.upgrade");
+        if (upgrade && streq_ptr(action, "Provision") &&
+            (r = obj_map_set(body, "upgrade", obj_dup(upgrade))) < 0)
                 return r;
         const char *sname = obj_get_str(host, "spec.bootstrapSecretRef.name");
         const char *sns = obj_get_str(host, "spec.bootstrapSecretRef.namespace");
@@ -535,6 +547,7 @@ static int edit_hello(Obj *host, const Obj *body, void *userdata) {
                 return r;
         if ((r = obj_set_bool(host, "status.connected", true)) < 0 ||
             (r = set_if(host, "status.agentState", obj_map_get(body, "state"))) < 0 ||
+            (r = set_if(host, "status.agentAction", obj_map_get(body, "action"))) < 0 ||
             (r = set_if(host, "status.facts", same_machine_facts(host, body))) < 0)
                 return r;
         if (obj_map_get(body, "step"))
@@ -563,6 +576,8 @@ static int edit_status(Obj *host, const Obj *body, void *userdata) {
         int r = obj_set_str(host, "status.agentState", state);
         if (r < 0)
                 return r;
+        if ((r = set_if(host, "status.agentAction", obj_map_get(body, "action"))) < 0)
+                return r;
         if (obj_map_get(body, "step") &&
             (r = obj_set(host, "status.step", obj_dup(obj_map_get(body, "step")))) < 0)
                 return r;
@@ -580,7 +595,8 @@ static int edit_status(Obj *host, const Obj *body, void *userdata) {
                         return r;
                 return obj_set(host, "status.lastError", TAKE_PTR(err));
         }
-        if (streq_ptr(state, "Provisioning") || streq_ptr(state, "Idle"))
+        if (streq_ptr(state, "Provisioning") || streq_ptr(state, "Idle") ||
+            streq_ptr(state, "Upgrading"))
                 obj_del(host, "status.lastError");
         return 0;
 }
@@ -607,7 +623,8 @@ static int edit_report(Obj *host, const Obj *body, void *userdata) {
         if ((r = set_if(host, "status.providerID", obj_map_get(body, "providerID"))) < 0 ||
             (r = set_if(host, "status.nodeName", obj_map_get(body, "nodeName"))) < 0 ||
             (r = set_if(host, "status.nodeReady", obj_map_get(body, "nodeReady"))) < 0 ||
-            (r = set_if(host, "status.kubeletVersion", obj_map_get(body, "kubeletVersion"))) < 0)
+            (r = set_if(host, "status.kubeletVersion", obj_map_get(body, "kubeletVersion"))) < 0 ||
+            (r = set_if(host, "status.nodeConditions", obj_map_get(body, "nodeConditions"))) < 0)
                 return r;
         return 0;
 }
@@ -840,11 +857,16 @@ static void tick_visit(const void *node, VISIT which, void *closure) {
         TickCtx *c = closure;
         if (!l->host)
                 return;
-        if (l->connected)
-                c->connected++;
         if (l->desired_gen > l->acked_gen)
                 c->pending++;
-        if (l->connected && c->now > l->last_seen + c->f->m->config.heartbeat_grace_usec) {
+        uint64_t grace = c->f->m->config.heartbeat_grace_usec;
+        /* Connected in memory and silent for the grace period; or, after a restart of the
+         * coordinator, stored as connected and not heard from within the startup grace
+         * (its status would otherwise say "connected" forever). */
+        bool silent = l->connected && c->now > l->last_seen + grace;
+        bool never_back = !l->connected && l->last_seen == 0 && l->stored_connected &&
+                          c->now > c->f->m->started_usec + fanout_startup_grace_usec(c->f);
+        if (silent || never_back) {
                 if (c->n_lost == c->cap_lost) {
                         size_t nc = c->cap_lost ? c->cap_lost * 2 : 16;
                         HostLink **n = realloc(c->lost, nc * sizeof(HostLink *));
@@ -856,6 +878,8 @@ static void tick_visit(const void *node, VISIT which, void *closure) {
                 c->lost[c->n_lost++] = l;
                 return;
         }
+        if (l->connected)
+                c->connected++;
         if (l->connected && l->desired_gen > l->acked_gen &&
             (l->sent_gen != l->desired_gen || c->now >= l->sent_at + l->retry_usec))
                 mark_dirty(c->f, l);
@@ -869,16 +893,24 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         for (size_t i = 0; i < c.n_lost; i++) {
                 HostLink *l = c.lost[i];
                 l->connected = false;
+                l->stored_connected = false;
                 LOG_FIELD_SCOPE(LOG_FIELD_HOST, l->host);
-                log_warning("Host %s has not been heard from for %llus: marking it unreachable.",
-                            l->host, (unsigned long long)((c.now - l->last_seen) / USEC_PER_SEC));
+                if (l->last_seen)
+                        log_warning("Host %s has not been heard from for %llus: marking it "
+                                    "unreachable.",
+                                    l->host,
+                                    (unsigned long long)((c.now - l->last_seen) / USEC_PER_SEC));
+                else
+                        log_warning("Host %s has not been heard from since this coordinator "
+                                    "started: marking it unreachable.",
+                                    l->host);
                 bool no = false;
                 int r = edit_host_status(f, l->host, edit_connected, NULL, &no);
                 if (r < 0 && r != -ENOENT)
                         log_warning_errno(r, "Failed to mark %s unreachable: %m", l->host);
         }
         free(c.lost);
-        f->stats.connected = c.connected - c.n_lost;
+        f->stats.connected = c.connected;
         f->stats.pending_acks = c.pending;
         /* Anything marked dirty is sent by the commit step this iteration triggers. */
         sd_event_source_set_enabled(f->m->commit_source, SD_EVENT_ON);

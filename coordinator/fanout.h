@@ -64,3 +64,10 @@ void fanout_get_stats(Fanout *f, FanoutStats *ret);
 bool fanout_host_connected(Fanout *f, const char *host);
 /* Monotonic µs of the last message from host, 0 if never (since start). */
 uint64_t fanout_host_last_seen(Fanout *f, const char *host);
+
+/* How long an agent may take to come back after the coordinator restarted: its heartbeat
+ * grace, plus the agents' longest reconnect interval (agent/link.c: 30 s), during which their
+ * link retries in silence. Until then a host not heard from since the start is not judged
+ * (not marked Unreachable, not counted unhealthy). */
+#define AGENT_RECONNECT_MAX_USEC (30 * USEC_PER_SEC)
+uint64_t fanout_startup_grace_usec(Fanout *f);

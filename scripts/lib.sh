@@ -71,7 +71,7 @@ anvil_coordinator_key() {
   anvilctl info -o json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["publicKey"])'
 }
 
-# anvil_start_agent NAME TOKEN [extra agent flags...]
+# anvil_start_agent NAME TOKEN [extra agent flags...]; ANVIL_AGENT_YAML: more agent.yaml lines.
 anvil_start_agent() {
   local name=$1 token=$2; shift 2
   local dir=$WORK/agents/$name n
@@ -95,6 +95,7 @@ environment:
   - FAKE_K8S_STATE=$FAKE_K8S_STATE
   - FAKE_NODE_IP=127.0.$(( (10#$n / 250) + 1 )).$(( (10#$n % 250) + 2 ))
 ${ANVIL_AGENT_EXTRA_YAML:-}
+${ANVIL_AGENT_YAML:-}
 YAML
   "$AGENT" --config "$dir/agent.yaml" "$@" >>"$dir/agent.log" 2>&1 &
   echo $! >"$dir/agent.pid"

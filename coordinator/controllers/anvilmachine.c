@@ -54,6 +54,7 @@ static int release_host(Manager *m, Obj *host) {
         obj_map_del(obj_map_get(host, "spec"), "consumerRef");
         obj_map_del(obj_map_get(host, "spec"), "machine");
         obj_map_del(obj_map_get(host, "spec"), "bootstrapSecretRef");
+        obj_map_del(obj_map_get(host, "spec"), "upgrade");
         /* A host released without its reset keeps being asked to reset. */
         int r = obj_set_str(host, "spec.action",
                             obj_get_bool(host, "spec.resetRequired", false) ? "Deprovision" : "Idle");
@@ -126,6 +127,26 @@ static int reconcile_delete(Manager *m, Obj *am, const Obj *orig) {
                         return r < 0 ? r : (int)REQUEUE_SOON;
                 } else if (og >= meta_generation(host) &&
                            streq_ptr(obj_get_str(host, "status.agentState"), "Idle")) {
+                        /* Reset. The old Node goes before the host is handed out again: the
+                         * next machine on this host registers a Node of the same name, which
+                         * the old machine's node deletion would otherwise remove. */
+                        const Obj *ctrl = meta_controller_ref(am);
+                        _cleanup_(obj_freep) Obj *machine = NULL;
+                        if (ctrl &&
+                            registry_get(m->reg, &kind_machine, meta_namespace(am),
+                                         strempty(obj_get_str(ctrl, "name")), &machine) >= 0 &&
+                            obj_get(machine, "status.nodeRef") &&
+                            !obj_get_bool(machine, "status.deletion.nodeDeleted", false)) {
+                                if ((r = obj_set_bool(am, "status.hostReset", true)) < 0)
+                                        return r;
+                                condition_set(am, "Ready", COND_FALSE, "WaitingForNodeDeletion",
+                                              SEVERITY_INFO,
+                                              "host %s is reset; releasing it once node %s is "
+                                              "deleted",
+                                              hn, obj_get_str(machine, "status.nodeRef.name"));
+                                r = patch_save(m->reg, orig, am);
+                                return r < 0 ? r : (int)REQUEUE_SOON;
+                        }
                         log_event(LOG_INFO, ANVIL_MESSAGE_HOST_RESET,
                                   "Host %s reset; back in the pool.", hn);
                         r = release_host(m, host);
@@ -350,13 +371,20 @@ int reconcile_anvilmachine(Manager *m, const char *ns, const char *name) {
                         return r;
         }
 
-        /* Ready: the host provisioned the generation we asked for. */
+        /* Ready: the host provisioned the generation we asked for. An in-place upgrade (or
+         * its failure) does not take the infrastructure away: the machine stays ready, and
+         * the Machine's InPlaceUpgraded condition tells how the upgrade goes. */
         int64_t og = 0;
         obj_get_int(host, "status.observedGeneration", &og);
         const char *state = obj_get_str(host, "status.agentState");
         bool current = og >= meta_generation(host);
-        bool ready = streq_ptr(obj_get_str(host, "spec.action"), "Provision") && current &&
-                     streq_ptr(state, "Provisioned");
+        bool upgrading = obj_get(host, "spec.upgrade") &&
+                         (streq_ptr(state, "Upgrading") ||
+                          (streq_ptr(state, "Failed") &&
+                           streq_ptr(obj_get_str(host, "status.agentAction"), "Upgrade")));
+        bool ready = streq_ptr(obj_get_str(host, "spec.action"), "Provision") &&
+                     (streq_ptr(state, "Provisioned") || upgrading) &&
+                     (current || obj_get_bool(am, "status.ready", false));
         if ((r = obj_set_bool(am, "status.ready", ready)) < 0)
                 return r;
         if (ready)

@@ -3,6 +3,7 @@
  * Dispatch of queued keys to the reconciler of their kind, the mapping from a committed
  * change to the reconciles it concerns, and the helpers several reconcilers share.
  */
+#include <sodium.h>
 #include <time.h>
 
 #include "controllers.h"
@@ -12,7 +13,7 @@
 
 extern const KindInfo kind_cluster, kind_machine, kind_machineset, kind_machinedeployment,
         kind_kubeadmcontrolplane, kind_kubeadmconfig, kind_anvilcluster, kind_anvilmachine,
-        kind_host, kind_kubeadmconfigtemplate, kind_anvilmachinetemplate;
+        kind_host, kind_kubeadmconfigtemplate, kind_anvilmachinetemplate, kind_machinehealthcheck;
 
 static const struct {
         const KindInfo *kind;
@@ -27,6 +28,7 @@ static const struct {
         {&kind_kubeadmconfig, reconcile_kubeadmconfig},
         {&kind_anvilmachine, reconcile_anvilmachine},
         {&kind_host, reconcile_host},
+        {&kind_machinehealthcheck, reconcile_mhc},
 };
 
 /* Garbage collection: the dependents of a deleted object go too (background cascading
@@ -166,6 +168,21 @@ void controllers_map_change(Manager *m, const KindInfo *k, const Obj *obj) {
                 const char *cluster = obj_get_str(obj, "spec.clusterName");
                 if (cluster)
                         (void)manager_enqueue(m, "Cluster", ns, cluster);
+                /* Its deployment counts machines itself (availability, a finished rollout). */
+                const char *md = meta_label(obj, LABEL_DEPLOYMENT_NAME);
+                if (md)
+                        (void)manager_enqueue(m, "MachineDeployment", ns, md);
+                /* A control plane machine's version decides whether workers may follow. */
+                if (cluster && meta_label(obj, LABEL_CONTROL_PLANE)) {
+                        EnqueueCtx mdc = {.m = m, .cluster = cluster};
+                        (void)registry_list(m->reg, &kind_machinedeployment, ns, enqueue_by_cluster,
+                                            &mdc);
+                }
+                /* Health checks of its cluster judge it again. */
+                EnqueueCtx c = {.m = m, .cluster = cluster};
+                if (cluster)
+                        (void)registry_list(m->reg, &kind_machinehealthcheck, ns,
+                                            enqueue_by_cluster, &c);
                 enqueue_ref(m, obj_get(obj, "spec.bootstrap.configRef"), ns);
                 enqueue_ref(m, obj_get(obj, "spec.infrastructureRef"), ns);
         } else if (k == &kind_cluster) {
@@ -235,6 +252,25 @@ char *machine_host_name(Manager *m, const Obj *machine) {
                 return NULL;
         const char *h = obj_get_str(am, "status.hostRef.name");
         return h ? strdup(h) : NULL;
+}
+
+bool machine_is_ready(const Obj *machine) {
+        return obj_get(machine, "status.nodeRef") != NULL &&
+               streq_ptr(obj_get_str(machine, "status.phase"), "Running") &&
+               condition_is_true(machine, "NodeHealthy");
+}
+
+bool machine_is_available(const Obj *machine, int64_t min_ready_seconds) {
+        if (!machine_is_ready(machine) || meta_deleting(machine) || machine_upgrading(machine))
+                return false;
+        if (min_ready_seconds <= 0)
+                return true;
+        const Obj *c = condition_get(machine, "Ready");
+        int64_t since;
+        if (!c || parse_rfc3339(obj_get_str(c, "lastTransitionTime"), &since) < 0)
+                return false;
+        return (int64_t)now_usec(CLOCK_REALTIME) - since >=
+               min_ready_seconds * (int64_t)USEC_PER_SEC;
 }
 
 char *object_key(const Obj *obj) {
@@ -355,4 +391,68 @@ int create_machine_trio(Manager *m, const Obj *owner, const char *cluster_name,
                         return -ENOMEM;
         }
         return 0;
+}
+
+/* A hash of an Obj that does not depend on map key order. */
+static void hash_obj(crypto_generichash_state *st, const Obj *o) {
+        uint8_t tag = o ? (uint8_t)o->type : 0;
+        crypto_generichash_update(st, &tag, 1);
+        if (!o)
+                return;
+        switch (o->type) {
+        case OBJ_NULL:
+                break;
+        case OBJ_BOOL:
+                crypto_generichash_update(st, (const uint8_t *)&o->b, sizeof(o->b));
+                break;
+        case OBJ_INT:
+                crypto_generichash_update(st, (const uint8_t *)&o->i, sizeof(o->i));
+                break;
+        case OBJ_FLOAT:
+                crypto_generichash_update(st, (const uint8_t *)&o->f, sizeof(o->f));
+                break;
+        case OBJ_STR:
+                crypto_generichash_update(st, (const uint8_t *)o->str.s, o->str.len + 1);
+                break;
+        case OBJ_LIST:
+                for (size_t i = 0; i < o->list.n; i++)
+                        hash_obj(st, o->list.items[i]);
+                break;
+        case OBJ_MAP: {
+                /* keys in sorted order */
+                size_t n = o->map.n;
+                const ObjEntry **sorted = calloc(n ? n : 1, sizeof(ObjEntry *));
+                if (!sorted)
+                        return;
+                for (size_t i = 0; i < n; i++)
+                        sorted[i] = &o->map.entries[i];
+                for (size_t i = 1; i < n; i++)
+                        for (size_t j = i; j > 0 && strcmp(sorted[j - 1]->key, sorted[j]->key) > 0;
+                             j--) {
+                                const ObjEntry *t = sorted[j];
+                                sorted[j] = sorted[j - 1];
+                                sorted[j - 1] = t;
+                        }
+                for (size_t i = 0; i < n; i++) {
+                        crypto_generichash_update(st, (const uint8_t *)sorted[i]->key,
+                                                  strlen(sorted[i]->key) + 1);
+                        hash_obj(st, sorted[i]->value);
+                }
+                free(sorted);
+                break;
+        }
+        }
+}
+
+/* Ten characters from Kubernetes' "safe" alphabet, like a pod-template-hash. */
+void object_hash(const Obj *tmpl, char out[11]) {
+        static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+        crypto_generichash_state st;
+        uint8_t h[16];
+        crypto_generichash_init(&st, NULL, 0, sizeof(h));
+        hash_obj(&st, tmpl);
+        crypto_generichash_final(&st, h, sizeof(h));
+        for (int i = 0; i < 10; i++)
+                out[i] = alphabet[h[i] % (sizeof(alphabet) - 1)];
+        out[10] = 0;
 }

@@ -27,6 +27,15 @@
 #define LABEL_TEMPLATE_HASH       "machine-template-hash"
 #define ANNOTATION_PAUSED         "cluster.x-k8s.io/paused"
 #define ANNOTATION_DELETE_MACHINE "cluster.x-k8s.io/delete-machine"
+#define ANNOTATION_REVISION       "machinedeployment.clusters.x-k8s.io/revision"
+#define ANNOTATION_DISABLE_CREATE "cluster.x-k8s.io/disable-machine-create"
+/* Anvil: retry a failed in-place upgrade of this Machine (any value; removed when taken). */
+#define ANNOTATION_RETRY_UPGRADE "anvil.dev/retry-upgrade"
+/* Anvil: set with spec.version by an owner that asks for an in-place upgrade; removed by the
+ * Machine controller when the upgrade starts (so nobody counts it as up to date meanwhile). */
+#define ANNOTATION_UPGRADE_PENDING "anvil.dev/in-place-upgrade-to"
+/* Anvil: hash of the control plane spec a control plane Machine was made from. */
+#define ANNOTATION_CP_SPEC_HASH "anvil.dev/control-plane-spec-hash"
 
 #define REQUEUE_SOON  (2 * USEC_PER_SEC)
 #define REQUEUE_LATER (30 * USEC_PER_SEC)
@@ -40,6 +49,7 @@ int reconcile_machine(Manager *m, const char *ns, const char *name);
 int reconcile_kubeadmconfig(Manager *m, const char *ns, const char *name);
 int reconcile_anvilmachine(Manager *m, const char *ns, const char *name);
 int reconcile_host(Manager *m, const char *ns, const char *name);
+int reconcile_mhc(Manager *m, const char *ns, const char *name);
 
 /* The work queue's handler: dispatches a key to its kind's reconciler. */
 int controllers_reconcile(const char *key, void *userdata);
@@ -56,6 +66,44 @@ int get_owner_cluster(Manager *m, const Obj *obj, Obj **ret);
 char *machine_host_name(Manager *m, const Obj *machine);
 /* The object key of obj, for command requesters. */
 char *object_key(const Obj *obj);
+
+/* Ten characters that name a revision: a hash of o that does not depend on map key order. */
+void object_hash(const Obj *o, char out[11]);
+
+/* A Machine whose node is there and Ready (Running, nodeRef, NodeHealthy). */
+bool machine_is_ready(const Obj *machine);
+/* Ready for min_ready_seconds, and not cordoned for an in-place upgrade. */
+bool machine_is_available(const Obj *machine, int64_t min_ready_seconds);
+/* Compares two Kubernetes versions by major.minor.patch; -EINVAL if either is malformed. */
+int k8s_version_cmp(const char *a, const char *b, int *ret);
+
+/* ---- in-place upgrades (inplace.c) ---- */
+
+/* The Machine is in an in-place upgrade (asked for, cordoned, upgrading, or failed and
+ * waiting). */
+bool machine_upgrading(const Obj *machine);
+/* Asks for the in-place upgrade of machine to version (spec.version and the pending
+ * annotation, one write). */
+int machine_request_upgrade(Manager *m, Obj *machine, const char *version);
+bool machine_upgrade_failed(const Obj *machine);
+/* The version the Machine's host runs: what it was provisioned with or last upgraded to. */
+const char *host_machine_version(const Obj *host);
+/*
+ * Drives the in-place upgrade of a provisioned Machine whose spec.version differs from what
+ * its host runs (an owner set it: KubeadmControlPlane one at a time, MachineDeployment within
+ * maxUnavailable): cordon, drain, the host's upgrade plan, uncordon. Progress is in
+ * status.inPlaceUpgrade and the InPlaceUpgraded condition. machine is edited in place (the
+ * caller saves it).
+ */
+int machine_inplace_reconcile(Manager *m, Obj *machine, const Obj *host);
+/* The lowest version the control plane machines of cluster ns/name run (their hosts' version);
+ * -ENOENT when the cluster has no control plane machine, -EBUSY while one of them is in an
+ * in-place upgrade (or stopped in a failed one). */
+int control_plane_version(Manager *m, const char *ns, const char *cluster, char **ret);
+/* For api.c: version skew rules on an update of a KubeadmControlPlane or MachineDeployment
+ * (no minor version skipped; no kubelet newer than the control plane). Adds problems. */
+int skew_check_update(Manager *m, const KindInfo *k, const Obj *live, const Obj *merged,
+                      Problems *p);
 
 /* Creates the Machine + KubeadmConfig + AnvilMachine trio for an owner (KCP or
  * MachineSet). */

@@ -6,6 +6,7 @@
  *   Claimed        claimed by a Machine, waiting for its bootstrap data
  *   Provisioning   running the bootstrap steps
  *   Provisioned    the steps of the current generation are done
+ *   Upgrading      running an in-place upgrade of its machine (kubeadm upgrade)
  *   Failed         a step failed (status.lastError); the machine's owner decides what next
  *   Deprovisioning resetting (kubeadm reset, cleanup) before going back to the pool
  *   Unreachable    not heard from within the heartbeat grace period
@@ -35,6 +36,8 @@ static const char *compute_phase(const Obj *host) {
                         return "Claimed";
                 if (current && streq_ptr(state, "Provisioned"))
                         return "Provisioned";
+                if (current && streq_ptr(state, "Upgrading"))
+                        return "Upgrading";
                 if (current && streq_ptr(state, "Failed"))
                         return "Failed"; /* a step failed: status.lastError says which */
                 return "Provisioning";

@@ -6,6 +6,21 @@
  * the first runs kubeadm init, each next one joins as a control plane only once every
  * existing one is ready, so etcd never has two members joining at once. Scale down removes
  * the oldest machine, one at a time, never below one.
+ *
+ * Rollout (a new spec.version, kubeadmConfigSpec or infrastructure template, or
+ * spec.rolloutAfter passed), one machine at a time, as Cluster API's KCP does:
+ *  - with a spare host matching the machine template (and maxSurge 1): scale up first — a
+ *    new member joins, then the oldest outdated one is removed (etcd member first);
+ *  - without one (or maxSurge 0), from 3 replicas up: scale down first — never below a
+ *    majority of the members;
+ *  - in place (annotation anvil.dev/upgrade-strategy: InPlace): a new version only is applied
+ *    to the machines where they stand, one at a time, the first with kubeadm upgrade apply.
+ * A machine is outdated by its version, by the spec hash it was made from (annotation
+ * anvil.dev/control-plane-spec-hash), or by being older than a passed rolloutAfter.
+ *
+ * Remediation: a machine a MachineHealthCheck marked OwnerRemediated=False is removed (etcd
+ * member first) and replaced, one at a time, never the last one, and only while the members
+ * that stay healthy keep a majority.
  */
 #include "commands.h"
 #include "controllers.h"
@@ -14,17 +29,39 @@
 #include "resource.h"
 
 extern const KindInfo kind_kubeadmcontrolplane, kind_machine, kind_anvilmachinetemplate,
-        kind_cluster;
+        kind_cluster, kind_host;
 
 typedef struct Machines {
         Obj *list;         /* OBJ_LIST of Machines owned by this control plane */
         size_t ready, updated, provisioning, deleting;
+        size_t outdated;   /* to be replaced */
+        size_t to_upgrade; /* in place: to be upgraded where they stand */
+        size_t upgrading;  /* in an in-place upgrade */
         const Obj *oldest;
+        const Obj *oldest_outdated;
+        const Obj *oldest_to_upgrade;
+        const Obj *upgrade_failed;
+        const Obj *remediate; /* oldest machine marked OwnerRemediated=False */
+        char *lowest_version;
 } Machines;
 
-static bool machine_ready(const Obj *machine) {
-        return streq_ptr(obj_get_str(machine, "status.phase"), "Running") &&
-               obj_get(machine, "status.nodeRef") != NULL;
+#define machine_ready(m) machine_is_ready(m)
+
+/* Hash of what makes a control plane machine (version aside: it may change in place). */
+static void cp_spec_hash(const Obj *kcp, char out[11]) {
+        _cleanup_(obj_freep) Obj *o = obj_new_map();
+        if (o) {
+                obj_map_set(o, "kubeadmConfigSpec",
+                            obj_dup(obj_get(kcp, "spec.kubeadmConfigSpec")));
+                obj_map_set(o, "infrastructureRef",
+                            obj_dup(obj_get(kcp, "spec.machineTemplate.infrastructureRef")));
+        }
+        object_hash(o, out);
+}
+
+static bool older(const Obj *a, const Obj *b) {
+        return !b || strcmp(strempty(obj_get_str(a, "metadata.creationTimestamp")),
+                            strempty(obj_get_str(b, "metadata.creationTimestamp"))) < 0;
 }
 
 static int collect_machines(Manager *m, const Obj *kcp, Machines *ret) {
@@ -36,23 +73,76 @@ static int collect_machines(Manager *m, const Obj *kcp, Machines *ret) {
         if (r < 0)
                 return r;
         const char *version = obj_get_str(kcp, "spec.version");
+        bool in_place = streq_ptr(meta_annotation(kcp, ANNOTATION_UPGRADE_STRATEGY), "InPlace");
+        char hash[11];
+        cp_spec_hash(kcp, hash);
+        int64_t now = (int64_t)now_usec(CLOCK_REALTIME), after = 0;
+        bool after_due =
+                parse_rfc3339(obj_get_str(kcp, "spec.rolloutAfter"), &after) >= 0 && after <= now;
         OBJ_LIST_FOREACH(mc, ret->list, i) {
                 if (meta_deleting(mc)) {
                         ret->deleting++;
                         continue;
                 }
-                if (machine_ready(mc))
+                /* A machine in an in-place upgrade is not "provisioning": its node is there. */
+                if (machine_ready(mc) || machine_upgrading(mc))
                         ret->ready++;
                 else
                         ret->provisioning++;
-                if (streq_ptr(obj_get_str(mc, "spec.version"), version))
+                const char *mh = meta_annotation(mc, ANNOTATION_CP_SPEC_HASH);
+                int64_t created = 0;
+                bool version_ok = streq_ptr(obj_get_str(mc, "spec.version"), version);
+                bool outdated = (mh && !streq(mh, hash)) ||
+                                (after_due &&
+                                 parse_rfc3339(obj_get_str(mc, "metadata.creationTimestamp"),
+                                               &created) >= 0 &&
+                                 created < after) ||
+                                (!version_ok && !in_place);
+                if (outdated) {
+                        ret->outdated++;
+                        if (older(mc, ret->oldest_outdated))
+                                ret->oldest_outdated = mc;
+                } else if (!version_ok) {
+                        ret->to_upgrade++;
+                        if (older(mc, ret->oldest_to_upgrade))
+                                ret->oldest_to_upgrade = mc;
+                }
+                if (machine_upgrading(mc))
+                        ret->upgrading++;
+                if (machine_upgrade_failed(mc))
+                        ret->upgrade_failed = mc;
+                if (!outdated && version_ok && !machine_upgrading(mc))
                         ret->updated++;
-                const char *ts = obj_get_str(mc, "metadata.creationTimestamp");
-                if (!ret->oldest ||
-                    strcmp(strempty(ts), strempty(obj_get_str(ret->oldest,
-                                                                 "metadata.creationTimestamp"))) < 0)
+                const Obj *rc = condition_get(mc, "OwnerRemediated");
+                if (rc && streq_ptr(obj_get_str(rc, "status"), COND_FALSE) &&
+                    older(mc, ret->remediate))
+                        ret->remediate = mc;
+                const char *v = obj_get_str(mc, "spec.version");
+                int c;
+                if (v && (!ret->lowest_version ||
+                          (k8s_version_cmp(v, ret->lowest_version, &c) >= 0 && c < 0))) {
+                        free(ret->lowest_version);
+                        ret->lowest_version = strdup(v);
+                }
+                if (older(mc, ret->oldest))
                         ret->oldest = mc;
         }
+        return 0;
+}
+
+typedef struct SpareCtx {
+        const Obj *selector;
+        size_t n;
+} SpareCtx;
+
+static int spare_cb(Obj *host, void *userdata) {
+        SpareCtx *c = userdata;
+        if (!obj_get(host, "spec.consumerRef") &&
+            !obj_get_bool(host, "spec.resetRequired", false) &&
+            !obj_get_bool(host, "spec.paused", false) &&
+            streq_ptr(obj_get_str(host, "status.phase"), "Available") &&
+            label_selector_matches(c->selector, obj_get(host, "metadata.labels")) == 1)
+                c->n++;
         return 0;
 }
 
@@ -63,6 +153,17 @@ static int get_infra_template(Manager *m, const Obj *kcp, Obj **ret) {
                 return -ENOENT;
         return registry_get(m->reg, &kind_anvilmachinetemplate, ns ? ns : meta_namespace(kcp),
                             name, ret);
+}
+
+/* Available hosts a new control plane machine could claim. */
+static size_t spare_hosts(Manager *m, const Obj *kcp) {
+        _cleanup_(obj_freep) Obj *tmpl = NULL;
+        if (get_infra_template(m, kcp, &tmpl) < 0)
+                return 0;
+        SpareCtx c = {.selector = obj_get(tmpl, "spec.template.spec.hostSelector")};
+        if (registry_list(m->reg, &kind_host, NULL, spare_cb, &c) < 0)
+                return 0;
+        return c.n;
 }
 
 static int create_cp_machine(Manager *m, const Obj *kcp, const Obj *cluster, bool first) {
@@ -103,9 +204,14 @@ static int create_cp_machine(Manager *m, const Obj *kcp, const Obj *cluster, boo
         if (!labels || obj_map_set_str(labels, LABEL_CONTROL_PLANE, "") < 0 ||
             obj_map_set_str(labels, LABEL_CONTROL_PLANE_NAME, meta_name(kcp)) < 0)
                 return -ENOMEM;
+        char hash[11];
+        cp_spec_hash(kcp, hash);
+        _cleanup_(obj_freep) Obj *annotations =
+                obj_dup(obj_get(kcp, "spec.machineTemplate.metadata.annotations")) ?: obj_new_map();
+        if (!annotations || obj_map_set_str(annotations, ANNOTATION_CP_SPEC_HASH, hash) < 0)
+                return -ENOMEM;
         _cleanup_free_ char *name = NULL;
-        r = create_machine_trio(m, kcp, meta_name(cluster), mspec, labels,
-                                obj_get(kcp, "spec.machineTemplate.metadata.annotations"), spec,
+        r = create_machine_trio(m, kcp, meta_name(cluster), mspec, labels, annotations, spec,
                                 obj_get(tmpl, "spec.template.spec"), &name);
         if (r < 0)
                 return r;
@@ -167,6 +273,136 @@ static int scale_down(Manager *m, Obj *kcp, const Obj *victim) {
         return r == -ENOENT ? 0 : r;
 }
 
+/*
+ * With the replica count right: remediation first (one at a time, never the last member, and
+ * only while the healthy members left keep a majority), then the rollout.
+ */
+static int rollout_and_remediate(Manager *m, Obj *kcp, const Obj *cluster, Machines *ms,
+                                 size_t live, int64_t replicas, bool settled) {
+        int r;
+        if (ms->remediate) {
+                const Obj *victim = ms->remediate;
+                /* Members healthy apart from the victim, and what a majority of the rest is. */
+                size_t healthy_others = 0;
+                OBJ_LIST_FOREACH(mc, ms->list, i) {
+                        const Obj *rc = condition_get(mc, "OwnerRemediated");
+                        if (mc != victim && !meta_deleting(mc) && machine_ready(mc) &&
+                            !(rc && streq_ptr(obj_get_str(rc, "status"), COND_FALSE)))
+                                healthy_others++;
+                }
+                size_t majority = (live - 1) / 2 + 1;
+                if (live <= 1)
+                        condition_set(kcp, "Remediation", COND_FALSE, "CannotRemediateLastMachine",
+                                      SEVERITY_WARNING,
+                                      "machine %s is unhealthy, but it is the only control plane "
+                                      "machine: it is not removed",
+                                      meta_name(victim));
+                else if (!settled)
+                        condition_set(kcp, "Remediation", COND_FALSE, "WaitingForOtherMachines",
+                                      SEVERITY_INFO,
+                                      "machine %s is unhealthy; waiting for the other machines to "
+                                      "settle (one remediation at a time)",
+                                      meta_name(victim));
+                else if (healthy_others < majority)
+                        condition_set(kcp, "Remediation", COND_FALSE, "EtcdQuorumAtRisk",
+                                      SEVERITY_WARNING,
+                                      "machine %s is unhealthy, but removing it would leave %zu "
+                                      "healthy of %zu members, fewer than a majority (%zu)",
+                                      meta_name(victim), healthy_others, live - 1, majority);
+                else {
+                        log_info("Control plane %s: remediating unhealthy machine %s.",
+                                 meta_name(kcp), meta_name(victim));
+                        condition_set(kcp, "Remediation", COND_FALSE, "Remediating", SEVERITY_INFO,
+                                      "removing unhealthy machine %s (its etcd member first); it "
+                                      "is then replaced",
+                                      meta_name(victim));
+                        char ts[32];
+                        if ((r = obj_set_str(kcp, "status.lastRemediation.machine",
+                                             meta_name(victim))) < 0 ||
+                            (r = obj_set_str(kcp, "status.lastRemediation.timestamp",
+                                             now_rfc3339(ts))) < 0)
+                                return r;
+                        return scale_down(m, kcp, victim);
+                }
+                return 0;
+        }
+        condition_set_true(kcp, "Remediation");
+
+        if (ms->outdated > 0) {
+                int64_t surge = 1;
+                const Obj *sv = obj_get(kcp, "spec.rolloutStrategy.rollingUpdate.maxSurge");
+                if (obj_is(sv, OBJ_INT))
+                        surge = sv->i;
+                size_t spare = surge > 0 ? spare_hosts(m, kcp) : 0;
+                if (!settled)
+                        condition_set(kcp, "MachinesSpecUpToDate", COND_FALSE, "RollingUpdate",
+                                      SEVERITY_INFO,
+                                      "rolling out: %zu machine(s) to replace, waiting for the "
+                                      "others to settle",
+                                      ms->outdated);
+                else if (spare > 0) {
+                        log_info("Control plane %s: rolling out, scaling up first (%zu spare "
+                                 "host(s)).",
+                                 meta_name(kcp), spare);
+                        r = create_cp_machine(m, kcp, cluster, false);
+                        if (r < 0)
+                                return r;
+                        condition_set(kcp, "MachinesSpecUpToDate", COND_FALSE, "RollingUpdate",
+                                      SEVERITY_INFO,
+                                      "rolling out: %zu machine(s) to replace; a new one joins "
+                                      "before an old one leaves",
+                                      ms->outdated);
+                } else if (replicas >= 3) {
+                        log_info("Control plane %s: rolling out without a spare host: removing "
+                                 "%s first.",
+                                 meta_name(kcp), meta_name(ms->oldest_outdated));
+                        condition_set(kcp, "MachinesSpecUpToDate", COND_FALSE, "RollingUpdate",
+                                      SEVERITY_INFO,
+                                      "rolling out: %zu machine(s) to replace; no spare host, so "
+                                      "an old one leaves before a new one joins",
+                                      ms->outdated);
+                        return scale_down(m, kcp, ms->oldest_outdated);
+                } else
+                        condition_set(kcp, "MachinesSpecUpToDate", COND_FALSE,
+                                      "WaitingForSpareHost", SEVERITY_WARNING,
+                                      "%zu machine(s) to replace, but no Available host matches "
+                                      "the machine template, and removing one first needs 3 "
+                                      "replicas: add a host, or upgrade in place "
+                                      "(annotation " ANNOTATION_UPGRADE_STRATEGY "=InPlace)",
+                                      ms->outdated);
+                return 0;
+        }
+        if (ms->to_upgrade > 0 || ms->upgrading > 0) {
+                if (ms->upgrade_failed) {
+                        condition_set(
+                                kcp, "MachinesSpecUpToDate", COND_FALSE, "InPlaceUpgradeFailed",
+                                SEVERITY_ERROR, "the upgrade stopped: machine %s: %s",
+                                meta_name(ms->upgrade_failed),
+                                strna(condition_message(ms->upgrade_failed, "InPlaceUpgraded")));
+                        return 0;
+                }
+                if (ms->upgrading == 0 && settled && ms->oldest_to_upgrade) {
+                        const char *version = obj_get_str(kcp, "spec.version");
+                        _cleanup_(obj_freep) Obj *mc = obj_dup(ms->oldest_to_upgrade);
+                        if (!mc)
+                                return -ENOMEM;
+                        log_info("Control plane %s: upgrading machine %s in place to %s.",
+                                 meta_name(kcp), meta_name(mc), version);
+                        r = machine_request_upgrade(m, mc, version);
+                        if (r < 0)
+                                return r;
+                }
+                condition_set(kcp, "MachinesSpecUpToDate", COND_FALSE, "UpgradingInPlace",
+                              SEVERITY_INFO,
+                              "upgrading in place, one machine at a time: %zu of "
+                              "%zu up to date",
+                              ms->updated, live);
+                return 0;
+        }
+        condition_set_true(kcp, "MachinesSpecUpToDate");
+        return 0;
+}
+
 static int reconcile_kcp_delete(Manager *m, Obj *kcp, const Obj *orig, Machines *ms) {
         int r;
         OBJ_LIST_FOREACH(mc, ms->list, i) {
@@ -196,6 +432,7 @@ int reconcile_kcp(Manager *m, const char *ns, const char *name) {
         Machines ms = {0};
         r = collect_machines(m, kcp, &ms);
         _cleanup_(obj_freep) Obj *machines = ms.list;
+        _cleanup_free_ char *lowest_version = ms.lowest_version;
         if (r < 0)
                 return r;
         if (meta_deleting(kcp))
@@ -228,11 +465,11 @@ int reconcile_kcp(Manager *m, const char *ns, const char *name) {
                 condition_set_true(kcp, "CertificatesAvailable");
 
                 size_t live = obj_len(machines) - ms.deleting;
+                bool settled = ms.provisioning == 0 && ms.deleting == 0;
                 if ((int64_t)live < replicas) {
                         /* One at a time: a new member only when every existing one is ready
                          * (etcd quorum), and joins only after the first has initialised. */
-                        if (ms.provisioning == 0 && ms.deleting == 0 &&
-                            (live == 0 || initialized)) {
+                        if (settled && (live == 0 || initialized)) {
                                 r = create_cp_machine(m, kcp, cluster, live == 0);
                                 if (r == -ENOENT)
                                         condition_set(kcp, "MachinesCreated", COND_FALSE,
@@ -254,13 +491,19 @@ int reconcile_kcp(Manager *m, const char *ns, const char *name) {
                         condition_set(kcp, "Resized", COND_FALSE, "ScalingDown", SEVERITY_WARNING,
                                       "scaling down control plane to %lld replicas (actual %zu)",
                                       (long long)replicas, live);
-                        if (ms.provisioning == 0 && ms.deleting == 0 && ms.oldest && live > 1) {
-                                r = scale_down(m, kcp, ms.oldest);
+                        /* A rollout's surplus member goes first: the oldest outdated one. */
+                        const Obj *victim = ms.oldest_outdated ?: ms.oldest;
+                        if (settled && victim && live > 1) {
+                                r = scale_down(m, kcp, victim);
                                 if (r < 0)
                                         return r;
                         }
-                } else
+                } else {
                         condition_set_true(kcp, "Resized");
+                        r = rollout_and_remediate(m, kcp, cluster, &ms, live, replicas, settled);
+                        if (r < 0)
+                                return r;
+                }
         }
 
         /* The cluster is initialised once the first control plane machine has a node. */
@@ -279,8 +522,9 @@ int reconcile_kcp(Manager *m, const char *ns, const char *name) {
             (r = obj_set_str(kcp, "status.selector", selector)) < 0 ||
             (r = obj_set_int(kcp, "status.observedGeneration", meta_generation(kcp))) < 0)
                 return r;
-        if (ms.updated > 0 && (r = obj_set_str(kcp, "status.version",
-                                               obj_get_str(kcp, "spec.version"))) < 0)
+        /* The lowest version a control plane machine runs or is asked to run, as Cluster API
+         * reports it. */
+        if (lowest_version && (r = obj_set_str(kcp, "status.version", lowest_version)) < 0)
                 return r;
         if (ms.ready > 0 && ms.ready == obj_len(machines))
                 condition_set_true(kcp, "MachinesReady");

@@ -8,6 +8,8 @@
  *   Running      the Node exists and is Ready (nodeRef set)
  *   Deleting     on the way out: the host is reset and returned to the pool first
  *   Failed       a step failed on the host; describe shows which and why
+ * A Running Machine whose spec.version moves away from what its host runs is upgraded in
+ * place (inplace.c); it stays Running meanwhile, with the InPlaceUpgraded condition.
  */
 #include <time.h>
 
@@ -104,8 +106,11 @@ static ChoreResult delete_node(Manager *m, Obj *machine, const char *node) {
                 return CHORE_DONE;
         _cleanup_free_ char *cp = NULL;
         if (pick_control_plane_host(m, meta_namespace(machine),
-                                    obj_get_str(machine, "spec.clusterName"), NULL, &cp) < 0)
-                return CHORE_DONE; /* nobody left to ask: the cluster is going away */
+                                    obj_get_str(machine, "spec.clusterName"), NULL, &cp) < 0) {
+                /* Nobody left to ask: the cluster is going away. */
+                (void)obj_set_bool(machine, "status.deletion.nodeDeleted", true);
+                return CHORE_DONE;
+        }
         _cleanup_free_ char *id = strjoin("delnode-", meta_uid(machine));
         _cleanup_free_ char *key = object_key(machine);
         _cleanup_(obj_freep) Obj *args = obj_new_map();
@@ -149,7 +154,8 @@ static int reconcile_delete(Manager *m, Obj *machine, const Obj *orig) {
                 return r < 0 ? r : (int)REQUEUE_SOON;
         }
 
-        /* 2. reset and release the host: the AnvilMachine does it */
+        /* 2. reset and release the host: the AnvilMachine does it; once the host is reset
+         * it waits for the Node to go (3.) before it hands the host out again */
         _cleanup_(obj_freep) Obj *am = NULL;
         r = get_ref(m, machine, "spec.infrastructureRef.name", &kind_anvilmachine, &am);
         if (r >= 0 && !meta_deleting(am))
@@ -158,8 +164,14 @@ static int reconcile_delete(Manager *m, Obj *machine, const Obj *orig) {
         if (r < 0 && r != -ENOENT)
                 return r;
         if (r != -ENOENT) {
-                condition_set(machine, "InfrastructureReady", COND_FALSE, "Deleting",
-                              SEVERITY_INFO, "resetting the host");
+                if (obj_get_bool(am, "status.hostReset", false) && node) {
+                        if (cluster_going)
+                                (void)obj_set_bool(machine, "status.deletion.nodeDeleted", true);
+                        else
+                                (void)delete_node(m, machine, node);
+                }
+                condition_set(machine, "InfrastructureReady", COND_FALSE, "Deleting", SEVERITY_INFO,
+                              "resetting the host");
                 r = patch_save(m->reg, orig, machine);
                 return r < 0 ? r : (int)REQUEUE_SOON;
         }
@@ -326,6 +338,15 @@ int reconcile_machine(Manager *m, const char *ns, const char *name) {
                 condition_set(machine, "Ready", COND_FALSE, condition_reason(machine, why),
                               severity, "%s", strempty(condition_message(machine, why)));
         }
+        /* In-place upgrade, when an owner moved spec.version (or one is under way). */
+        int result = 0;
+        if (host && !failed && streq(phase, "Running")) {
+                r = machine_inplace_reconcile(m, machine, host);
+                if (r < 0)
+                        return r;
+                if (machine_upgrading(machine) && !machine_upgrade_failed(machine))
+                        result = (int)REQUEUE_SOON;
+        }
         const char *old_phase = obj_get_str(orig, "status.phase");
         if (!streq_ptr(old_phase, phase)) {
                 char ts[32];
@@ -336,5 +357,5 @@ int reconcile_machine(Manager *m, const char *ns, const char *name) {
                               "Machine is %s", phase);
         }
         r = patch_save(m->reg, orig, machine);
-        return r < 0 ? r : 0;
+        return r < 0 ? r : result;
 }

@@ -5,6 +5,11 @@
  * template's KubeadmConfigTemplate and an AnvilMachine from its AnvilMachineTemplate. Scale
  * down picks victims the upstream way: machines annotated cluster.x-k8s.io/delete-machine
  * first, then unhealthy ones, then by deletePolicy (Random, Newest, Oldest).
+ *
+ * Remediation: a Machine a MachineHealthCheck marked OwnerRemediated=False is deleted (and,
+ * its replacement created as for any missing replica). A MachineSet annotated
+ * cluster.x-k8s.io/disable-machine-create (an old revision of an OnDelete deployment) never
+ * creates machines: only the operator's deletions move replicas to the new revision.
  */
 #include <sodium.h>
 #include <time.h>
@@ -16,22 +21,8 @@
 extern const KindInfo kind_machineset, kind_machine, kind_kubeadmconfigtemplate,
         kind_anvilmachinetemplate;
 
-static bool machine_ready(const Obj *machine) {
-        return obj_get(machine, "status.nodeRef") != NULL &&
-               streq_ptr(obj_get_str(machine, "status.phase"), "Running");
-}
-
-static bool machine_available(const Obj *machine, int64_t min_ready_seconds) {
-        if (!machine_ready(machine))
-                return false;
-        if (min_ready_seconds <= 0)
-                return true;
-        const Obj *c = condition_get(machine, "Ready");
-        int64_t since;
-        if (!c || parse_rfc3339(obj_get_str(c, "lastTransitionTime"), &since) < 0)
-                return false;
-        return (int64_t)now_usec(CLOCK_REALTIME) - since >= min_ready_seconds * (int64_t)USEC_PER_SEC;
-}
+#define machine_ready(m)        machine_is_ready(m)
+#define machine_available(m, s) machine_is_available(m, s)
 
 /* Lower is deleted first. */
 static int delete_priority(const Obj *machine) {
@@ -136,10 +127,43 @@ int reconcile_machineset(Manager *m, const char *ns, const char *name) {
         if (cluster_paused(cluster, ms))
                 return 0;
 
+        /* Remediation asked for by a MachineHealthCheck: delete, then replace. */
+        _cleanup_(obj_freep) Obj *kept = obj_new_list();
+        if (!kept)
+                return -ENOMEM;
+        OBJ_LIST_FOREACH(mc, mine, i) {
+                const Obj *c = condition_get(mc, "OwnerRemediated");
+                if (!c || !streq_ptr(obj_get_str(c, "status"), COND_FALSE)) {
+                        if ((r = obj_list_append(kept, obj_dup(mc))) < 0)
+                                return r;
+                        continue;
+                }
+                log_info("MachineSet %s: remediating unhealthy machine %s (deleting it).", name,
+                         meta_name(mc));
+                manager_event(m, ms, "Normal", "MachineRemediated", "Deleted unhealthy machine %s",
+                              meta_name(mc));
+                r = registry_delete(m->reg, &kind_machine, ns, meta_name(mc), meta_uid(mc));
+                if (r < 0 && r != -ENOENT)
+                        return r;
+                if (machine_ready(mc))
+                        ready--;
+                if (machine_available(mc, min_ready))
+                        available--;
+                live--;
+                deleting++;
+        }
+        obj_free(mine);
+        mine = TAKE_PTR(kept);
+
         int64_t replicas = 1;
         obj_get_int(ms, "spec.replicas", &replicas);
         int result = 0;
-        if ((int64_t)live < replicas && cluster) {
+        if ((int64_t)live < replicas && cluster && meta_annotation(ms, ANNOTATION_DISABLE_CREATE)) {
+                condition_set(ms, "MachinesCreated", COND_FALSE, "MachineCreationDisabled",
+                              SEVERITY_INFO,
+                              "an old revision of an OnDelete deployment: machines are not "
+                              "replaced here");
+        } else if ((int64_t)live < replicas && cluster) {
                 _cleanup_(obj_freep) Obj *bootstrap = NULL, *infra = NULL;
                 const Obj *tspec = obj_get(ms, "spec.template.spec");
                 r = get_template_spec(m, &kind_kubeadmconfigtemplate,

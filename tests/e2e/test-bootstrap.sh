@@ -38,9 +38,9 @@ echo "ok: kubeconfig verifies ($subj)"
 anvil_wait 60 "a failed worker machine" bash -c "$CTL get machines -o json | grep -q '\"phase\": \"Failed\"'"
 m=$(anvilctl get machines -o json | json '[x["metadata"]["name"] for x in d["items"] if x["status"].get("phase")=="Failed"][0]')
 out=$(anvilctl describe cluster demo)
-echo "$out" | grep -q "last error: step pre-kubeadm-1 exited 3" || fail "describe lacks the failed step: $out"
-echo "$out" | grep -q "no disk matches /dev/nvme9" || fail "describe lacks the command output: $out"
-echo "$out" | grep -q "journalctl -u anvil-agent ANVIL_MACHINE=$m" || fail "describe lacks the journalctl hint"
+grep -q "last error: step pre-kubeadm-1 exited 3" <<<"$out" || fail "describe lacks the failed step: $out"
+grep -q "no disk matches /dev/nvme9" <<<"$out" || fail "describe lacks the command output: $out"
+grep -q "journalctl -u anvil-agent ANVIL_MACHINE=$m" <<<"$out" || fail "describe lacks the journalctl hint"
 anvilctl get machine "$m" -o json | json 'd["status"]["failureReason"]' | grep -q BootstrapFailed || fail "failureReason"
 echo "ok: failed pre-kubeadm command surfaced"
 

@@ -11,7 +11,7 @@ The "API server + etcd" of every fake cluster lives under $FAKE_K8S_STATE
 
 Files are replaced atomically (temp + fsync + rename).  Small CLI for tests:
   fakek8s.py dump | set-node-ready EP NODE true|false | set-kubelet-version EP NODE V
-             | expire-token EP TOKEN_ID
+             | expire-token EP TOKEN_ID | install-packages ROOTFS VERSION | nodes EP | history EP
 """
 import base64, contextlib, datetime, fcntl, hashlib, json, os, random, re
 import shutil, string, subprocess, sys, tempfile, time, traceback, uuid
@@ -358,8 +358,29 @@ def all_clusters():
     return out
 
 
+HISTORY_MAX = 5000
+
+
+def cluster_snapshot(c):
+    """What tests assert over time: etcd members, cordoned nodes, kubelet versions, Ready nodes."""
+    nodes = c.get("nodes", {})
+    return {"etcdMembers": sorted(m["name"] for m in c.get("etcdMembers", [])),
+            "cordoned": sorted(n for n, o in nodes.items() if o["spec"].get("unschedulable")),
+            "ready": sorted(n for n, o in nodes.items() if node_ready(o)),
+            "kubeletVersions": {n: o["status"]["nodeInfo"]["kubeletVersion"] for n, o in sorted(nodes.items())}}
+
+
 def save_cluster(c):
+    """Every write of a cluster goes through here, under the lock: it also appends to the
+    cluster's history (fake-only) whenever what tests look at over time changed, so a test can
+    check a property at every moment instead of sampling it."""
     c["resourceVersion"] = c.get("resourceVersion", 0) + 1
+    snap = cluster_snapshot(c)
+    hist = c.setdefault("history", [])
+    last = {k: v for k, v in hist[-1].items() if k != "time"} if hist else None
+    if snap != last:
+        hist.append(dict(snap, time=round(time.time(), 3)))
+        del hist[:-HISTORY_MAX]
     atomic_write_json(cluster_path(c["endpoint"]), c)
 
 
@@ -390,6 +411,11 @@ def load_host(rootfs):
 
 def save_host(h):
     atomic_write_json(host_path(h["rootfs"]), h)
+
+
+def host_packages(rootfs):
+    """The kubeadm/kubelet versions installed on a fake host (`fakek8s.py install-packages`), or {}."""
+    return load_host(os.path.abspath(rootfs) if rootfs and rootfs != "/" else "/").get("packages") or {}
 
 
 def log_invocation(tool, argv, rootfs, code, started):
@@ -598,7 +624,7 @@ def new_member_id():
 # ---------------------------------------------------------------- test CLI
 def _cli(argv):
     usage = ("usage: fakek8s.py dump | set-node-ready EP NODE true|false | set-kubelet-version EP NODE V"
-             " | expire-token EP TOKEN_ID")
+             " | expire-token EP TOKEN_ID | install-packages ROOTFS VERSION | nodes EP | history EP")
     if not argv:
         print(usage, file=sys.stderr)
         return 2
@@ -611,6 +637,37 @@ def _cli(argv):
             if h:
                 out["hosts"][h["rootfs"]] = h
         json.dump(out, sys.stdout, indent=1, sort_keys=True)
+        print()
+        return 0
+    if cmd == "install-packages" and len(argv) == 3:
+        # Stands in for `apt-get install kubeadm=V kubelet=V` on one host: the fake kubeadm run
+        # with --rootfs ROOTFS then is version V, and the kubelet it starts reports V.
+        v = argv[2] if argv[2].startswith("v") else "v" + argv[2]
+        if not parse_version(v):
+            print("install-packages: not a version: %s" % argv[2], file=sys.stderr)
+            return 2
+        root = os.path.abspath(argv[1])
+        if not os.path.isdir(root):
+            print("install-packages: %s: no such directory" % argv[1], file=sys.stderr)
+            return 1
+        with locked():
+            h = load_host(root)
+            h["packages"] = {"kubeadm": v, "kubelet": v}
+            h.setdefault("history", []).append({"time": ts(), "op": "install-packages " + v})
+            save_host(h)
+        print("Setting up kubeadm (%s-1.1) ...\nSetting up kubelet (%s-1.1) ..." % (v[1:], v[1:]))
+        return 0
+    if cmd in ("nodes", "history") and len(argv) == 2:
+        c = find_cluster(argv[1])
+        if not c:
+            print("no cluster at %s" % argv[1], file=sys.stderr)
+            return 1
+        if cmd == "history":
+            json.dump(c.get("history", []), sys.stdout)
+        else:
+            json.dump({n: {"ready": node_ready(o), "unschedulable": bool(o["spec"].get("unschedulable")),
+                           "kubeletVersion": o["status"]["nodeInfo"]["kubeletVersion"]}
+                       for n, o in sorted(c.get("nodes", {}).items())}, sys.stdout, sort_keys=True)
         print()
         return 0
     if len(argv) == {"set-node-ready": 4, "set-kubelet-version": 4, "expire-token": 3}.get(cmd):
@@ -626,20 +683,23 @@ def _cli(argv):
                     return 1
                 c["tokens"][tid]["expires"] = ts(now() - datetime.timedelta(seconds=1))
             else:
-                node = c.get("nodes", {}).get(argv[2])
-                if not node:
-                    print('nodes "%s" not found' % argv[2], file=sys.stderr)
+                # NODE may be a comma-separated list: all change in one write, at one time.
+                names = argv[2].split(",")
+                missing = [n for n in names if n not in c.get("nodes", {})]
+                if missing:
+                    print('nodes "%s" not found' % missing[0], file=sys.stderr)
                     return 1
-                if cmd == "set-node-ready":
-                    if argv[3] not in ("true", "false"):
-                        print(usage, file=sys.stderr)
-                        return 2
-                    if argv[3] == "true":
+                if cmd == "set-node-ready" and argv[3] not in ("true", "false"):
+                    print(usage, file=sys.stderr)
+                    return 2
+                for n in names:
+                    node = c["nodes"][n]
+                    if cmd == "set-kubelet-version":
+                        node["status"]["nodeInfo"]["kubeletVersion"] = argv[3]
+                    elif argv[3] == "true":
                         set_ready(node, "True", "KubeletReady", "kubelet is posting ready status")
                     else:
                         set_ready(node, "False", "KubeletNotReady", "fake-k8s: marked NotReady by a test")
-                else:
-                    node["status"]["nodeInfo"]["kubeletVersion"] = argv[3]
             save_cluster(c)
         return 0
     print(usage, file=sys.stderr)

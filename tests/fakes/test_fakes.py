@@ -636,6 +636,57 @@ class UpgradeTest(FakeTest):
             self.assertEqual(json.load(f)["kubeletConfigVersion"], "v1.30.2")
 
 
+    def test_installed_packages_decide_versions(self):
+        cp0, r = self.init(version="v1.30.2")
+        self.ok(r)
+        w1, r = self.join("w-1")
+        self.ok(r)
+        # kubeadm v1.30 cannot go to v1.31: the package step must come first.
+        r = self.kubeadm("upgrade", "apply", "v1.31.0", "-y", "--rootfs", cp0)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("at least one minor release higher than the kubeadm minor release", r.stderr)
+        r = self.ok(self.run_tool(FAKEK8S, "install-packages", cp0, "v1.31.0"))
+        self.assertIn("Setting up kubelet (1.31.0-1.1)", r.stdout)
+        self.assertEqual(self.ok(self.kubeadm("version", "-o", "short", "--rootfs", cp0)).stdout, "v1.31.0\n")
+        self.assertEqual(self.ok(self.kubeadm("version", "-o", "short", "--rootfs", w1)).stdout, "v1.30.2\n")
+        self.ok(self.kubeadm("upgrade", "apply", "v1.31.0", "-y", "--rootfs", cp0))
+        self.assertEqual(self.cluster()["kubernetesVersion"], "v1.31.0")
+        self.assertEqual(self.cluster()["nodes"]["cp-0"]["status"]["nodeInfo"]["kubeletVersion"], "v1.31.0")
+        # A worker that upgrades without new packages keeps its old kubelet.
+        self.ok(self.run_tool(FAKEK8S, "install-packages", w1, "v1.30.2"))
+        self.ok(self.kubeadm("upgrade", "node", "--rootfs", w1))
+        nodes = json.loads(self.ok(self.run_tool(FAKEK8S, "nodes", EP)).stdout)
+        self.assertEqual(nodes["w-1"]["kubeletVersion"], "v1.30.2")
+        self.ok(self.run_tool(FAKEK8S, "install-packages", w1, "1.31.0"))
+        self.ok(self.kubeadm("upgrade", "node", "--rootfs", w1))
+        nodes = json.loads(self.ok(self.run_tool(FAKEK8S, "nodes", EP)).stdout)
+        self.assertEqual({n: v["kubeletVersion"] for n, v in nodes.items()}, {"cp-0": "v1.31.0", "w-1": "v1.31.0"})
+        r = self.run_tool(FAKEK8S, "install-packages", w1, "latest")
+        self.assertEqual(r.returncode, 2)
+
+    def test_history_records_cordons_and_members(self):
+        cp0, r = self.init()
+        self.ok(r)
+        self.ok(self.join("w-1")[1])
+        self.ok(self.kubectl("cordon", "w-1", *self.admin(cp0)))
+        self.ok(self.kubectl("uncordon", "w-1", *self.admin(cp0)))
+        self.ok(self.join("w-2")[1])
+        self.ok(self.run_tool(FAKEK8S, "set-node-ready", EP, "w-1,w-2", "false"))
+        nodes = self.cluster()["nodes"]
+        conds = [[c for c in nodes[n]["status"]["conditions"] if c["type"] == "Ready"][0] for n in ("w-1", "w-2")]
+        self.assertEqual([c["status"] for c in conds], ["False", "False"])
+        self.assertEqual(conds[0]["lastTransitionTime"], conds[1]["lastTransitionTime"])
+        self.assertEqual(self.run_tool(FAKEK8S, "set-node-ready", EP, "w-1,nope", "true").returncode, 1)
+        self.ok(self.run_tool(FAKEK8S, "set-node-ready", EP, "w-1,w-2", "true"))
+        hist = json.loads(self.ok(self.run_tool(FAKEK8S, "history", EP)).stdout)
+        self.assertEqual(hist[0]["etcdMembers"], ["cp-0"])
+        cordoned = [h["cordoned"] for h in hist]
+        self.assertEqual(cordoned[cordoned.index(["w-1"]) + 1], [])
+        self.assertEqual([h["ready"] for h in hist[-2:]], [["cp-0"], ["cp-0", "w-1", "w-2"]])
+        self.assertTrue(all(a["time"] <= b["time"] for a, b in zip(hist, hist[1:])))
+        self.assertEqual(self.run_tool(FAKEK8S, "history", "nowhere:1").returncode, 1)
+
+
 class ConcurrencyTest(FakeTest):
     def test_parallel_joins(self):
         _, r = self.init()
