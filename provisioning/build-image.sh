@@ -33,8 +33,8 @@
 #   --force               rebuild even if DIR holds an image of the same inputs
 #
 # Needs root, debootstrap, squashfs-tools and network access to the Debian mirror. The base
-# system (debootstrap, kernel, initramfs; ~1 minute) is cached and rebuilt only when its recipe
-# changes; the image itself (packages, configuration, squashfs) takes seconds.
+# system (debootstrap, kernel, initramfs; one to two minutes) is cached and rebuilt only when
+# its recipe changes; the image itself (packages, configuration, squashfs) takes seconds.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -56,7 +56,7 @@ die() {
   echo "build-image: $*" >&2
   exit 1
 }
-usage() { sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 
 while [ $# -gt 0 ]; do
   case $1 in

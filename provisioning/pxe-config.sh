@@ -52,7 +52,7 @@ while [ $# -gt 0 ]; do
   --ipv6-ra) RA=1; shift ;;
   --dnsmasq-conf) CONF=$2; shift 2 ;;
   --tftp-root) TFTP=$2; shift 2 ;;
-  -h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
   *) die "unknown argument '$1' (try --help)" ;;
   esac
 done

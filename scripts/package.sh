@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
   --build-dir) BUILD=$2; shift 2 ;;
   --version) VERSION=$2; shift 2 ;;
   --lintian) LINTIAN=1; shift ;;
-  -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
   *) echo "package: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done

@@ -32,6 +32,14 @@ for tool in qemu-system-x86_64 dnsmasq debootstrap mksquashfs ip flock; do
 done
 [ "$(id -u)" -eq 0 ] || fail "needs root (network namespaces, debootstrap)"
 
+# Namespaces left by a run that was killed (a ctest timeout sends SIGKILL): their owner's pid
+# is in their name.
+for ns in $(ip netns list 2>/dev/null | grep -Eo '^anvil-pxe-(site-)?[0-9]+'); do
+  kill -0 "${ns##*-}" 2>/dev/null && continue
+  for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+  ip netns del "$ns" 2>/dev/null || true
+done
+
 vm_pid() { cat "$WORK/qemu.pid" 2>/dev/null || true; }
 
 stop_vm() {
@@ -80,6 +88,8 @@ step "building the packages"
 anvil_test_packages "$WORK/debs" >"$WORK/package.log" 2>&1 ||
   { cat "$WORK/package.log" >&2; fail "scripts/package.sh failed"; }
 step "building the image"
+mkdir -p "$IMAGE"
+touch "$IMAGE"
 "$SRC/provisioning/build-image.sh" --out "$IMAGE" --cache "$ANVIL_TEST_CACHE/image-cache" \
   --deb "$(ls "$WORK"/debs/anvil-agent_*.deb)" --kernel cloud-amd64 --fast >"$WORK/image.log" 2>&1 ||
   { cat "$WORK/image.log" >&2; fail "provisioning/build-image.sh failed"; }
