@@ -34,7 +34,7 @@ die() {
   exit 1
 }
 
-IFACE= HTTP_URL= HTTP_ROOT= RANGE= PROXY= KARGS= STATE= RA= SERVER_IP=
+IFACE='' HTTP_URL='' HTTP_ROOT='' RANGE='' PROXY='' KARGS='' STATE='' RA='' SERVER_IP=''
 EXTRA="console=tty0 console=ttyS0,115200n8"
 CONF=/etc/dnsmasq.d/anvil.conf
 TFTP=/srv/anvil/tftp
@@ -105,8 +105,9 @@ render() {
 enable-ra
 dhcp-range=::,constructor:${IFACE},ra-only"
   fi
-  INTERFACE=$IFACE DHCP_RANGE=$RANGE PROXY_SUBNET=$PROXY SCRIPT_URL=$HTTP_URL/boot.ipxe \
-    TFTP_ROOT=$TFTP SERVER_IP=$SERVER_IP IPV6_RA=$ra HTTP_URL=$HTTP_URL STATE_ARG=$STATE_ARG \
+  local url=$HTTP_URL
+  INTERFACE=$IFACE DHCP_RANGE=$RANGE PROXY_SUBNET=$PROXY SCRIPT_URL=$url/boot.ipxe \
+    TFTP_ROOT=$TFTP SERVER_IP=$SERVER_IP IPV6_RA=$ra HTTP_URL=$url STATE_ARG=$STATE_ARG \
     KERNEL_ARGS="$KARGS $EXTRA" /usr/bin/python3 -c '
 import os, re, sys
 text = open(sys.argv[1]).read()

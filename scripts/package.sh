@@ -86,8 +86,9 @@ build_one() {
 
   # Control area (dpkg-shlibdeps finds the package root by its DEBIAN directory).
   mkdir -p "$root/DEBIAN"
-  depends=$(cd "$STAGE" && dpkg-shlibdeps -O $(find "debian/$pkg/usr/bin" "debian/$pkg/usr/sbin" -type f 2>/dev/null) |
-    sed -n 's/^shlibs:Depends=//p')
+  local bins=()
+  mapfile -t bins < <(cd "$STAGE" && find "debian/$pkg/usr/bin" "debian/$pkg/usr/sbin" -type f 2>/dev/null)
+  depends=$(cd "$STAGE" && dpkg-shlibdeps -O "${bins[@]}" | sed -n 's/^shlibs:Depends=//p')
   {
     sed "s/@DEPENDS@/$depends/" "$SRC/packaging/debian/$pkg.control" | sed -n '1p'
     echo "Source: anvil"

@@ -253,7 +253,7 @@ boot_vm C
 rekeyed() { read -r n fp < <(the_host) && [ "$n" = "$NAME" ] && [ "$fp" != "$FP_A" ]; }
 wait_vm "$BOOT_TIMEOUT" "the Host re-keyed with token ${T2%%.*}" rekeyed
 read -r NAME_C FP_C < <(the_host)
-step "boot C: $NAME re-enrolled after $((SECONDS - VM_START))s (key $FP_C)"
+step "boot C: $NAME_C re-enrolled after $((SECONDS - VM_START))s (key $FP_C)"
 assert_eq "$(uses_left "$T2")" 0 "uses left of token ${T2%%.*} after boot C"
 grep -q "DHCPACK.*$MAC" "$WORK/dnsmasq-site.log" || fail "boot C: the site's DHCP server gave no address"
 grep -q "proxy" "$WORK/dnsmasq-proxy.log" || fail "boot C: the Anvil dnsmasq did not answer as a proxy"
