@@ -1400,11 +1400,11 @@ static void on_auth_failed(void *userdata) {
         }
         if (first)
                 log_error("The coordinator refused this host's key: the host was revoked or "
-                          "deleted.%s",
+                          "deleted, or this machine enrolled again with another key.%s",
                           a->c.token ? " Enrolling again with the configured token."
                                      : " Enroll it again with a new token (anvil.token=, "
                                        "--token or token: in the configuration).");
-        set_activity(a, "the coordinator refused this host's key (revoked or deleted)");
+        set_activity(a, "the coordinator refused this host's key (revoked, deleted or re-keyed)");
         if (a->c.token) {
                 a->want_enroll = true;
                 schedule_link_switch(a);

@@ -175,6 +175,9 @@ static const SchemaField host_status[] = {
         {"fingerprint", ST_STRING, .doc = "fingerprint of the agent key"},
         {"enrolledAt", ST_TIME, .doc = "when the host enrolled"},
         {"enrolledWith", ST_STRING, .doc = "the id of the enrollment token it used"},
+        {"previousFingerprint", ST_STRING,
+         .doc = "the fingerprint of the key the host had before it enrolled again with a new "
+                "one"},
         {"facts", ST_OBJECT,
          .doc = "what the agent reported: productUUID, hostname, serial, vendor, model, cpu, "
                 "memoryBytes, interfaces, disks, kernel, os, agentVersion"},

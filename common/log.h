@@ -36,7 +36,9 @@ typedef enum LogTarget {
         LOG_TARGET_STDERR,
 } LogTarget;
 
-/* Stable MESSAGE_IDs for the events an operator searches for (see units/anvil.catalog). */
+/* Stable MESSAGE_IDs for the events an operator searches for. One ID is logged by one
+ * daemon and explained in its catalog (units/anvil-agent.catalog,
+ * units/anvil-coordinator.catalog): journald merges catalog entries that share an ID. */
 #define ANVIL_MESSAGE_ENROLLED        "6a1f0c3e2b8d4f7a9c5e1b3d7f2a4c60"
 #define ANVIL_MESSAGE_STEP_STARTED    "6a1f0c3e2b8d4f7a9c5e1b3d7f2a4c61"
 #define ANVIL_MESSAGE_STEP_FINISHED   "6a1f0c3e2b8d4f7a9c5e1b3d7f2a4c62"
@@ -45,6 +47,10 @@ typedef enum LogTarget {
 #define ANVIL_MESSAGE_HOST_RESET      "6a1f0c3e2b8d4f7a9c5e1b3d7f2a4c65"
 #define ANVIL_MESSAGE_ENROLL_REFUSED  "6a1f0c3e2b8d4f7a9c5e1b3d7f2a4c66"
 #define ANVIL_MESSAGE_DESIRED         "6a1f0c3e2b8d4f7a9c5e1b3d7f2a4c67"
+/* The coordinator's side of enrollment and reset. */
+#define ANVIL_MESSAGE_HOST_ENROLLED       "6a1f0c3e2b8d4f7a9c5e1b3d7f2a4c68"
+#define ANVIL_MESSAGE_ENROLLMENT_REFUSED  "6a1f0c3e2b8d4f7a9c5e1b3d7f2a4c69"
+#define ANVIL_MESSAGE_HOST_RELEASED       "6a1f0c3e2b8d4f7a9c5e1b3d7f2a4c6a"
 
 void log_setup(const char *ident, LogTarget target);
 void log_set_max_level(int level);

@@ -292,7 +292,7 @@ static int refuse(const Refusal *ctx, const char *reason, const char *fmt, ...) 
         va_end(ap);
         unsigned suppressed = 0;
         if (ratelimit_below(&refuse_log_limit, &suppressed))
-                log_event(LOG_NOTICE, ANVIL_MESSAGE_ENROLL_REFUSED,
+                log_event(LOG_NOTICE, ANVIL_MESSAGE_ENROLLMENT_REFUSED,
                           "Refused the enrollment of key %s from %s: %s: %s%s", ctx->fp,
                           ctx->address, reason, msg,
                           suppressed ? " (more refusals were not logged)" : "");
@@ -417,10 +417,13 @@ int enroll_handle(Manager *m, const char *enroll_key, const char *address, const
                 break;
         }
 
-        /* One machine, one Host. A machine that comes back with another key (reinstalled)
-         * is not re-keyed silently: a token must never let its holder take over a Host that
-         * exists, with its labels, its claim and the bootstrap data sealed to it. The
-         * operator deletes the Host first. */
+        /* One machine, one Host. A machine that comes back with another key (a diskless host
+         * after a reboot, a reinstalled one) is re-keyed with a valid token — but only a
+         * Host that holds nothing: not claimed (no bootstrap data is sealed to it, no node
+         * runs there), not revoked, and not connected with its old key right now (the live
+         * agent wins; whoever enrolls with its UUID then gets a refusal). Its labels become
+         * the token's, exactly as for a new machine, so a token never obtains more than a
+         * made-up machine would. */
         _cleanup_(obj_freep) Obj *host = NULL;
         r = find_host(m, uuid, NULL, &host);
         if (r < 0)
@@ -431,13 +434,23 @@ int enroll_handle(Manager *m, const char *enroll_key, const char *address, const
                                       "host %s (product UUID %s) is revoked; delete it "
                                       "('anvilctl host delete %s') before enrolling it again",
                                       meta_name(host), uuid, meta_name(host));
-                return refuse(&ctx, "HostExists",
-                              "host %s (product UUID %s) is enrolled with another key; if "
-                              "this machine was reinstalled, delete the host ('anvilctl host "
-                              "delete %s') and enroll it again",
-                              meta_name(host), uuid, meta_name(host));
+                if (obj_get(host, "spec.consumerRef"))
+                        return refuse(&ctx, "HostInUse",
+                                      "host %s (product UUID %s) is claimed by %s %s; release "
+                                      "it before enrolling it with a new key ('anvilctl delete "
+                                      "machine', or 'anvilctl host delete %s')",
+                                      meta_name(host), uuid,
+                                      strna(obj_get_str(host, "spec.consumerRef.kind")),
+                                      strna(obj_get_str(host, "spec.consumerRef.name")),
+                                      meta_name(host));
+                if (fanout_host_connected(m->fanout, meta_name(host)))
+                        return refuse(&ctx, "HostConnected",
+                                      "host %s (product UUID %s) is connected with its "
+                                      "enrolled key %s; a second machine with the same "
+                                      "product UUID cannot enroll",
+                                      meta_name(host), uuid,
+                                      strna(obj_get_str(host, "status.fingerprint")));
         }
-
         int64_t expires = 0, uses = -1;
         obj_get_int(rec, "expires", &expires);
         obj_get_int(rec, "usesLeft", &uses);
@@ -452,49 +465,83 @@ int enroll_handle(Manager *m, const char *enroll_key, const char *address, const
                               "'anvilctl token create'",
                               id);
 
-        char name[64];
-        host_name_from_facts(facts, name, sizeof(name));
-        _cleanup_(obj_freep) Obj *existing = NULL;
-        if (registry_get(m->reg, &kind_host, NULL, name, &existing) >= 0) {
-                /* Same hostname, other machine: disambiguate with the UUID. */
-                char alt[64];
-                char u[9] = "";
-                size_t k = 0;
-                for (const char *p = strempty(uuid); *p && k < 8; p++)
-                        if (isalnum((unsigned char)*p))
-                                u[k++] = (char)tolower((unsigned char)*p);
-                u[k] = 0;
-                snprintf(alt, sizeof(alt), "%.54s-%s", name, u);
-                snprintf(name, sizeof(name), "%s", alt);
-                existing = obj_free(existing);
-                if (registry_get(m->reg, &kind_host, NULL, name, &existing) >= 0)
-                        return refuse(&ctx, "NameTaken",
-                                      "no free host name for hostname %s (product UUID %s)",
-                                      strna(obj_get_str(facts, "hostname")), uuid);
-        }
         char ts[32];
-        host = obj_new_map();
-        if (!host || obj_map_set_str(host, "kind", "Host") < 0 ||
-            obj_set_str(host, "metadata.name", name) < 0 ||
-            obj_set(host, "metadata.labels", obj_dup(obj_map_get(rec, "labels")) ?: obj_new_map()) <
-                    0 ||
-            obj_set_str(host, "spec.action", "Idle") < 0 ||
-            obj_set_str(host, "status.phase", "Available") < 0 ||
-            obj_set_str(host, "status.agentKey", agent_key) < 0 ||
-            obj_set_str(host, "status.fingerprint", fp) < 0 ||
-            obj_set_str(host, "status.enrolledAt", now_rfc3339(ts)) < 0 ||
-            obj_set_str(host, "status.enrolledWith", id) < 0 ||
-            obj_set_bool(host, "status.connected", true) < 0 ||
-            obj_set_int(host, "status.observedGeneration", 0) < 0 ||
-            obj_set(host, "status.facts", obj_dup(facts)) < 0)
-                return -ENOMEM;
+        bool rekey = host != NULL;
+        if (rekey) {
+                _cleanup_free_ char *old_fp =
+                        strdup(strempty(obj_get_str(host, "status.fingerprint")));
+                if (!old_fp || obj_set(host, "metadata.labels",
+                                       obj_dup(obj_map_get(rec, "labels")) ?: obj_new_map()) < 0)
+                        return -ENOMEM;
+                /* What the old key's agent reported is not this agent's. */
+                Obj *st = obj_map_get(host, "status");
+                static const char *const stale[] = {
+                        "agentState",     "agentAction",   "step",     "lastError",
+                        "health",         "providerID",    "nodeName", "nodeReady",
+                        "kubeletVersion", "nodeConditions"};
+                for (size_t i = 0; i < ELEMENTSOF(stale); i++)
+                        obj_map_del(st, stale[i]);
+                if (obj_set_str(host, "status.agentKey", agent_key) < 0 ||
+                    obj_set_str(host, "status.fingerprint", fp) < 0 ||
+                    obj_set_str(host, "status.previousFingerprint", old_fp) < 0 ||
+                    obj_set_str(host, "status.enrolledAt", now_rfc3339(ts)) < 0 ||
+                    obj_set_str(host, "status.enrolledWith", id) < 0 ||
+                    obj_set_bool(host, "status.connected", true) < 0 ||
+                    obj_set_int(host, "status.observedGeneration", 0) < 0 ||
+                    obj_set(host, "status.facts", obj_dup(facts)) < 0)
+                        return -ENOMEM;
+        } else {
+                char name[64];
+                host_name_from_facts(facts, name, sizeof(name));
+                _cleanup_(obj_freep) Obj *existing = NULL;
+                if (registry_get(m->reg, &kind_host, NULL, name, &existing) >= 0) {
+                        /* Same hostname, other machine: disambiguate with the UUID. */
+                        char alt[64];
+                        char u[9] = "";
+                        size_t k = 0;
+                        for (const char *p = strempty(uuid); *p && k < 8; p++)
+                                if (isalnum((unsigned char)*p))
+                                        u[k++] = (char)tolower((unsigned char)*p);
+                        u[k] = 0;
+                        snprintf(alt, sizeof(alt), "%.54s-%s", name, u);
+                        snprintf(name, sizeof(name), "%s", alt);
+                        existing = obj_free(existing);
+                        if (registry_get(m->reg, &kind_host, NULL, name, &existing) >= 0)
+                                return refuse(&ctx, "NameTaken",
+                                              "no free host name for hostname %s (product UUID "
+                                              "%s)",
+                                              strna(obj_get_str(facts, "hostname")), uuid);
+                }
+                host = obj_new_map();
+                if (!host || obj_map_set_str(host, "kind", "Host") < 0 ||
+                    obj_set_str(host, "metadata.name", name) < 0 ||
+                    obj_set(host, "metadata.labels",
+                            obj_dup(obj_map_get(rec, "labels")) ?: obj_new_map()) < 0 ||
+                    obj_set_str(host, "spec.action", "Idle") < 0 ||
+                    obj_set_str(host, "status.phase", "Available") < 0 ||
+                    obj_set_str(host, "status.agentKey", agent_key) < 0 ||
+                    obj_set_str(host, "status.fingerprint", fp) < 0 ||
+                    obj_set_str(host, "status.enrolledAt", now_rfc3339(ts)) < 0 ||
+                    obj_set_str(host, "status.enrolledWith", id) < 0 ||
+                    obj_set_bool(host, "status.connected", true) < 0 ||
+                    obj_set_int(host, "status.observedGeneration", 0) < 0 ||
+                    obj_set(host, "status.facts", obj_dup(facts)) < 0)
+                        return -ENOMEM;
+        }
         /* Create the Host and spend one use together (all or nothing), the use
          * preconditioned on the record we read: two enrollments racing for the last use
          * cannot both win. */
         r = store_group_begin(m->store);
         if (r < 0)
                 return r;
-        r = registry_create(m->reg, host);
+        if (rekey) {
+                /* Labels (metadata) then status, each preconditioned on what was read. */
+                _cleanup_(obj_freep) Obj *status = obj_dup(obj_map_get(host, "status"));
+                r = status ? registry_update(m->reg, host) : -ENOMEM;
+                if (r >= 0 && (r = obj_map_set(host, "status", TAKE_PTR(status))) >= 0)
+                        r = registry_update_status(m->reg, host);
+        } else
+                r = registry_create(m->reg, host);
         if (r >= 0 && uses > 0) {
                 _cleanup_free_ char *buf = NULL, *tkey = strjoin("_token/", id);
                 size_t size;
@@ -526,9 +573,16 @@ int enroll_handle(Manager *m, const char *enroll_key, const char *address, const
                 return r;
         fanout_host_heard(m->fanout, agent_key);
         LOG_FIELD_SCOPE(LOG_FIELD_HOST, meta_name(host));
-        log_event(LOG_NOTICE, ANVIL_MESSAGE_ENROLLED,
-                  "Host %s enrolled from %s (product UUID %s, key %s, token %s).", meta_name(host),
-                  strempty(address), uuid, fp, id);
+        if (rekey)
+                log_event(LOG_NOTICE, ANVIL_MESSAGE_HOST_ENROLLED,
+                          "Host %s enrolled again from %s with a new key (product UUID %s, key "
+                          "%s, was %s, token %s); its labels are now the token's.",
+                          meta_name(host), strempty(address), uuid, fp,
+                          strna(obj_get_str(host, "status.previousFingerprint")), id);
+        else
+                log_event(LOG_NOTICE, ANVIL_MESSAGE_HOST_ENROLLED,
+                          "Host %s enrolled from %s (product UUID %s, key %s, token %s).",
+                          meta_name(host), strempty(address), uuid, fp, id);
         return reply_enrolled(m, rid, rid_len, meta_name(host));
 }
 

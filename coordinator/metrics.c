@@ -20,9 +20,11 @@ typedef struct Histogram {
         double sum;
 } Histogram;
 
-static const char *const enroll_reasons[] = {"TokenUnknown", "TokenExpired", "TokenExhausted",
-                                             "HostInUse",    "HostRevoked",  "Revoked",
-                                             "NoCurve",      "Other"};
+/* Every reason coordinator/enroll.c refuses with (docs/protocol.md), and the handshake's. */
+static const char *const enroll_reasons[] = {
+        "TokenUnknown", "TokenExpired", "TokenExhausted", "BadProof", "BadKey",
+        "HostRevoked",  "HostInUse",    "HostConnected",  "KeyInUse", "NameTaken",
+        "Revoked",      "NoCurve",      "Other"};
 
 #define MAX_KINDS 32
 
@@ -162,24 +164,29 @@ int metrics_render(Metrics *x, char **ret) {
                 fprintf(f, "anvil_machines{%s} %llu\n", mc.items[i].key,
                         (unsigned long long)mc.items[i].n);
 
-        fprintf(f, "# HELP anvil_agents_connected Agents with a live connection.\n"
-                   "# TYPE anvil_agents_connected gauge\nanvil_agents_connected %zu\n",
+        fprintf(f,
+                "# HELP anvil_agents_connected Agents with a live connection.\n"
+                "# TYPE anvil_agents_connected gauge\nanvil_agents_connected %zu\n",
                 fs.connected);
-        fprintf(f, "# HELP anvil_fanout_pending_acks Hosts whose desired generation is not yet "
-                   "acknowledged.\n# TYPE anvil_fanout_pending_acks gauge\n"
-                   "anvil_fanout_pending_acks %zu\n",
+        fprintf(f,
+                "# HELP anvil_fanout_pending_acks Hosts whose desired generation is not yet "
+                "acknowledged.\n# TYPE anvil_fanout_pending_acks gauge\n"
+                "anvil_fanout_pending_acks %zu\n",
                 fs.pending_acks);
-        fprintf(f, "# HELP anvil_fanout_desired_sent_total DESIRED messages sent.\n"
-                   "# TYPE anvil_fanout_desired_sent_total counter\n"
-                   "anvil_fanout_desired_sent_total %llu\n",
+        fprintf(f,
+                "# HELP anvil_fanout_desired_sent_total DESIRED messages sent.\n"
+                "# TYPE anvil_fanout_desired_sent_total counter\n"
+                "anvil_fanout_desired_sent_total %llu\n",
                 (unsigned long long)x->desired_sent);
-        fprintf(f, "# HELP anvil_agent_messages_total Messages received from agents.\n"
-                   "# TYPE anvil_agent_messages_total counter\n"
-                   "anvil_agent_messages_total %llu\n",
+        fprintf(f,
+                "# HELP anvil_agent_messages_total Messages received from agents.\n"
+                "# TYPE anvil_agent_messages_total counter\n"
+                "anvil_agent_messages_total %llu\n",
                 (unsigned long long)fs.messages_in);
-        fprintf(f, "# HELP anvil_agent_messages_dropped_total Agent messages dropped as invalid "
-                   "or unauthorised.\n# TYPE anvil_agent_messages_dropped_total counter\n"
-                   "anvil_agent_messages_dropped_total %llu\n",
+        fprintf(f,
+                "# HELP anvil_agent_messages_dropped_total Agent messages dropped as invalid "
+                "or unauthorised.\n# TYPE anvil_agent_messages_dropped_total counter\n"
+                "anvil_agent_messages_dropped_total %llu\n",
                 (unsigned long long)fs.messages_dropped);
         fprintf(f, "# HELP anvil_fanout_ack_latency_seconds Time from sending a desired "
                    "generation to its acknowledgement.\n"
@@ -211,21 +218,26 @@ int metrics_render(Metrics *x, char **ret) {
 
         StoreStats ss;
         store_get_stats(m->store, &ss);
-        fprintf(f, "# HELP anvil_store_commits_total Durable (fsync'd) store commits.\n"
-                   "# TYPE anvil_store_commits_total counter\nanvil_store_commits_total %llu\n",
+        fprintf(f,
+                "# HELP anvil_store_commits_total Durable (fsync'd) store commits.\n"
+                "# TYPE anvil_store_commits_total counter\nanvil_store_commits_total %llu\n",
                 (unsigned long long)ss.commits);
-        fprintf(f, "# HELP anvil_store_writes_total Object writes.\n"
-                   "# TYPE anvil_store_writes_total counter\nanvil_store_writes_total %llu\n",
+        fprintf(f,
+                "# HELP anvil_store_writes_total Object writes.\n"
+                "# TYPE anvil_store_writes_total counter\nanvil_store_writes_total %llu\n",
                 (unsigned long long)ss.writes);
-        fprintf(f, "# HELP anvil_store_commit_seconds_total Time spent committing.\n"
-                   "# TYPE anvil_store_commit_seconds_total counter\n"
-                   "anvil_store_commit_seconds_total %.6f\n",
+        fprintf(f,
+                "# HELP anvil_store_commit_seconds_total Time spent committing.\n"
+                "# TYPE anvil_store_commit_seconds_total counter\n"
+                "anvil_store_commit_seconds_total %.6f\n",
                 (double)ss.commit_usec_total / 1e6);
-        fprintf(f, "# HELP anvil_store_revision Current store revision.\n"
-                   "# TYPE anvil_store_revision gauge\nanvil_store_revision %lld\n",
+        fprintf(f,
+                "# HELP anvil_store_revision Current store revision.\n"
+                "# TYPE anvil_store_revision gauge\nanvil_store_revision %lld\n",
                 (long long)store_revision(m->store));
-        fprintf(f, "# HELP anvil_workqueue_depth Keys waiting to be reconciled.\n"
-                   "# TYPE anvil_workqueue_depth gauge\nanvil_workqueue_depth %zu\n",
+        fprintf(f,
+                "# HELP anvil_workqueue_depth Keys waiting to be reconciled.\n"
+                "# TYPE anvil_workqueue_depth gauge\nanvil_workqueue_depth %zu\n",
                 m->queue ? queue_length(m->queue) : 0);
         fclose(f);
         if (!out)

@@ -14,6 +14,9 @@ PACKAGES=(
   python3 python3-yaml python3-zmq python3-msgpack openssl iproute2 procps curl sqlite3
   # tests under a real systemd (nspawn) and the PXE boot test (qemu, dnsmasq, iPXE)
   systemd-container debootstrap dnsmasq-base qemu-system-x86 ipxe-qemu dpkg-dev
+  # packages (scripts/package.sh --lintian) and the PXE image (provisioning/): iPXE's
+  # undionly.kpxe and ipxe.efi for TFTP, mksquashfs
+  lintian ipxe squashfs-tools
 )
 
 missing() {

@@ -147,7 +147,7 @@ static int reconcile_delete(Manager *m, Obj *am, const Obj *orig) {
                                 r = patch_save(m->reg, orig, am);
                                 return r < 0 ? r : (int)REQUEUE_SOON;
                         }
-                        log_event(LOG_INFO, ANVIL_MESSAGE_HOST_RESET,
+                        log_event(LOG_INFO, ANVIL_MESSAGE_HOST_RELEASED,
                                   "Host %s reset; back in the pool.", hn);
                         r = release_host(m, host);
                         if (r < 0)

@@ -71,7 +71,7 @@ int reconcile_host(Manager *m, const char *ns, const char *name) {
                 } else if (obj_get_bool(host, "status.connected", false) &&
                            og >= meta_generation(host) &&
                            streq_ptr(obj_get_str(host, "status.agentState"), "Idle")) {
-                        log_event(LOG_INFO, ANVIL_MESSAGE_HOST_RESET,
+                        log_event(LOG_INFO, ANVIL_MESSAGE_HOST_RELEASED,
                                   "Host %s reset after it came back; back in the pool.", name);
                         obj_map_del(obj_map_get(host, "spec"), "resetRequired");
                         if ((r = obj_set_str(host, "spec.action", "Idle")) < 0)

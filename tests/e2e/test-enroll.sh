@@ -7,9 +7,13 @@
 #  - the Host inventory has every fact (from a fake /sys and /proc tree), get hosts shows
 #    name, phase, claimed-by, IP, CPU, memory, last seen; a changed fact is reported;
 #  - a coordinator restart keeps enrolled hosts and their keys;
+#  - a machine that comes back with a new key (diskless reboot) and a fresh token is
+#    re-keyed — not while its old key is connected, not while it is claimed — its labels
+#    become the new token's and the old key is refused from then on;
 #  - no token secret appears in any log or output.
 . "$(dirname "$0")/common.sh"
 
+export ANVIL_GRACE=5s # a stopped agent's host is unreachable after 5 s (heartbeats every 2 s)
 anvil_start_coordinator
 KEY=$(anvil_coordinator_key)
 [ "$KEY" = "$(cat "$WORK/coordinator/coordinator.key.pub")" ] || fail "info: wrong public key"
@@ -123,8 +127,40 @@ assert_eq "$(anvil_coordinator_key)" "$KEY" "coordinator key after restart"
 anvil_wait 30 "both hosts connected again" bash -c "$CTL info -o json | grep -q '\"connected\": 2'"
 echo "restart: hosts, keys and connections back"
 
+# Re-enrollment with a new key: a second agent with w-1's product UUID and a fresh token.
+host_json() { anvilctl get host w-1 -o json; }
+OLD_KEY=$(host_json | json 'd["status"]["agentKey"]')
+OLD_FP=$(host_json | json 'd["status"]["fingerprint"]')
+RE=$(anvilctl token create --labels role=rebooted --uses 2)
+mkdir -p "$WORK/agents/w-1b"
+cp "$WORK/agents/w-1/uuid" "$WORK/agents/w-1b/uuid"
+anvil_start_agent w-1b "$RE"
+anvil_wait 20 "w-1b refused while w-1 is connected" \
+  grep -q "Enrollment refused: HostConnected" "$WORK/agents/w-1b/agent.log"
+assert_eq "$(host_json | json 'd["status"]["agentKey"]')" "$OLD_KEY" "key while the old agent is live"
+# The old agent goes away (a reboot that lost its state): once w-1 is unreachable, the new key
+# takes the Host over at its next retry.
+kill "$(anvil_agent_pid w-1)"
+anvil_wait 90 "w-1 re-keyed" bash -c "$CTL get host w-1 -o json | grep -q '\"previousFingerprint\": \"$OLD_FP\"'"
+NEW_KEY=$(host_json | json 'd["status"]["agentKey"]')
+[ "$NEW_KEY" != "$OLD_KEY" ] || fail "the key did not change"
+assert_eq "$(host_json | json 'd["status"]["enrolledWith"]')" "${RE%%.*}" "token of the re-enrollment"
+assert_eq "$(host_json | json 'sorted(d["metadata"]["labels"].items())')" "[('role', 'rebooted')]" \
+  "labels after re-keying (the token's, not zone=a or the old token's)"
+anvil_wait 20 "w-1 connected with its new key" bash -c \
+  "$CTL get host w-1 -o json | grep -q '\"connected\": true'"
+grep -q "Host w-1 enrolled again from .* with a new key" "$WORK/coordinator.log" ||
+  fail "the coordinator does not log the re-keying"
+anvilctl token list | grep "^${RE%%.*} " | grep -q " 1 " || fail "the re-enrollment did not spend a use"
+# The old key is unknown now: the old agent, restarted with its state, is refused.
+anvil_restart_agent w-1
+anvil_wait 20 "the old key refused" grep -q "refused this host's key" "$WORK/agents/w-1/agent.log"
+assert_eq "$(host_json | json 'd["status"]["agentKey"]')" "$NEW_KEY" "key after the old agent's return"
+kill "$(anvil_agent_pid w-1)"
+echo "re-enrollment: refused while connected; re-keyed with the token's labels; old key refused"
+
 # No token secret anywhere: logs, state files, outputs.
-for t in "$TOKEN" "$EXP" "$ONE" "$GONE"; do
+for t in "$TOKEN" "$EXP" "$ONE" "$GONE" "$RE"; do
   secret=${t#*.}
   if grep -rqF "$secret" "$WORK/coordinator.log" "$WORK"/agents/*/agent.log "$WORK"/agents/*/state \
       "$WORK/coordinator/store.db" "$WORK/tokens.txt" "$WORK/hosts.txt" "$WORK/w-1.json"; then

@@ -72,13 +72,13 @@ assert r and r["reason"] == "BadProof", r
 good_proof = P.proof(b_keyfile, key, tpub)
 t.send("ENROLL", {"agentKey": b_pub, "proof": good_proof, "facts": facts(a_uuid, "cp-1")})
 r = t.recv_type("REFUSED")
-assert r and r["reason"] == "HostExists", r
+assert r and r["reason"] == "HostInUse", r
 # Its own key and machine: enrolled.
 t.send("ENROLL", {"agentKey": b_pub, "proof": good_proof, "facts": facts("peer-uuid-b", "peer-b")})
 r = t.recv_type("ENROLLED")
 assert r and r["host"] == "peer-b", r
 t.close()
-print("token key: only ENROLL answered; BadProof, HostExists, then enrolled as peer-b")
+print("token key: only ENROLL answered; BadProof, HostInUse, then enrolled as peer-b")
 
 # 4. peer-b with its own key: its own desired state only; it cannot act on cp-1.
 b = P.Peer(ep, key, b_pub, b_sec)

@@ -64,7 +64,7 @@ PY
 anvilctl host revoke a-1 | grep -q "host/a-1 revoked" || fail "host revoke"
 anvil_wait 10 "a-1 told and cut off" grep -q "The coordinator cut this host off: revoked by the operator." \
   "$WORK/agents/a-1/agent.log"
-anvil_wait 10 "a-1 refused at the handshake" grep -q "The coordinator refused this host's key: the host was revoked or deleted." \
+anvil_wait 10 "a-1 refused at the handshake" grep -q "The coordinator refused this host's key: the host was revoked or deleted" \
   "$WORK/agents/a-1/agent.log"
 anvil_wait 20 "a-1's enrollment refused" grep -q "Enrollment refused: HostRevoked: this agent key (SHA256:[0-9a-f]*) is host a-1's, which is revoked" \
   "$WORK/agents/a-1/agent.log"
