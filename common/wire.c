@@ -227,6 +227,7 @@ static const SchemaField api_request_fields[] = {
         {"revision", ST_INT, .min = 0, .max = INT64_MAX},
         {"timeoutSeconds", ST_INT, .min = 1, .max = 3600},
         {"showSecrets", ST_BOOL},
+        {"force", ST_BOOL},
         SCHEMA_END,
 };
 

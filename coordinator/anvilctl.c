@@ -42,6 +42,7 @@ static bool arg_watch_events;
 static bool arg_show_labels;
 static bool arg_wait;
 static bool arg_all;
+static bool arg_force; /* delete host: even a claimed one */
 static bool arg_recursive;
 static bool arg_markdown;
 static bool arg_client_only;
@@ -1007,7 +1008,8 @@ static int wait_deleted(const KindInfo *k, const char *name) {
 static int cmd_delete_one(const KindInfo *k, const char *name) {
         _cleanup_(obj_freep) Obj *req = request("delete"), *resp = NULL;
         if (!req || obj_map_set_str(req, "kind", k->kind) < 0 ||
-            obj_map_set_str(req, "name", name) < 0)
+            obj_map_set_str(req, "name", name) < 0 ||
+            (arg_force && obj_map_set_bool(req, "force", true) < 0))
                 return log_oom();
         int r = call_ok(req, &resp);
         if (r < 0)
@@ -1610,7 +1612,9 @@ static const Command commands[] = {
          "  -f, --filename FILE   the objects of a manifest, in reverse order\n"
          "  -l, --selector SEL    the objects of KIND matching a label selector\n"
          "      --all             every object of KIND in the namespace\n"
-         "      --wait            wait until each object is gone (bounded by --timeout)\n"},
+         "      --wait            wait until each object is gone (bounded by --timeout)\n"
+         "      --force           delete a host even while a machine claims it (a host\n"
+         "                        that is gone for good; otherwise delete the machine)\n"},
         {"rollout", "rollout status|history md|kcp NAME", "follow a rollout; list revisions",
          "`rollout status` prints where the rollout of a MachineDeployment or\n"
          "KubeadmControlPlane stands and waits until it completes (exit 0), fails or is\n"
@@ -1643,9 +1647,11 @@ static const Command commands[] = {
          "  token list                            tokens, without their secrets\n"
          "  token delete ID                       revoke a token (its first 6 characters)\n\n"
          "A host enrolling with the token gets the token's labels.\n"},
-        {"host", "host revoke|delete NAME", "cut a host off, or forget it",
+        {"host", "host revoke|delete NAME [--force]", "cut a host off, or forget it",
          "  host revoke NAME   refuse the host's key from now on (its Host stays, Revoked)\n"
-         "  host delete NAME   remove the Host object\n"},
+         "  host delete NAME   remove the Host object; refused while a machine claims the\n"
+         "                     host unless --force (delete the machine instead: its host\n"
+         "                     is reset and released)\n"},
         {"info", "info [-o json|yaml]", "the coordinator's endpoint, key and counts", ""},
         {"version", "version [--client]", "client and server versions",
          "Options:\n"
@@ -1717,6 +1723,7 @@ int main(int argc, char **argv) {
                 ARG_WATCH_EVENTS,
                 ARG_SHOW_LABELS,
                 ARG_WAIT,
+                ARG_FORCE,
                 ARG_ALL,
                 ARG_RECURSIVE,
                 ARG_MARKDOWN,
@@ -1744,6 +1751,7 @@ int main(int argc, char **argv) {
                 {"overwrite", no_argument, NULL, ARG_OVERWRITE},
                 {"wait", optional_argument, NULL, ARG_WAIT},
                 {"all", no_argument, NULL, ARG_ALL},
+                {"force", no_argument, NULL, ARG_FORCE},
                 {"recursive", no_argument, NULL, ARG_RECURSIVE},
                 {"markdown", no_argument, NULL, ARG_MARKDOWN},
                 {"client", no_argument, NULL, ARG_CLIENT},
@@ -1831,6 +1839,9 @@ int main(int argc, char **argv) {
                         break;
                 case ARG_OVERWRITE:
                         overwrite = true;
+                        break;
+                case ARG_FORCE:
+                        arg_force = true;
                         break;
                 case ARG_WAIT:
                         if (!optarg || streq(optarg, "true"))

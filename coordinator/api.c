@@ -539,7 +539,24 @@ static int api_delete(Manager *m, const Obj *req, Obj *resp) {
         if (!name)
                 return resp_fail(resp, "Invalid", "a name is required");
         const char *ns = obj_get_str(req, "namespace");
-        int r = registry_delete(m->reg, k, k->namespaced ? (ns ? ns : "default") : "", name, NULL);
+        int r;
+        if (k == &kind_host && !obj_get_bool(req, "force", false)) {
+                /* A claimed Host carries a Machine's node: forgetting it would leave the
+                 * Machine without its host and the node unmanaged. The Machine's deletion
+                 * resets and releases it; --force is for a host that is gone for good. */
+                _cleanup_(obj_freep) Obj *h = NULL;
+                r = registry_get(m->reg, k, "", name, &h);
+                if (r >= 0 && obj_get(h, "spec.consumerRef"))
+                        return resp_fail(
+                                resp, "Conflict",
+                                "host \"%s\" is claimed by %s %s/%s; delete its Machine first "
+                                "(the host is reset and released), or use --force to forget a "
+                                "host that is gone for good",
+                                name, strna(obj_get_str(h, "spec.consumerRef.kind")),
+                                strna(obj_get_str(h, "spec.consumerRef.namespace")),
+                                strna(obj_get_str(h, "spec.consumerRef.name")));
+        }
+        r = registry_delete(m->reg, k, k->namespaced ? (ns ? ns : "default") : "", name, NULL);
         if (r == -ENOENT)
                 return resp_fail(resp, "NotFound", "%s \"%s\" not found", k->singular, name);
         if (r < 0)

@@ -71,4 +71,15 @@ assert conds.get("Ready") == "True", conds
 print("cluster OK:", conds)
 PY
 anvilctl describe cluster demo | grep -q "Machine/" || fail "describe shows no machines"
+
+# A claimed host is not forgotten by accident: host delete is refused, naming its machine.
+if anvilctl host delete worker-1 >"$WORK/hostdel.out" 2>&1; then fail "deleting a claimed host succeeded"; fi
+grep -q 'host "worker-1" is claimed by Machine default/demo-md-0-.*; delete its Machine first' \
+  "$WORK/hostdel.out" || fail "host delete refusal: $(cat "$WORK/hostdel.out")"
+if anvilctl delete host worker-1 >/dev/null 2>&1; then fail "delete host of a claimed host succeeded"; fi
+anvilctl get host worker-1 -o name >/dev/null || fail "the refused delete removed the host"
+# --force: for a host that is gone for good.
+anvilctl host delete worker-1 --force | grep -q 'deleted' || fail "host delete --force"
+if anvilctl get host worker-1 -o name >/dev/null 2>&1; then fail "host delete --force kept the host"; fi
+echo "claimed host: delete refused, --force deletes"
 echo PASS
