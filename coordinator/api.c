@@ -93,13 +93,33 @@ static char *doc_label(const Obj *doc) {
         return asprintf_safe("%s/%s", kind ? kind : "?", name ? name : "?");
 }
 
+/* One problem line, within what API_RESPONSE allows (anvilctl's decoder refuses more): a
+ * message quoting a huge value is cut, at a character boundary, and says so; past the line
+ * limit one last line counts the rest. */
+static int append_problem_line(Obj *lines, const char *line) {
+        static const char cut[] = " … (truncated)";
+        size_t n = obj_len(lines);
+        if (n >= WIRE_MAX_PROBLEMS)
+                return 0;
+        if (n == WIRE_MAX_PROBLEMS - 1)
+                return obj_list_append(lines, obj_new_str("… more problems not shown"));
+        size_t len = strlen(line);
+        if (len < WIRE_MAX_PROBLEM)
+                return obj_list_append(lines, obj_new_str(line));
+        size_t keep = WIRE_MAX_PROBLEM - sizeof(cut);
+        while (keep > 0 && ((unsigned char)line[keep] & 0xC0) == 0x80)
+                keep--; /* not inside a UTF-8 sequence */
+        return obj_list_append(lines,
+                               obj_new_str_take(asprintf_safe("%.*s%s", (int)keep, line, cut)));
+}
+
 static int add_problem_lines(Obj *lines, const char *file, const char *label, const Problems *p) {
         _cleanup_free_ char *text = problems_format(file, label, p);
         if (!text)
                 return -ENOMEM;
         char *save = NULL;
         for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                int r = obj_list_append(lines, obj_new_str(line));
+                int r = append_problem_line(lines, line);
                 if (r < 0)
                         return r;
         }
@@ -312,9 +332,9 @@ int api_apply_in(Manager *m, const char *file, const char *content, const char *
         int r = yaml_parse_documents(content, strlen(content), &docs, &yerr);
         if (r == -EBADMSG) {
                 _cleanup_(obj_freep) Obj *lines = obj_new_list();
-                if (!lines || obj_list_append(lines, obj_new_str_take(asprintf_safe(
-                                                             "%s:%u:%u: %s", file, yerr.line,
-                                                             yerr.column, yerr.message))) < 0)
+                _cleanup_free_ char *line =
+                        asprintf_safe("%s:%u:%u: %s", file, yerr.line, yerr.column, yerr.message);
+                if (!lines || !line || append_problem_line(lines, line) < 0)
                         return -ENOMEM;
                 r = resp_fail(resp, "Invalid", "%s is not valid YAML", file);
                 if (r >= 0)
@@ -353,13 +373,11 @@ int api_apply_in(Manager *m, const char *file, const char *content, const char *
                             streq_ptr(meta_namespace(a) ?: "default",
                                       meta_namespace(b) ?: "default")) {
                                 _cleanup_free_ char *label = doc_label(a);
-                                r = obj_list_append(
-                                        lines,
-                                        obj_new_str_take(asprintf_safe(
-                                                "%s:%u:%u: %s: metadata.name: duplicate of the "
-                                                "document at line %u",
-                                                file, a->mark.line, a->mark.column, label,
-                                                b->mark.line)));
+                                _cleanup_free_ char *line = asprintf_safe(
+                                        "%s:%u:%u: %s: metadata.name: duplicate of the document "
+                                        "at line %u",
+                                        file, a->mark.line, a->mark.column, label, b->mark.line);
+                                r = line ? append_problem_line(lines, line) : -ENOMEM;
                         }
                 }
         if (r < 0 || obj_len(lines) > 0) {
