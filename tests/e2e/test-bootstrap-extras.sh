@@ -245,7 +245,7 @@ echo "ok: control plane: user, kubeadm init --v=3, no ntp"
 anvil_wait 60 "the bad machine Failed" bash -c \
   "$CTL get machines -l cluster.x-k8s.io/deployment-name=demo-bad -o json | grep -q '\"phase\": \"Failed\"'"
 out=$(anvilctl describe cluster demo)
-grep -q "last error: step users exited 1: visudo -cf .*anvil-careless.new exited with status 1" <<<"$out" || fail "describe: $out"
+grep -q "last error: step users exited 1: /.*/visudo -cf .*anvil-careless.new exited with status 1" <<<"$out" || fail "describe: $out"
 grep -q "syntax error" <<<"$out" || fail "describe lacks visudo's output: $out"
 ! grep -q '^careless:' "$WORK/agents/w-bad/root/etc/passwd" || fail "w-bad: careless was created"
 [ -z "$(ls -A "$WORK/agents/w-bad/root/etc/sudoers.d")" ] || fail "w-bad: sudoers.d not empty"
