@@ -20,8 +20,9 @@ char *ntp_dropin_text(const Obj *ntp, const char *machine) {
         const Obj *servers = obj_map_get(ntp, "servers");
         if (obj_len(servers) > 0) {
                 fputs("NTP=", f);
-                OBJ_LIST_FOREACH(s, servers, i)
-                fprintf(f, "%s%s", i ? " " : "", strempty(obj_str(s)));
+                OBJ_LIST_FOREACH(s, servers, i) {
+                        fprintf(f, "%s%s", i ? " " : "", strempty(obj_str(s)));
+                }
                 fputc('\n', f);
         }
         if (fclose(f) != 0) {

@@ -275,9 +275,10 @@ static int plan_user(UsersJob *j, const Obj *u, const char *useradd, const char 
         const char *primary = obj_get_str(u, "primaryGroup");
         _cleanup_strv_free_ char **groups = NULL;
         int r;
-        OBJ_LIST_FOREACH(g, obj_map_get(u, "groups"), i)
-        if (obj_str(g) && (r = strv_extend(&groups, obj_str(g))) < 0)
-                return r;
+        OBJ_LIST_FOREACH(g, obj_map_get(u, "groups"), i) {
+                if (obj_str(g) && (r = strv_extend(&groups, obj_str(g))) < 0)
+                        return r;
+        }
         for (size_t i = 0; i <= strv_length(groups); i++) {
                 const char *g = i < strv_length(groups) ? groups[i] : primary;
                 if (!g || strv_contains(*made_groups, g) || group_exists(j->c, g))
