@@ -466,6 +466,10 @@ static SchemaField item_field(const SchemaField *f) {
         itemf.max = f->item_max;
         itemf.item_max = 0;
         itemf.check = NULL;
+        /* A list of lists is of strings (mounts: [][]string, as explain says): one item type
+         * cannot describe both levels. */
+        if (f->item == ST_LIST)
+                itemf.item = ST_STRING;
         return itemf;
 }
 

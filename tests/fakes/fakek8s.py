@@ -481,6 +481,10 @@ def parse_flags(argv, spec, shorts=None, interspersed=True):
         elif kind == "list":
             vals.setdefault(name, []).extend(x for x in v.split(",") if x != "")
         else:
+            if name == "v" and not re.fullmatch(r"[+-]?[0-9]+", v):
+                # klog's verbosity is a Level (int32): pflag reports strconv's error.
+                raise Fail('invalid argument "%s" for "-v, --v" flag: strconv.ParseInt: parsing "%s": '
+                           'invalid syntax' % (v, v))
             vals[name] = v
         if name not in seen:
             seen.append(name)
