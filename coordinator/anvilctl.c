@@ -1759,7 +1759,8 @@ static const Command commands[] = {
          "      --wait            wait until each object is gone (bounded by --timeout)\n"
          "      --force           delete a host even while a machine claims it (a host\n"
          "                        that is gone for good; otherwise delete the machine)\n"},
-        {"rollout", "rollout status|history md|kcp NAME", "follow a rollout; list revisions",
+        {"rollout", "rollout status md|kcp NAME | rollout history md NAME",
+         "follow a rollout; list revisions",
          "`rollout status` prints where the rollout of a MachineDeployment or\n"
          "KubeadmControlPlane stands and waits until it completes (exit 0), fails or is\n"
          "paused (exit 1), as kubectl rollout status does; --timeout bounds the wait.\n"

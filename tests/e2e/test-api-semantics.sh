@@ -246,7 +246,7 @@ echo "== exit codes, --help, explain"
 expect_fail 'doesn.t have a resource type "widgets"' anvilctl get widgets
 expect_fail 'not found' anvilctl describe machine nope
 expect_fail 'unknown command' anvilctl frobnicate
-for c in apply get describe delete scale label annotate explain token host info version; do
+for c in apply get describe delete rollout scale label annotate explain token host info version; do
   out=$(anvilctl "$c" --help) || fail "$c --help exited non-zero"
   echo "$out" | grep -q "^Usage: anvilctl $c" || fail "$c --help: $out"
 done
