@@ -432,6 +432,9 @@ def log_invocation(tool, argv, rootfs, code, started):
 
 def run_main(tool, main, argv):
     """Run a fake command: print Fail to stderr, log the invocation, exit with its code."""
+    # Go programs write unbuffered: a reader of both pipes sees stdout and stderr in the
+    # order they were written (the preflight lines before the error), as with the real tools.
+    sys.stdout.reconfigure(line_buffering=True)
     started, code = now(), 0
     rootfs = ""
     for i, a in enumerate(argv):
