@@ -10,6 +10,8 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <getopt.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -70,6 +72,33 @@ static int call(Obj *req, Obj **ret) {
                         "anvil-coordinator running? set --server or ANVIL_SERVER)\n",
                         path);
                 return -ENOENT;
+        }
+        /* ZeroMQ connects in the background and would wait out the timeout on a socket file
+         * that a killed coordinator left behind, or that we may not open: ask the kernel
+         * first. */
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (path && strlen(path) < sizeof(sa.sun_path)) {
+                strcpy(sa.sun_path, path);
+                int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                int q = fd < 0                                                ? 0
+                        : connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno
+                                                                              : 0;
+                if (fd >= 0)
+                        close(fd);
+                if (q == -ECONNREFUSED) {
+                        fprintf(stderr,
+                                "error: cannot reach the coordinator: nothing listens on %s (left "
+                                "by a coordinator that stopped? is anvil-coordinator running?)\n",
+                                path);
+                        return q;
+                }
+                if (q == -EACCES) {
+                        fprintf(stderr,
+                                "error: cannot reach the coordinator: permission denied on %s "
+                                "(root or members of the group anvil)\n",
+                                path);
+                        return q;
+                }
         }
         int secs = call_timeout_override_sec > 0 ? call_timeout_override_sec : arg_timeout_sec;
         void *ctx = zmq_ctx_new();
