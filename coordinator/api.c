@@ -185,8 +185,9 @@ static int apply_defaults(const KindInfo *k, Obj *doc) {
 }
 
 /* Applies one validated document. *ret_action gets "created", "configured", "unchanged". */
+/* *ret_name: the object's name when the document had only generateName, else NULL. */
 static int apply_one(Manager *m, const KindInfo *k, const Obj *doc_in, Problems *p,
-                     const char **ret_action) {
+                     const char **ret_action, char **ret_name) {
         _cleanup_(obj_freep) Obj *doc = obj_dup(doc_in);
         if (!doc)
                 return -ENOMEM;
@@ -226,6 +227,8 @@ static int apply_one(Manager *m, const KindInfo *k, const Obj *doc_in, Problems 
                 if (r < 0)
                         return r;
                 *ret_action = "created";
+                if (!name && !(*ret_name = strdup(strempty(meta_name(doc)))))
+                        return -ENOMEM;
                 return 0;
         }
         if (r < 0)
@@ -462,8 +465,9 @@ int api_apply_in(Manager *m, const char *file, const char *content, const char *
         _cleanup_free_ char *fail_buf = NULL;
         OBJ_LIST_FOREACH(doc, docs, i) {
                 const char *action = NULL;
+                _cleanup_free_ char *generated = NULL;
                 size_t before = p.n;
-                r = apply_one(m, kinds[i], doc, &p, &action);
+                r = apply_one(m, kinds[i], doc, &p, &action, &generated);
                 if (p.n > before) {
                         _cleanup_free_ char *label = doc_label(doc);
                         Problems sub = {.items = p.items + before, .n = p.n - before};
@@ -481,9 +485,9 @@ int api_apply_in(Manager *m, const char *file, const char *content, const char *
                 }
                 char apiv[128];
                 const KindInfo *k = kinds[i];
-                _cleanup_free_ char *line = asprintf_safe(
-                        "%s%s%s/%s %s", k->singular, isempty(k->group) ? "" : ".", k->group,
-                        meta_name(doc) ? meta_name(doc) : "(generated)", action);
+                _cleanup_free_ char *line =
+                        asprintf_safe("%s%s%s/%s %s", k->singular, isempty(k->group) ? "" : ".",
+                                      k->group, generated ?: strempty(meta_name(doc)), action);
                 (void)apiv;
                 if (!line || obj_list_append(results, obj_new_str(line)) < 0) {
                         failed = -ENOMEM;

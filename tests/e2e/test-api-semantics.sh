@@ -96,6 +96,23 @@ before=$(rev)
 expect_fail 'bad-list.yaml:1:1: List: items: a List needs a list of objects' anvilctl apply -f "$WORK/bad-list.yaml"
 assert_eq "$(rev)" "$before" "store revision after a bad List"
 
+echo "== generateName: a new object each apply, its name printed"
+cat >"$WORK/gen.yaml" <<'YAML'
+apiVersion: infrastructure.anvil.dev/v1alpha1
+kind: AnvilMachineTemplate
+metadata:
+  generateName: gen-
+spec:
+  template:
+    spec: {}
+YAML
+g1=$(anvilctl apply -f "$WORK/gen.yaml") || fail "apply with generateName"
+g2=$(anvilctl apply -f "$WORK/gen.yaml") || fail "apply with generateName (2)"
+n1=$(sed -n 's|^anvilmachinetemplate.infrastructure.anvil.dev/\(gen-[a-z0-9]*\) created$|\1|p' <<<"$g1")
+n2=$(sed -n 's|^anvilmachinetemplate.infrastructure.anvil.dev/\(gen-[a-z0-9]*\) created$|\1|p' <<<"$g2")
+[ -n "$n1" ] && [ -n "$n2" ] && [ "$n1" != "$n2" ] || fail "generateName: $g1 / $g2"
+anvilctl get amt "$n1" -o name >/dev/null || fail "the printed name $n1 does not exist"
+
 echo "== generation moves with spec only"
 g1=$(field kct capi-quickstart-md-0 'd["metadata"]["generation"]')
 anvilctl label kct capi-quickstart-md-0 team=platform >/dev/null
