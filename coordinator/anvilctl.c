@@ -2020,8 +2020,20 @@ static const Command commands[] = {
         {"token", "token create|list|delete", "enrollment tokens for new hosts",
          "  token create [--ttl 24h] [--uses N] [--labels k=v,...] [--description TEXT]\n"
          "               [--agent-args] [--pxe]   a new token (printed once)\n"
-         "  token list                            tokens, without their secrets\n"
+         "  token list [-o json|yaml|name|wide]   tokens, without their secrets\n"
          "  token delete ID                       revoke a token (its first 6 characters)\n\n"
+         "Options of token create:\n"
+         "      --ttl DUR         how long the token can be used: 1s to 8784h (366 days),\n"
+         "                        or 0 for a token that never expires (default 24h)\n"
+         "      --uses N          how many hosts may enroll with it: 1 to 1000000, or 0\n"
+         "                        for unlimited (default 0)\n"
+         "      --labels k=v,...  labels every host enrolled with it gets (each key once)\n"
+         "      --description T   a note shown by token list (one line, at most 1024\n"
+         "                        characters)\n"
+         "      --agent-args      also print the anvil-agent flags that use the token\n"
+         "      --pxe             also print the kernel command line parameters\n"
+         "The endpoint printed by --agent-args and --pxe is the coordinator's advertise:\n"
+         "setting; a warning says when it is a wildcard or loopback address.\n\n"
          "A host enrolling with the token gets the token's labels.\n"},
         {"host", "host revoke|delete NAME [--force]", "cut a host off, or forget it",
          "  host revoke NAME   refuse the host's key from now on (its Host stays, Revoked)\n"

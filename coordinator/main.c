@@ -22,7 +22,7 @@ static void help(void) {
                "  -d, --state-dir DIR       store and keys (default /var/lib/anvil)\n"
                "      --metrics-listen A:P  Prometheus endpoint (default 127.0.0.1:9450,\n"
                "                            \"\" disables)\n"
-               "      --heartbeat-grace D   e.g. 30s\n"
+               "      --heartbeat-grace D   1s to 24h (default 30s)\n"
                "      --log-level LEVEL     debug, info, notice, warning, err\n"
                "  -h, --help                this help\n"
                "      --version             print the version\n",
