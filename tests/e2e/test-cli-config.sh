@@ -25,30 +25,39 @@ $out"
 C=$WORK/c
 mkdir -p "$C"
 
+# bad_file coordinator|agent YAML WANT...: the daemon refuses the file (YAML as printf %b
+# takes it) with exit status 1 and each WANT line on stderr, FILE standing for its path.
+ncase=0
+bad_file() {
+  local who=$1 yaml=$2 f w
+  shift 2
+  ncase=$((ncase + 1))
+  f=$C/case-$ncase.yaml
+  printf '%b' "$yaml" >"$f"
+  for w in "$@"; do
+    if [ "$who" = coordinator ]; then
+      expect_out 1 "${w//FILE/$f}" "$COORD" -c "$f" -d "$C/state" -s "$C/a.sock"
+    else
+      expect_out 1 "${w//FILE/$f}" "$AGENT" -c "$f" --cmdline /dev/null --state-dir "$C/astate"
+    fi
+  done
+}
+
 # ---- coordinator.yaml: every problem as FILE:LINE:COLUMN: field, nothing created ----
-printf 'log-level: info\nlisten: 127.0.0.1:7443\n' >"$C/listen.yaml"
-expect_out 1 "$C/listen.yaml:2:9: listen: must be tcp://HOST:PORT, not '127.0.0.1:7443'" \
-  "$COORD" -c "$C/listen.yaml" -d "$C/state" -s "$C/a.sock"
-printf 'listen: ipc:///tmp/x\n' >"$C/ipc.yaml"
-expect_out 1 "$C/ipc.yaml:1:9: listen: must be tcp://HOST:PORT (agents connect over TCP with CURVE), not 'ipc:///tmp/x'" \
-  "$COORD" -c "$C/ipc.yaml" -d "$C/state" -s "$C/a.sock"
-printf 'advertise: tcp://0.0.0.0:7443\n' >"$C/adv.yaml"
-expect_out 1 "$C/adv.yaml:1:12: advertise: a wildcard address cannot be advertised: give the name or address agents reach this coordinator at, not 'tcp://0.0.0.0:7443'" \
-  "$COORD" -c "$C/adv.yaml" -d "$C/state" -s "$C/a.sock"
-printf 'advertise: foo\n' >"$C/adv2.yaml"
-expect_out 1 "$C/adv2.yaml:1:12: advertise: must be tcp://HOST:PORT, not 'foo'" \
-  "$COORD" -c "$C/adv2.yaml" -d "$C/state" -s "$C/a.sock"
-printf 'metrics-listen: nonsense\n' >"$C/metrics.yaml"
-expect_out 1 "$C/metrics.yaml:1:17: metrics-listen: must be IPv4ADDR:PORT (e.g. 127.0.0.1:9450), or \"\" to disable, not 'nonsense'" \
-  "$COORD" -c "$C/metrics.yaml" -d "$C/state" -s "$C/a.sock"
-printf 'heartbeat-grace: 0s\nresync-period: 0s\n' >"$C/dur.yaml"
-expect_out 1 "$C/dur.yaml:1:18: heartbeat-grace: must be between 1s and 24h, not \"0s\"" \
-  "$COORD" -c "$C/dur.yaml" -d "$C/state" -s "$C/a.sock"
-expect_out 1 "$C/dur.yaml:2:16: resync-period: must be between 1s and 24h, not \"0s\"" \
-  "$COORD" -c "$C/dur.yaml" -d "$C/state" -s "$C/a.sock"
-printf 'heartbeat-grace: 30\n' >"$C/int.yaml"
-expect_out 1 "$C/int.yaml:1:18: heartbeat-grace: expected a duration such as \"10s\" or \"1m\", got integer" \
-  "$COORD" -c "$C/int.yaml" -d "$C/state" -s "$C/a.sock"
+bad_file coordinator 'log-level: info\nlisten: 127.0.0.1:7443\n' \
+  "FILE:2:9: listen: must be tcp://HOST:PORT, not '127.0.0.1:7443'"
+bad_file coordinator 'listen: ipc:///tmp/x\n' \
+  "FILE:1:9: listen: must be tcp://HOST:PORT (agents connect over TCP with CURVE), not 'ipc:///tmp/x'"
+bad_file coordinator 'advertise: tcp://0.0.0.0:7443\n' \
+  "FILE:1:12: advertise: a wildcard address cannot be advertised: give the name or address agents reach this coordinator at, not 'tcp://0.0.0.0:7443'"
+bad_file coordinator 'advertise: foo\n' "FILE:1:12: advertise: must be tcp://HOST:PORT, not 'foo'"
+bad_file coordinator 'metrics-listen: nonsense\n' \
+  "FILE:1:17: metrics-listen: must be IPv4ADDR:PORT (e.g. 127.0.0.1:9450), or \"\" to disable, not 'nonsense'"
+bad_file coordinator 'heartbeat-grace: 0s\nresync-period: 0s\n' \
+  'FILE:1:18: heartbeat-grace: must be between 1s and 24h, not "0s"' \
+  'FILE:2:16: resync-period: must be between 1s and 24h, not "0s"'
+bad_file coordinator 'heartbeat-grace: 30\n' \
+  'FILE:1:18: heartbeat-grace: expected a duration such as "10s" or "1m", got integer'
 # Flags are named as flags (usage errors: exit 2).
 expect_out 2 "anvil-coordinator: --listen: must be tcp://HOST:PORT, not '127.0.0.1:7443'" \
   "$COORD" -c /dev/null --listen 127.0.0.1:7443 -d "$C/state" -s "$C/a.sock"
@@ -59,22 +68,16 @@ expect_out 2 "anvil-coordinator: --heartbeat-grace: must be a duration between 1
 [ ! -e "$C/state" ] || fail "a refused coordinator configuration created $C/state: $(ls -A "$C/state")"
 
 # ---- agent.yaml ----
-printf 'coordinator: 127.0.0.1:7443\n' >"$C/agent-coord.yaml"
-expect_out 1 "$C/agent-coord.yaml:1:14: coordinator: must be tcp://HOST:PORT, not '127.0.0.1:7443'" \
-  "$AGENT" -c "$C/agent-coord.yaml" --cmdline /dev/null --state-dir "$C/astate"
-printf 'environment:\n  - NOEQUALS\n  - "=x"\n' >"$C/agent-env.yaml"
-expect_out 1 "$C/agent-env.yaml:2:5: environment[0]: must be KEY=VALUE with KEY made of letters, digits and _, not 'NOEQUALS'" \
-  "$AGENT" -c "$C/agent-env.yaml" --cmdline /dev/null --state-dir "$C/astate"
-expect_out 1 "$C/agent-env.yaml:3:5: environment[1]: must be KEY=VALUE with KEY made of letters, digits and _, not '=x'" \
-  "$AGENT" -c "$C/agent-env.yaml" --cmdline /dev/null --state-dir "$C/astate"
-printf 'heartbeat-interval: 0s\ncommand-timeout: 0s\n' >"$C/agent-dur.yaml"
-expect_out 1 "$C/agent-dur.yaml:1:21: heartbeat-interval: must be between 100ms and 24h, not \"0s\"" \
-  "$AGENT" -c "$C/agent-dur.yaml" --cmdline /dev/null --state-dir "$C/astate"
-expect_out 1 "$C/agent-dur.yaml:2:18: command-timeout: must be between 1s and 24h, not \"0s\"" \
-  "$AGENT" -c "$C/agent-dur.yaml" --cmdline /dev/null --state-dir "$C/astate"
-printf 'heartbeat-interval: 0\n' >"$C/agent-int.yaml"
-expect_out 1 "$C/agent-int.yaml:1:21: heartbeat-interval: expected a duration such as \"10s\" or \"1m\", got integer" \
-  "$AGENT" -c "$C/agent-int.yaml" --cmdline /dev/null --state-dir "$C/astate"
+bad_file agent 'coordinator: 127.0.0.1:7443\n' \
+  "FILE:1:14: coordinator: must be tcp://HOST:PORT, not '127.0.0.1:7443'"
+bad_file agent 'environment:\n  - NOEQUALS\n  - "=x"\n' \
+  "FILE:2:5: environment[0]: must be KEY=VALUE with KEY made of letters, digits and _, not 'NOEQUALS'" \
+  "FILE:3:5: environment[1]: must be KEY=VALUE with KEY made of letters, digits and _, not '=x'"
+bad_file agent 'heartbeat-interval: 0s\ncommand-timeout: 0s\n' \
+  'FILE:1:21: heartbeat-interval: must be between 100ms and 24h, not "0s"' \
+  'FILE:2:18: command-timeout: must be between 1s and 24h, not "0s"'
+bad_file agent 'heartbeat-interval: 0\n' \
+  'FILE:1:21: heartbeat-interval: expected a duration such as "10s" or "1m", got integer'
 echo "quiet anvil.coordinator=10.0.0.1:7443" >"$C/cmdline"
 set +e
 out=$("$AGENT" -c /dev/null --cmdline "$C/cmdline" --state-dir "$C/astate" 2>&1)
