@@ -19,6 +19,7 @@
 #include "agent.h"
 #include "bundle.h"
 #include "commands.h"
+#include "config.h"
 #include "exec.h"
 #include "facts.h"
 #include "fileio.h"
@@ -1757,6 +1758,37 @@ static void swap_str(char **a, char **b) {
         *b = t;
 }
 
+/* A reload cannot change who this agent is or where it lives: say which changed settings
+ * wait for a restart, rather than leave the operator thinking they apply. */
+static void warn_restart_only(Agent *a, const AgentConfig *n) {
+        static const struct {
+                const char *name;
+                size_t off;
+        } keys[] = {
+                {"coordinator", offsetof(AgentConfig, coordinator)},
+                {"coordinator-key", offsetof(AgentConfig, coordinator_key)},
+                {"state-dir", offsetof(AgentConfig, state_dir)},
+                {"host-root", offsetof(AgentConfig, host_root)},
+                {"product-uuid", offsetof(AgentConfig, product_uuid)},
+                {"hostname", offsetof(AgentConfig, hostname)},
+        };
+        char changed[256] = "";
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                const char *was = *(char *const *)((const char *)&a->c + keys[i].off),
+                           *now = *(char *const *)((const char *)n + keys[i].off);
+                if (!streq_ptr(was, now))
+                        snprintf(changed + strlen(changed), sizeof(changed) - strlen(changed),
+                                 "%s%s", changed[0] ? ", " : "", keys[i].name);
+        }
+        if (!strv_equal(a->c.cleanup, n->cleanup))
+                snprintf(changed + strlen(changed), sizeof(changed) - strlen(changed), "%s%s",
+                         changed[0] ? ", " : "", "cleanup-commands");
+        if (changed[0])
+                log_warning("Reload of %s: %s changed and takes effect only after 'systemctl "
+                            "restart anvil-agent'.",
+                            a->src.path, changed);
+}
+
 /* SIGHUP: read the configuration again and apply what can change while running: log level,
  * heartbeat interval, watched units, environment, kubeadm/kubectl paths, timeouts, and the
  * enrollment token. Identity (coordinator, its key, state directory, host root, product
@@ -1774,10 +1806,12 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
         _cleanup_(agent_config_done) AgentConfig n = {0};
         _cleanup_free_ char *error = NULL;
         int r = agent_config_load(&a->src, &n, &error);
-        if (r < 0)
+        if (r < 0) {
+                _cleanup_free_ char *line = error ? config_errors_one_line(error) : NULL;
                 log_error_errno(r, "Not reloading, the running configuration stays: %s",
-                                error ? error : strerror(-r));
-        else {
+                                line ? line : strerror(-r));
+        } else {
+                warn_restart_only(a, &n);
                 int level = LOG_INFO;
                 const char *env = getenv("ANVIL_LOG_LEVEL");
                 if (n.has_log_level)
@@ -1815,9 +1849,9 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
                 }
                 a->c.command_timeout_usec = n.command_timeout_usec;
                 a->c.kubeadm_timeout_usec = n.kubeadm_timeout_usec;
-                log_info("Reloaded %s: log level %d, heartbeat every %llums, %zu watched units, "
+                log_info("Reloaded %s: log level %s, heartbeat every %llums, %zu watched units, "
                          "kubeadm %s.",
-                         a->src.path, level,
+                         a->src.path, log_level_to_string(level),
                          (unsigned long long)(a->c.heartbeat_usec / USEC_PER_MSEC),
                          strv_length(a->c.units), a->c.kubeadm);
         }
