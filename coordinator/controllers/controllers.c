@@ -260,6 +260,13 @@ bool machine_is_ready(const Obj *machine) {
                condition_is_true(machine, "NodeHealthy");
 }
 
+bool machine_kubelet_matches(const Obj *machine) {
+        const char *want = obj_get_str(machine, "spec.version");
+        const char *have = obj_get_str(machine, "status.nodeInfo.kubeletVersion");
+        int c;
+        return !want || !have || (k8s_version_cmp(want, have, &c) >= 0 && c == 0);
+}
+
 bool machine_is_available(const Obj *machine, int64_t min_ready_seconds) {
         if (!machine_is_ready(machine) || meta_deleting(machine) || machine_upgrading(machine))
                 return false;

@@ -72,6 +72,10 @@ void object_hash(const Obj *o, char out[11]);
 
 /* A Machine whose node is there and Ready (Running, nodeRef, NodeHealthy). */
 bool machine_is_ready(const Obj *machine);
+/* The kubelet of the Machine's node runs spec.version (or either is not known yet). Cluster
+ * API takes this for granted (its machine images carry the version); Anvil's hosts are
+ * reused, so a Machine whose kubelet reports another version is not counted as up to date. */
+bool machine_kubelet_matches(const Obj *machine);
 /* Ready for min_ready_seconds, and not cordoned for an in-place upgrade. */
 bool machine_is_available(const Obj *machine, int64_t min_ready_seconds);
 /* Compares two Kubernetes versions by major.minor.patch; -EINVAL if either is malformed. */

@@ -28,6 +28,28 @@ static int get_ref(Manager *m, const Obj *machine, const char *path, const KindI
         return registry_get(m->reg, k, meta_namespace(machine), name, ret);
 }
 
+/* KubeletUpToDate: the node's kubelet runs spec.version (Anvil's: see
+ * machine_kubelet_matches()). */
+static void kubelet_condition(Obj *machine, const char *node) {
+        const char *want = obj_get_str(machine, "spec.version");
+        const char *have = obj_get_str(machine, "status.nodeInfo.kubeletVersion");
+        if (!want || !have)
+                return;
+        if (machine_kubelet_matches(machine))
+                condition_set_true(machine, "KubeletUpToDate");
+        else if (machine_upgrading(machine))
+                condition_set(machine, "KubeletUpToDate", COND_FALSE, "UpgradingInPlace",
+                              SEVERITY_INFO, "the kubelet runs %s; upgrading in place to %s", have,
+                              want);
+        else
+                condition_set(machine, "KubeletUpToDate", COND_FALSE, "KubeletVersionMismatch",
+                              SEVERITY_WARNING,
+                              "node %s reports kubelet %s, but spec.version is %s: the host runs "
+                              "other Kubernetes packages (upgrade-commands in its agent.yaml "
+                              "install the machine's version)",
+                              strna(node), have, want);
+}
+
 /*
  * Cluster API's order of deletion: drain the node (honouring nodeDrainTimeout), release the
  * infrastructure (here: reset the host and return it to the pool), delete the Node, drop the
@@ -304,6 +326,7 @@ int reconcile_machine(Manager *m, const char *ns, const char *name) {
                 const char *kv = obj_get_str(host, "status.kubeletVersion");
                 if (kv && (r = obj_set_str(machine, "status.nodeInfo.kubeletVersion", kv)) < 0)
                         return r;
+                kubelet_condition(machine, obj_get_str(host, "status.nodeName"));
                 if (obj_get_bool(host, "status.nodeReady", false))
                         condition_set_true(machine, "NodeHealthy");
                 else
