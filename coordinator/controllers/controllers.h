@@ -62,6 +62,11 @@ int controllers_enqueue_all(Manager *m);
 /* Shared helpers. */
 bool cluster_paused(const Obj *cluster, const Obj *obj);
 int get_owner_cluster(Manager *m, const Obj *obj, Obj **ret);
+/* Makes cluster an owner (not the controller) of the template ref names (a kind ending in
+ * "Template", in ref's namespace or ns), as Cluster API's MachineDeployment, MachineSet and
+ * KubeadmControlPlane controllers do: the template then goes with the last cluster using it.
+ * A template that does not exist is left to the caller to report. */
+int cluster_own_template(Manager *m, const Obj *cluster, const Obj *ref, const char *ns);
 /* The name of the Host a Machine holds (through its AnvilMachine), or NULL. */
 char *machine_host_name(Manager *m, const Obj *machine);
 /* The object key of obj, for command requesters. */

@@ -574,6 +574,10 @@ int reconcile_kcp(Manager *m, const char *ns, const char *name) {
                 return 0;
         if ((r = meta_add_finalizer(kcp, FINALIZER_KCP)) < 0)
                 return r;
+        r = cluster_own_template(m, cluster, obj_get(kcp, "spec.machineTemplate.infrastructureRef"),
+                                 ns);
+        if (r < 0)
+                return r;
 
         int64_t replicas = 1;
         obj_get_int(kcp, "spec.replicas", &replicas);

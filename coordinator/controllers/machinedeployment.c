@@ -391,6 +391,11 @@ int reconcile_machinedeployment(Manager *m, const char *ns, const char *name) {
                 r = patch_save(m->reg, orig, md);
                 return r < 0 ? r : 0;
         }
+        /* The templates go with the cluster. */
+        const Obj *tspec = obj_get(md, "spec.template.spec");
+        if ((r = cluster_own_template(m, cluster, obj_get(tspec, "bootstrap.configRef"), ns)) < 0 ||
+            (r = cluster_own_template(m, cluster, obj_get(tspec, "infrastructureRef"), ns)) < 0)
+                return r;
 
         int64_t replicas = 1, min_ready = 0;
         obj_get_int(md, "spec.replicas", &replicas);
