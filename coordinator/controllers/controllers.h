@@ -109,10 +109,15 @@ int machine_inplace_reconcile(Manager *m, Obj *machine, const Obj *host);
  * -ENOENT when the cluster has no control plane machine, -EBUSY while one of them is in an
  * in-place upgrade (or stopped in a failed one). */
 int control_plane_version(Manager *m, const char *ns, const char *cluster, char **ret);
-/* For api.c: version skew rules on an update of a KubeadmControlPlane or MachineDeployment
- * (no minor version skipped; no kubelet newer than the control plane). Adds problems. */
+/* For api.c: version skew rules on an update of a KubeadmControlPlane or MachineDeployment.
+ * skew_check_update: no minor version skipped (live → merged, one document). Adds problems. */
 int skew_check_update(Manager *m, const KindInfo *k, const Obj *live, const Obj *merged,
                       Problems *p);
+/* skew_check_applied: no kubelet newer than the control plane, nor more than three minor
+ * versions older — before → after, once every document of the apply is written (in the open
+ * store group), so it sees the other documents' objects as the apply leaves them. */
+int skew_check_applied(Manager *m, const KindInfo *k, const Obj *before, const Obj *after,
+                       Problems *p);
 
 /* Creates the Machine + KubeadmConfig + AnvilMachine trio for an owner (KCP or
  * MachineSet). */
