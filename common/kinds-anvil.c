@@ -269,6 +269,9 @@ static int secret_defaults(Obj *doc) {
         _cleanup_(obj_freep) Obj *sd = obj_map_take(doc, "stringData");
         if (obj_len(sd) == 0)
                 return 0;
+        const Obj *have = obj_map_get(doc, "data");
+        if (have && !obj_is(have, OBJ_MAP))
+                return -EINVAL; /* the schema reports it; checked as written */
         Obj *data = obj_map_ensure_map(doc, "data");
         if (!data)
                 return -ENOMEM;

@@ -90,17 +90,7 @@ static const SchemaField cluster_status[] = {
 };
 
 static int check_cidrs(const Obj *doc, const char *path, Problems *p) {
-        OBJ_LIST_FOREACH(c, obj_get(doc, path), i) {
-                const char *msg = obj_is(c, OBJ_STR) ? check_cidr(c, NULL, 0) : NULL;
-                if (!msg)
-                        continue;
-                char sub[128];
-                snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-                int r = problems_add(p, c->mark, sub, "%s", msg);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+        return check_items(obj_get(doc, path), path, check_cidr, p);
 }
 
 static int cluster_validate(const Obj *doc, Problems *p) {
@@ -363,10 +353,20 @@ static int default_selector(Obj *doc, const char *name_label, bool cluster_in_se
         const char *cn = obj_get_str(doc, "spec.clusterName");
         int r;
         Obj *spec = obj_map_get(doc, "spec");
-        Obj *sel = spec ? obj_map_ensure_map(spec, "selector") : NULL;
+        if (!obj_is(spec, OBJ_MAP))
+                return 0;
+        /* A selector or matchLabels of the wrong type is the schema's problem to report;
+         * -EINVAL tells the caller to check the document as written. */
+        const Obj *have = obj_map_get(spec, "selector");
+        if (have && !obj_is(have, OBJ_MAP))
+                return -EINVAL;
+        if (have && obj_map_get(have, "matchLabels") &&
+            !obj_is(obj_map_get(have, "matchLabels"), OBJ_MAP))
+                return -EINVAL;
+        Obj *sel = obj_map_ensure_map(spec, "selector");
         Obj *ml = sel ? obj_map_ensure_map(sel, "matchLabels") : NULL;
         if (!ml)
-                return spec ? -ENOMEM : 0;
+                return -ENOMEM;
         Obj *tmpl = obj_map_get(spec, "template");
         Obj *tmeta = obj_is(tmpl, OBJ_MAP) ? obj_map_ensure_map(tmpl, "metadata") : NULL;
         Obj *tl = tmeta ? obj_map_ensure_map(tmeta, "labels") : NULL;

@@ -10,6 +10,8 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <getopt.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -70,6 +72,33 @@ static int call(Obj *req, Obj **ret) {
                         "anvil-coordinator running? set --server or ANVIL_SERVER)\n",
                         path);
                 return -ENOENT;
+        }
+        /* ZeroMQ connects in the background and would wait out the timeout on a socket file
+         * that a killed coordinator left behind, or that we may not open: ask the kernel
+         * first. */
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (path && strlen(path) < sizeof(sa.sun_path)) {
+                strcpy(sa.sun_path, path);
+                int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                int q = fd < 0                                                ? 0
+                        : connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno
+                                                                              : 0;
+                if (fd >= 0)
+                        close(fd);
+                if (q == -ECONNREFUSED) {
+                        fprintf(stderr,
+                                "error: cannot reach the coordinator: nothing listens on %s (left "
+                                "by a coordinator that stopped? is anvil-coordinator running?)\n",
+                                path);
+                        return q;
+                }
+                if (q == -EACCES) {
+                        fprintf(stderr,
+                                "error: cannot reach the coordinator: permission denied on %s "
+                                "(root or members of the group anvil)\n",
+                                path);
+                        return q;
+                }
         }
         int secs = call_timeout_override_sec > 0 ? call_timeout_override_sec : arg_timeout_sec;
         void *ctx = zmq_ctx_new();
@@ -1704,7 +1733,8 @@ static const Command commands[] = {
          "first and applied together or not at all; every problem is reported as\n"
          "FILE:LINE:COLUMN: KIND/NAME: field.path: message. status is never applied.\n"
          "A metadata.resourceVersion in the manifest makes the update conditional: it fails\n"
-         "with a conflict if the object changed since.\n\n"
+         "with a conflict if the object changed since. A `kind: List` (what get -o yaml|json\n"
+         "prints for several objects) applies its items.\n\n"
          "Options:\n"
          "  -f, --filename FILE   a manifest, a directory of .yaml/.yml/.json files (in name\n"
          "                        order, one apply each), or - for standard input\n"
@@ -1758,7 +1788,8 @@ static const Command commands[] = {
          "      --wait            wait until each object is gone (bounded by --timeout)\n"
          "      --force           delete a host even while a machine claims it (a host\n"
          "                        that is gone for good; otherwise delete the machine)\n"},
-        {"rollout", "rollout status|history md|kcp NAME", "follow a rollout; list revisions",
+        {"rollout", "rollout status md|kcp NAME | rollout history md NAME",
+         "follow a rollout; list revisions",
          "`rollout status` prints where the rollout of a MachineDeployment or\n"
          "KubeadmControlPlane stands and waits until it completes (exit 0), fails or is\n"
          "paused (exit 1), as kubectl rollout status does; --timeout bounds the wait.\n"

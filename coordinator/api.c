@@ -185,9 +185,10 @@ static int apply_defaults(const KindInfo *k, Obj *doc) {
 }
 
 /* Applies one validated document. *ret_action gets "created", "configured", "unchanged";
+ * *ret_name the object's name when the document had only generateName, else NULL;
  * *ret_before the object as it was, for an update (checked again after the whole apply). */
 static int apply_one(Manager *m, const KindInfo *k, const Obj *doc_in, Problems *p,
-                     const char **ret_action, Obj **ret_before) {
+                     const char **ret_action, char **ret_name, Obj **ret_before) {
         _cleanup_(obj_freep) Obj *doc = obj_dup(doc_in);
         if (!doc)
                 return -ENOMEM;
@@ -227,6 +228,8 @@ static int apply_one(Manager *m, const KindInfo *k, const Obj *doc_in, Problems 
                 if (r < 0)
                         return r;
                 *ret_action = "created";
+                if (!name && !(*ret_name = strdup(strempty(meta_name(doc)))))
+                        return -ENOMEM;
                 return 0;
         }
         if (r < 0)
@@ -364,6 +367,58 @@ static int apply_namespace(Obj *doc, const char *ns, Problems *p) {
                             obj_str(have), ns);
 }
 
+/* A "kind: List" document (what `get -o yaml|json` prints for several objects, as kubectl
+ * accepts it) stands for its items: they replace it in docs, in place, each with its own
+ * source position. A List that is not one (no items, other fields, a List inside) is a
+ * problem line, and docs is left alone. */
+static int expand_lists(const char *file, Obj **docs, Obj *lines) {
+        bool any = false;
+        OBJ_LIST_FOREACH(doc, *docs, i)
+        any |= streq_ptr(obj_get_str(doc, "kind"), "List");
+        if (!any)
+                return 0;
+        _cleanup_(obj_freep) Obj *out = obj_new_list();
+        if (!out)
+                return -ENOMEM;
+        int r = 0;
+        for (size_t i = 0; r >= 0 && i < obj_len(*docs); i++) {
+                Obj *doc = obj_list_get(*docs, i);
+                if (!streq_ptr(obj_get_str(doc, "kind"), "List")) {
+                        r = obj_list_append(out, obj_dup(doc));
+                        continue;
+                }
+                const char *bad = NULL;
+                const Obj *items = obj_map_get(doc, "items");
+                if (!streq_ptr(obj_get_str(doc, "apiVersion"), "v1"))
+                        bad = "apiVersion: a List must be \"v1\"";
+                else if (!items || items->type != OBJ_LIST)
+                        bad = "items: a List needs a list of objects";
+                OBJ_MAP_FOREACH(e, doc)
+                if (!bad && !streq(e->key, "apiVersion") && !streq(e->key, "kind") &&
+                    !streq(e->key, "items") && !streq(e->key, "metadata"))
+                        bad = "unknown field in a List (apiVersion, kind, metadata, items)";
+                OBJ_LIST_FOREACH(it, items, j)
+                if (!bad && (it->type != OBJ_MAP || streq_ptr(obj_get_str(it, "kind"), "List")))
+                        bad = "items: every item must be an object, and not a List";
+                if (bad) {
+                        _cleanup_free_ char *line = asprintf_safe(
+                                "%s:%u:%u: List: %s", file, doc->mark.line, doc->mark.column, bad);
+                        r = line ? append_problem_line(lines, line) : -ENOMEM;
+                        continue;
+                }
+                OBJ_LIST_FOREACH(it, items, j)
+                if (r >= 0)
+                        r = obj_list_append(out, obj_dup(it));
+        }
+        if (r < 0)
+                return r;
+        if (obj_len(lines) > 0)
+                return 0;
+        obj_free(*docs);
+        *docs = TAKE_PTR(out);
+        return 0;
+}
+
 int api_apply_in(Manager *m, const char *file, const char *content, const char *ns, Obj *resp) {
         _cleanup_(obj_freep) Obj *docs = NULL;
         YamlError yerr;
@@ -381,16 +436,22 @@ int api_apply_in(Manager *m, const char *file, const char *content, const char *
         }
         if (r < 0)
                 return r;
-        if (obj_len(docs) == 0)
-                return resp_fail(resp, "Invalid", "%s: no objects to apply", file);
-
         /* Pass 1: validate every document; report everything at once. */
         _cleanup_(obj_freep) Obj *lines = obj_new_list();
-        const KindInfo **kinds = calloc(obj_len(docs), sizeof(KindInfo *));
-        if (!lines || !kinds) {
-                free(kinds);
+        if (!lines)
                 return -ENOMEM;
+        if ((r = expand_lists(file, &docs, lines)) < 0)
+                return r;
+        if (obj_len(lines) > 0) {
+                r = resp_fail(resp, "Invalid", "%s: %zu problem%s, nothing applied", file,
+                              obj_len(lines), obj_len(lines) == 1 ? "" : "s");
+                return r < 0 ? r : obj_map_set(resp, "problems", TAKE_PTR(lines));
         }
+        if (obj_len(docs) == 0)
+                return resp_fail(resp, "Invalid", "%s: no objects to apply", file);
+        const KindInfo **kinds = calloc(obj_len(docs), sizeof(KindInfo *));
+        if (!kinds)
+                return -ENOMEM;
         OBJ_LIST_FOREACH(doc, docs, i) {
                 _cleanup_(problems_clearp) Problems p = {0};
                 r = apply_namespace(doc, ns, &p);
@@ -445,9 +506,10 @@ int api_apply_in(Manager *m, const char *file, const char *content, const char *
                 if (failed == -ENOMEM)
                         break;
                 const char *action = NULL;
+                _cleanup_free_ char *generated = NULL;
                 size_t before = p.n;
                 Obj *was = NULL;
-                r = apply_one(m, kinds[i], doc, &p, &action, &was);
+                r = apply_one(m, kinds[i], doc, &p, &action, &generated, &was);
                 if (obj_list_append(befores, was ? was : obj_new_null()) < 0) {
                         failed = -ENOMEM;
                         break;
@@ -455,9 +517,9 @@ int api_apply_in(Manager *m, const char *file, const char *content, const char *
                 if (note_result(lines, file, doc, &p, before, r, &failed, &fail_label) < 0)
                         continue;
                 const KindInfo *k = kinds[i];
-                _cleanup_free_ char *line = asprintf_safe(
-                        "%s%s%s/%s %s", k->singular, isempty(k->group) ? "" : ".", k->group,
-                        meta_name(doc) ? meta_name(doc) : "(generated)", action);
+                _cleanup_free_ char *line =
+                        asprintf_safe("%s%s%s/%s %s", k->singular, isempty(k->group) ? "" : ".",
+                                      k->group, generated ?: strempty(meta_name(doc)), action);
                 if (!line || obj_list_append(results, obj_new_str(line)) < 0) {
                         failed = -ENOMEM;
                         break;

@@ -38,6 +38,11 @@ typedef struct HostLink {
         bool stored_connected; /* the Host's status.connected as loaded from the store */
         int srcfd;             /* the connection's fd, to cut a revoked host off */
         uint64_t peer_tag;     /* hash of that fd's peer address, to know it still is ours */
+        /* The ROUTER lost the peer's route (EHOSTUNREACH on a send: its connection closed).
+         * Not the same as not connected: the host stays "connected" until it has been silent
+         * for the heartbeat grace, and is marked unreachable then, by the tick, as any
+         * silent host — it only stops being sent to until it says something again. */
+        bool unroutable;
 } HostLink;
 
 /* A connection to shut down at the next tick: after the REVOKED queued to it had time to
@@ -361,7 +366,7 @@ static int send_to(Fanout *f, HostLink *l, MsgType type, const Obj *body) {
             zmq_send(f->m->router, buf, size, ZMQ_DONTWAIT) < 0) {
                 r = negative_errno();
                 if (r == -EHOSTUNREACH)
-                        l->connected = false;
+                        l->unroutable = true;
         }
         free(buf);
         return r;
@@ -369,7 +374,7 @@ static int send_to(Fanout *f, HostLink *l, MsgType type, const Obj *body) {
 
 int fanout_send(Fanout *f, const char *host, MsgType type, const Obj *body) {
         HostLink *l = find_by_host(f, host);
-        if (!l || !l->connected || l->revoked)
+        if (!l || !l->connected || l->unroutable || l->revoked)
                 return -ENOTCONN;
         return send_to(f, l, type, body);
 }
@@ -439,7 +444,7 @@ static bool test_duplicate_desired(void) {
 
 static void send_desired(Fanout *f, HostLink *l) {
         /* No route yet (enrolled, its own connection not seen yet): its HELLO will ask. */
-        if (!l->host || !l->connected || l->revoked || l->rid_len == 0)
+        if (!l->host || !l->connected || l->unroutable || l->revoked || l->rid_len == 0)
                 return;
         _cleanup_(obj_freep) Obj *body = NULL;
         int64_t gen = 0;
@@ -828,6 +833,7 @@ int fanout_on_router(void *zsock, void *userdata) {
         if (zmq_msg_size(&rid) <= sizeof(l->rid)) {
                 memcpy(l->rid, zmq_msg_data(&rid), zmq_msg_size(&rid));
                 l->rid_len = zmq_msg_size(&rid);
+                l->unroutable = false;
         }
         /* The latest connection is the one to cut on revocation (a getpeername() per
          * message: the fd number may have been reused by a reconnect). */
@@ -880,7 +886,7 @@ static void tick_visit(const void *node, VISIT which, void *closure) {
         }
         if (l->connected)
                 c->connected++;
-        if (l->connected && l->desired_gen > l->acked_gen &&
+        if (l->connected && !l->unroutable && l->desired_gen > l->acked_gen &&
             (l->sent_gen != l->desired_gen || c->now >= l->sent_at + l->retry_usec))
                 mark_dirty(c->f, l);
 }

@@ -713,6 +713,16 @@ static void test_machinedeployment_selector(void **state) {
         _cleanup_free_ char *ms =
                 replace(machineset_yaml, "labels: {pool: a}", "labels: {pool: b}");
         expect_invalid(ms, "spec.template.metadata.labels", "must match spec.selector");
+        /* A selector or matchLabels of the wrong type is a schema problem, reported as such
+         * (defaulting cannot follow it, and must not fail the whole validation). */
+        _cleanup_free_ char *scalar = replace(
+                machineset_yaml, "  selector:\n    matchLabels: {pool: a}\n", "  selector: 1\n");
+        expect_invalid(scalar, "spec.selector", "expected");
+        _cleanup_free_ char *ml_list = replace(md_yaml,
+                                               "    matchLabels:\n"
+                                               "      cluster.x-k8s.io/cluster-name: prod\n",
+                                               "    matchLabels: [a]\n");
+        expect_invalid(ml_list, "spec.selector.matchLabels", "expected");
         _cleanup_free_ char *surge = replace(md_yaml, "maxUnavailable: 25%", "maxUnavailable: x");
         expect_invalid(surge, "spec.strategy.rollingUpdate.maxUnavailable", "percentage");
 }
