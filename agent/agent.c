@@ -801,17 +801,23 @@ static void version_checked(Agent *a, Obj *step, size_t index, int code, const c
         const char *name = obj_get_str(step, "name");
         const char *want = upgrade_version(a);
         char have[72] = "", msg[512];
-        if (code != 0) {
-                plan_fail(a, name, code, "kubeadm version failed: is kubeadm installed?", tail);
-                return;
-        }
-        sscanf(strempty(out), " %71s", have);
         bool installs =
                 index + 1 < obj_len(obj_map_get(plan(a), "steps")) &&
                 startswith(strempty(obj_get_str(
                                    obj_list_get(obj_map_get(plan(a), "steps"), index + 1), "name")),
                            "upgrade-commands-");
-        if (upgrade_versions_match(have, want)) {
+        if (code != 0 && (!installs || streq(name, "verify-version"))) {
+                plan_fail(a, name, code, "kubeadm version failed: is kubeadm installed?", tail);
+                return;
+        }
+        if (code == 0)
+                sscanf(strempty(out), " %71s", have);
+        if (code != 0)
+                /* A host without kubeadm yet: the upgrade-commands install it. */
+                log_info("kubeadm version failed (exit %d): installing Kubernetes %s with the "
+                         "upgrade-commands.",
+                         code, strna(want));
+        else if (upgrade_versions_match(have, want)) {
                 log_info("kubeadm %s is installed, as machine %s wants.", have,
                          strna(obj_get_str(a->state, "desired.machine.name")));
                 skip_install_steps(a, index);
