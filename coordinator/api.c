@@ -316,6 +316,8 @@ static int check_skew(Manager *m, const KindInfo *k, const Obj *doc_in, const Ob
                       Problems *p) {
         _cleanup_(obj_freep) Obj *after = NULL;
         int r = registry_get(m->reg, k, meta_namespace(before), meta_name(before), &after);
+        if (r == -ENOENT)
+                return 0; /* the apply removed it (its last finalizer): nothing to compare */
         if (r < 0)
                 return r;
         size_t n = p->n;
