@@ -285,8 +285,9 @@ static int sync_kubeadm_config(Manager *m, Obj *kcp, const char *cluster, const 
         const char *version = obj_get_str(kcp, "spec.version");
         if (streq_ptr(obj_get_str(kcp, "status.kubeadmConfig.hash"), hash))
                 return 1;
-        OBJ_MAP_FOREACH(e, args)
-        if (strlen(strempty(obj_str(e->value))) > WIRE_MAX_TEXT) {
+        OBJ_MAP_FOREACH(e, args) {
+                if (strlen(strempty(obj_str(e->value))) <= WIRE_MAX_TEXT)
+                        continue;
                 condition_set(kcp, cond, COND_FALSE, "KubeadmConfigUpdateFailed", SEVERITY_ERROR,
                               "clusterConfiguration.%s is too large to send (more than %d bytes "
                               "as JSON)",
