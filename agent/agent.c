@@ -459,7 +459,10 @@ static char *node_name_of(const Obj *bundle, const char *fallback) {
         return strdup(fallback);
 }
 
+/* The fields every line carries from now on; a step sets its own while it runs, so none is
+ * left over from an earlier plan (a failed step's name would tag unrelated lines). */
 static void set_log_context(Agent *a) {
+        log_field_set(LOG_FIELD_STEP, NULL);
         const Obj *m = obj_get(a->state, "desired.machine");
         log_field_set(LOG_FIELD_MACHINE, obj_get_str(m, "name"));
         log_field_set(LOG_FIELD_CLUSTER, obj_get_str(m, "cluster"));
@@ -485,6 +488,7 @@ static void plan_fail(Agent *a, const char *step, int code, const char *message,
                   code, message);
         set_activity(a, "step %s failed (exit code %d): %s", step, code, message);
         send_status(a, NULL);
+        log_field_set(LOG_FIELD_STEP, NULL);
 }
 
 static void plan_advance(Agent *a);
