@@ -108,6 +108,21 @@ static int cluster_validate(const Obj *doc, Problems *p) {
         return 0;
 }
 
+/* As Cluster API's webhook: a reference may change (a migration) but not go away, which
+ * would orphan the control plane or the infrastructure the Cluster was built on. */
+static int cluster_validate_update(const Obj *old, const Obj *new, Problems *p) {
+        static const char *const refs[] = {"spec.controlPlaneRef", "spec.infrastructureRef"};
+        for (size_t i = 0; i < ELEMENTSOF(refs); i++) {
+                const Obj *was = obj_get(old, refs[i]), *now = obj_get(new, refs[i]);
+                if (!obj_is(was, OBJ_MAP) || obj_is(now, OBJ_MAP))
+                        continue;
+                int r = problems_add(p, new->mark, refs[i], "cannot be removed once set");
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int cluster_defaults(Obj *doc) {
         int r = default_ref_namespace(doc, "spec.infrastructureRef");
         return r < 0 ? r : default_ref_namespace(doc, "spec.controlPlaneRef");
@@ -124,6 +139,7 @@ const KindInfo kind_cluster = {
         .spec = cluster_spec,
         .status = cluster_status,
         .validate = cluster_validate,
+        .validate_update = cluster_validate_update,
         .defaults = cluster_defaults,
         .doc = "A Kubernetes cluster: its network, its control plane (a KubeadmControlPlane) and "
                "its infrastructure (an AnvilCluster). Workers are MachineDeployments that name "

@@ -307,6 +307,18 @@ sed -i 's|\[example.com/a, example.com/b\]|[]|' "$WORK/fin.yaml"
 anvilctl apply -f "$WORK/fin.yaml" >/dev/null
 expect_fail 'not found' anvilctl get amt fin
 
+echo "== a Cluster's references may not be removed"
+anvilctl get cluster capi-quickstart -o json | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+d.pop("status", None)
+for k in ("uid", "resourceVersion", "generation", "creationTimestamp", "finalizers", "ownerReferences"):
+    d["metadata"].pop(k, None)
+del d["spec"]["controlPlaneRef"]
+json.dump(d, open(sys.argv[1], "w"))' "$WORK/noref.json"
+expect_fail 'spec.controlPlaneRef: cannot be removed once set' anvilctl apply -f "$WORK/noref.json"
+field cluster capi-quickstart 'd["spec"]["controlPlaneRef"]["name"]' >/dev/null
+
 echo "== the paused annotation stops the controllers"
 sed 's/name: demo$/name: paused/; s/name: demo-/name: paused-/; s/clusterName: demo/clusterName: paused/; s/  namespace: default/  namespace: default\n  annotations: {cluster.x-k8s.io\/paused: "true"}/' \
   "$SRC/examples/cluster.yaml" | awk '/^kind: Cluster$/{c=1} {print} ' >"$WORK/paused.yaml"
