@@ -1347,17 +1347,13 @@ static void schedule_link_switch(Agent *a) {
 static void arm_enroll_timer(Agent *a, uint64_t usec);
 
 static void send_enroll(Agent *a) {
-        _cleanup_free_ char *proof = NULL;
-        int r = key_proof_make(&a->keys, a->c.coordinator_key, a->enroll_keys.public_z85, &proof);
+        _cleanup_(obj_freep) Obj *b = NULL;
+        int r = link_enroll_body(&a->keys, a->c.coordinator_key, a->enroll_keys.public_z85,
+                                 a->facts, &b);
         if (r < 0) {
                 log_error_errno(r, "Failed to make the proof of this host's key: %m");
                 return;
         }
-        _cleanup_(obj_freep) Obj *b = obj_new_map();
-        if (!b || obj_map_set_str(b, "agentKey", a->keys.public_z85) < 0 ||
-            obj_map_set_str(b, "proof", proof) < 0 ||
-            obj_map_set(b, "facts", obj_dup(a->facts)) < 0)
-                return;
         char fp[64];
         key_fingerprint(a->keys.public_z85, fp, sizeof(fp));
         log_info("Enrolling with the coordinator (product UUID %s, key %s).",
