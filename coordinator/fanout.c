@@ -357,33 +357,22 @@ void fanout_host_changed(Fanout *f, const char *name, const Obj *host) {
                 apply_host(f, l, host);
 }
 
-typedef struct LoadCtx {
-        Fanout *f;
-        int r;
-} LoadCtx;
-
-static int load_cb(Obj *host, void *userdata) {
-        LoadCtx *c = userdata;
+int fanout_load_host(Fanout *f, const Obj *host) {
         const char *key = obj_get_str(host, "status.agentKey");
         if (!key || !meta_name(host))
                 return 0;
-        int r = fanout_link_host(c->f, key, meta_name(host));
+        int r = fanout_link_host(f, key, meta_name(host));
         if (r >= 0)
-                r = fanout_link_uuid(c->f, key, obj_get_str(host, "status.facts.productUUID"));
+                r = fanout_link_uuid(f, key, obj_get_str(host, "status.facts.productUUID"));
         if (r < 0)
                 return r;
-        HostLink *l = find_by_key(c->f, key);
+        HostLink *l = find_by_key(f, key);
         /* Remembered so that a host which never comes back after a coordinator restart is
          * still marked unreachable, once the grace period has passed since the start. */
         l->stored_connected = obj_get_bool(host, "status.connected", false);
-        apply_host(c->f, l, host);
+        apply_host(f, l, host);
         l->changed_at = 0; /* since before this coordinator started: unknown */
         return 0;
-}
-
-int fanout_load(Fanout *f) {
-        LoadCtx c = {f, 0};
-        return registry_list(f->m->reg, &kind_host, NULL, load_cb, &c);
 }
 
 /* ---- sending ---- */

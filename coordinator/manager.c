@@ -15,6 +15,7 @@
 #include "enroll.h"
 #include "fanout.h"
 #include "fileio.h"
+#include "hostpool.h"
 #include "log.h"
 #include "manager.h"
 #include "metrics.h"
@@ -22,6 +23,8 @@
 #include "wire.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+
+extern const KindInfo kind_host, kind_anvilmachine;
 
 void manager_config_done(ManagerConfig *c) {
         free(c->listen);
@@ -50,6 +53,7 @@ Manager *manager_free(Manager *m) {
         m->admin_src = zsource_free(m->admin_src);
         m->queue = queue_free(m->queue);
         m->fanout = fanout_free(m->fanout);
+        m->pool = hostpool_free(m->pool);
         m->commands = commands_free(m->commands);
         m->metrics = metrics_free(m->metrics);
         sd_event_source_disable_unref(m->commit_source);
@@ -121,6 +125,9 @@ static int on_commit(sd_event_source *s, void *userdata) {
         (void)s;
         if (store_dirty(m->store)) {
                 int r = store_commit(m->store);
+                /* The pool learnt from the commit's events what became of this batch's
+                 * claims; after a failed commit they are undone. */
+                hostpool_batch_done(m->pool);
                 if (r < 0) {
                         /* Nothing of the batch is durable: tell no one anything about it. */
                         log_error_errno(r,
@@ -153,6 +160,24 @@ int manager_enqueue_after(Manager *m, const char *kind, const char *ns, const ch
         return queue_add_after(m->queue, key, usec);
 }
 
+static void enqueue_key(const char *key, void *userdata) {
+        Manager *m = userdata;
+        (void)queue_add(m->queue, key);
+}
+
+/* The in-memory indexes follow every committed object (and are loaded at startup). */
+static void index_object(Manager *m, const KindInfo *k, const char *key, const char *name,
+                         const Obj *obj) {
+        if (streq(k->kind, "Host")) {
+                /* A host that became free (or changed labels) may be what machines wait for. */
+                if (hostpool_host_changed(m->pool, name, obj))
+                        hostpool_foreach_waiting(m->pool, enqueue_key, m);
+        } else if (streq(k->kind, "AnvilMachine"))
+                hostpool_machine_waiting(m->pool, key,
+                                         obj && !obj_get(obj, "status.hostRef") &&
+                                                 !meta_deleting(obj));
+}
+
 static void on_store_event(const StoreEvent *ev, void *userdata) {
         Manager *m = userdata;
         if (ev->kv.key[0] == '_')
@@ -170,6 +195,7 @@ static void on_store_event(const StoreEvent *ev, void *userdata) {
 
         if (streq(k->kind, "Host"))
                 fanout_host_changed(m->fanout, name, ev->type == STORE_EVENT_PUT ? obj : NULL);
+        index_object(m, k, ev->kv.key, name, ev->type == STORE_EVENT_PUT ? obj : NULL);
         if (obj)
                 controllers_map_change(m, k, obj);
         else
@@ -393,6 +419,29 @@ static int setup_sockets(Manager *m) {
         return 0;
 }
 
+static int load_cb(Obj *o, void *userdata) {
+        Manager *m = userdata;
+        const KindInfo *k = kind_lookup(strempty(obj_get_str(o, "kind")));
+        _cleanup_free_ char *key = k ? registry_key(k, meta_namespace(o), meta_name(o)) : NULL;
+        if (!key)
+                return k ? -ENOMEM : 0;
+        if (k == &kind_host) {
+                int r = fanout_load_host(m->fanout, o);
+                if (r < 0)
+                        return r;
+        }
+        index_object(m, k, key, meta_name(o), o);
+        return 0;
+}
+
+/* Every Host and AnvilMachine once, into the fan-out and the host pool. */
+static int load_indexes(Manager *m) {
+        int r = registry_list(m->reg, &kind_host, NULL, load_cb, m);
+        if (r >= 0)
+                r = registry_list(m->reg, &kind_anvilmachine, NULL, load_cb, m);
+        return r;
+}
+
 static int lock_state_dir(Manager *m) {
         _cleanup_free_ char *path = strjoin(m->config.state_dir, "/coordinator.lock");
         if (!path)
@@ -506,6 +555,9 @@ int manager_new(const ManagerConfig *config, Manager **ret) {
         r = fanout_new(m, &m->fanout);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the fan-out: %m");
+        r = hostpool_new(&m->pool);
+        if (r < 0)
+                return log_oom();
         r = commands_new(m, &m->commands);
         if (r < 0)
                 return log_oom();
@@ -529,7 +581,7 @@ int manager_new(const ManagerConfig *config, Manager **ret) {
                         return log_error_errno(r, "Failed to add the resync timer: %m");
         }
 
-        r = fanout_load(m->fanout);
+        r = load_indexes(m);
         if (r < 0)
                 return log_error_errno(r, "Failed to load hosts from the store: %m");
         r = setup_sockets(m);
