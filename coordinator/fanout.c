@@ -814,6 +814,7 @@ int fanout_on_router(void *zsock, void *userdata) {
                 log_dropped(f, key, address, "a message", err);
                 goto out;
         }
+        metrics_agent_message(f->m->metrics, type);
         const char *tname = msg_type_to_string(type);
         int srcfd = zmq_msg_get(&body, ZMQ_SRCFD);
         HostLink *l = find_by_key(f, key);

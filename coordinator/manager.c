@@ -24,7 +24,8 @@
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 
-extern const KindInfo kind_host, kind_anvilmachine;
+extern const KindInfo kind_host, kind_anvilmachine, kind_machine, kind_machinedeployment,
+        kind_kubeadmcontrolplane;
 
 void manager_config_done(ManagerConfig *c) {
         free(c->listen);
@@ -124,7 +125,9 @@ static int on_commit(sd_event_source *s, void *userdata) {
         Manager *m = userdata;
         (void)s;
         if (store_dirty(m->store)) {
+                uint64_t t0 = now_usec(CLOCK_MONOTONIC);
                 int r = store_commit(m->store);
+                metrics_store_commit(m->metrics, now_usec(CLOCK_MONOTONIC) - t0);
                 /* The pool learnt from the commit's events what became of this batch's
                  * claims; after a failed commit they are undone. */
                 hostpool_batch_done(m->pool);
@@ -176,6 +179,7 @@ static void index_object(Manager *m, const KindInfo *k, const char *key, const c
                 hostpool_machine_waiting(m->pool, key,
                                          obj && !obj_get(obj, "status.hostRef") &&
                                                  !meta_deleting(obj));
+        metrics_object_changed(m->metrics, k, key, obj);
 }
 
 static void on_store_event(const StoreEvent *ev, void *userdata) {
@@ -434,12 +438,17 @@ static int load_cb(Obj *o, void *userdata) {
         return 0;
 }
 
-/* Every Host and AnvilMachine once, into the fan-out and the host pool. */
+/* Every object the in-memory indexes follow, once: into the fan-out, the host pool and the
+ * metrics. */
 static int load_indexes(Manager *m) {
-        int r = registry_list(m->reg, &kind_host, NULL, load_cb, m);
-        if (r >= 0)
-                r = registry_list(m->reg, &kind_anvilmachine, NULL, load_cb, m);
-        return r;
+        const KindInfo *const kinds[] = {&kind_host, &kind_anvilmachine, &kind_machine,
+                                         &kind_machinedeployment, &kind_kubeadmcontrolplane};
+        for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
+                int r = registry_list(m->reg, kinds[i], NULL, load_cb, m);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
 static int lock_state_dir(Manager *m) {
