@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The agent's life: enroll (once), then for each desired generation the coordinator sends:
- * persist it, acknowledge it, build the plan (provision: files, pre-kubeadm commands, kubeadm
- * init|join, post-kubeadm commands, wait for the node; deprovision: kubeadm reset, cleanup;
- * upgrade in place: see upgrade.h) and run it step by step. Every step transition is written to
- * disk (fsync) before it is reported, so a restart resumes at the right step; a kubeadm step
- * interrupted half way is judged by the files kubeadm leaves (it never inits a host twice).
+ * persist it, acknowledge it, build the plan (provision: files, users, ntp, pre-kubeadm
+ * commands, kubeadm init|join, post-kubeadm commands, wait for the node; deprovision: kubeadm
+ * reset, cleanup; upgrade in place: see upgrade.h) and run it step by step. Every step transition
+ * is written to disk (fsync) before it is reported, so a restart resumes at the right step; a
+ * kubeadm step interrupted half way is judged by the files kubeadm leaves (it never inits a host
+ * twice).
  */
 #include <grp.h>
 #include <pwd.h>
@@ -27,8 +28,10 @@
 #include "keys.h"
 #include "link.h"
 #include "log.h"
+#include "ntp.h"
 #include "state.h"
 #include "upgrade.h"
+#include "users.h"
 #include "wire.h"
 #include "yamlio.h"
 
@@ -49,6 +52,8 @@ typedef enum StepKind {
         STEP_UPGRADE_CMD,
         STEP_KUBEADM_UPGRADE,
         STEP_RESTART_KUBELET,
+        STEP_USERS,
+        STEP_NTP,
 } StepKind;
 
 struct Agent {
@@ -77,7 +82,8 @@ struct Agent {
         bool ever_connected;
         Exec *exec;
         CommandRunner *commands;
-        UnitRestart *restart; /* the restart-kubelet step's D-Bus call */
+        UnitRestart *restart; /* the restart-kubelet or ntp step's D-Bus call */
+        UsersJob *users;      /* the users step's commands (users.h) */
         uint64_t plan_serial; /* bumped whenever a new plan replaces the old one */
         uint64_t exec_plan;   /* plan_serial the running child (or restart) belongs to */
         uint64_t exec_started;
@@ -313,6 +319,10 @@ static int step_kind(const char *name, size_t *ret_index) {
                 return STEP_RESET;
         if (streq(name, "wait-node"))
                 return STEP_WAIT_NODE;
+        if (streq(name, "users"))
+                return STEP_USERS;
+        if (streq(name, "ntp"))
+                return STEP_NTP;
         if (sscanf(name, "pre-kubeadm-%u", &idx) == 1 ||
             sscanf(name, "post-kubeadm-%u", &idx) == 1) {
                 *ret_index = idx;
@@ -343,9 +353,15 @@ static int build_reset_steps(Agent *a, Obj *steps) {
         return r;
 }
 
+/* The order of cloud-init's modules: write_files, users_groups, ntp, then runcmd (the
+ * commands and kubeadm); see docs/bootstrap.md. */
 static int build_provision_steps(const Obj *bundle, Obj *steps) {
         int r = add_step(steps, "write-files");
         char n[64];
+        if (r >= 0 && obj_len(obj_map_get(bundle, "users")) > 0)
+                r = add_step(steps, "users");
+        if (r >= 0 && obj_map_get(bundle, "ntp"))
+                r = add_step(steps, "ntp");
         OBJ_LIST_FOREACH(c, obj_map_get(bundle, "preKubeadmCommands"), i) {
                 snprintf(n, sizeof(n), "pre-kubeadm-%zu", i + 1);
                 if (r >= 0)
@@ -635,6 +651,12 @@ static int kubeadm_argv(Agent *a, const char *sub, char ***ret) {
                 if ((r = argv_push(&argv, "--config")) >= 0)
                         r = argv_push(&argv, obj_get_str(a->bundle, "kubeadm.configPath"));
                 const Obj *ign = obj_get(a->bundle, "kubeadm.ignorePreflightErrors");
+                int64_t v;
+                if (r >= 0 && obj_get_int(a->bundle, "kubeadm.verbosity", &v)) {
+                        char flag[32];
+                        snprintf(flag, sizeof(flag), "--v=%lld", (long long)v);
+                        r = argv_push(&argv, flag);
+                }
                 if (r >= 0 && obj_len(ign) > 0) {
                         char buf[1024] = "--ignore-preflight-errors=";
                         OBJ_LIST_FOREACH(e, ign, i) {
@@ -692,6 +714,12 @@ static void describe_step(Agent *a, int kind, const char *name, size_t index, si
         case STEP_RESTART_KUBELET:
                 set_activity(a, "step %zu/%zu: restarting the kubelet", index + 1, total);
                 break;
+        case STEP_USERS:
+                set_activity(a, "step %zu/%zu: creating users", index + 1, total);
+                break;
+        case STEP_NTP:
+                set_activity(a, "step %zu/%zu: configuring NTP", index + 1, total);
+                break;
         default:
                 set_activity(a, "step %zu/%zu: running %s", index + 1, total, name);
                 break;
@@ -699,6 +727,26 @@ static void describe_step(Agent *a, int kind, const char *name, size_t index, si
 }
 
 static void on_restart_done(int r, const char *message, void *userdata);
+static void on_users_done(int code, const char *message, const char *tail, void *userdata);
+
+/* Restarts unit through systemd as step. Without a system bus nothing here runs units (a
+ * container, a test root): that is logged at level with hint, and the plan goes on. */
+static void step_restart_unit(Agent *a, Obj *step, const char *unit, int level, const char *hint) {
+        a->restart = unit_restart_free(a->restart);
+        a->exec_plan = a->plan_serial;
+        a->exec_started = now_usec(CLOCK_MONOTONIC);
+        int r = unit_restart_start(a->event, unit, a->c.command_timeout_usec, on_restart_done, a,
+                                   &a->restart);
+        if (r < 0) {
+                log_full_errno(level, r,
+                               "Cannot restart %s through systemd (no system bus?): %m. %s", unit,
+                               hint);
+                step_done(a, step);
+                plan_advance(a);
+                return;
+        }
+        log_info("Asked systemd to restart %s.", unit);
+}
 
 /* The version and mode of the current upgrade plan. */
 static const char *upgrade_version(Agent *a) {
@@ -793,8 +841,12 @@ static void step_start(Agent *a, Obj *step, size_t index) {
                 _cleanup_strv_free_ char **argv = NULL;
                 r = kubeadm_argv(a, cmd, &argv);
                 if (r >= 0) {
-                        log_info("Running: %s %s --config %s%s%s", a->c.kubeadm, cmd,
-                                 obj_get_str(a->bundle, "kubeadm.configPath"),
+                        char vflag[32] = "";
+                        int64_t v;
+                        if (obj_get_int(a->bundle, "kubeadm.verbosity", &v))
+                                snprintf(vflag, sizeof(vflag), " --v=%lld", (long long)v);
+                        log_info("Running: %s %s --config %s%s%s%s", a->c.kubeadm, cmd,
+                                 obj_get_str(a->bundle, "kubeadm.configPath"), vflag,
                                  root_is_slash(a) ? "" : " --rootfs ",
                                  root_is_slash(a) ? "" : a->c.host_root);
                         r = run(a, argv, a->c.kubeadm_timeout_usec, false);
@@ -847,25 +899,42 @@ static void step_start(Agent *a, Obj *step, size_t index) {
                 break;
         }
         case STEP_RESTART_KUBELET:
-                a->restart = unit_restart_free(a->restart);
+                /* Without a system bus, say so loudly: the node check that follows tells
+                 * whether the kubelet came back at the new version. */
+                step_restart_unit(a, step, UPGRADE_KUBELET_UNIT, LOG_ERR,
+                                  "Restart the kubelet by other means; going on to check the "
+                                  "node.");
+                return;
+        case STEP_USERS: {
+                _cleanup_strv_free_ char **env = command_env(a);
+                a->users = users_job_free(a->users);
                 a->exec_plan = a->plan_serial;
                 a->exec_started = now_usec(CLOCK_MONOTONIC);
-                r = unit_restart_start(a->event, UPGRADE_KUBELET_UNIT, a->c.command_timeout_usec,
-                                       on_restart_done, a, &a->restart);
+                r = env ? users_job_start(a->event, &a->c, obj_map_get(a->bundle, "users"), env,
+                                          on_users_done, a, &a->users, err, sizeof(err))
+                        : -ENOMEM;
+                if (r < 0)
+                        plan_fail(a, name, -1, *err ? err : strerror(-r), NULL);
+                return;
+        }
+        case STEP_NTP:
+                r = ntp_write_dropin(&a->c, obj_map_get(a->bundle, "ntp"),
+                                     obj_get_str(a->bundle, "machine"), err, sizeof(err));
                 if (r < 0) {
-                        /* No system bus: nothing here runs the kubelet as a unit (a container,
-                         * a test root). Say so loudly; the node check that follows tells
-                         * whether the kubelet came back at the new version. */
-                        log_error_errno(r,
-                                        "Cannot restart %s through systemd (no system bus?): %m. "
-                                        "Restart the kubelet by other means; going on to check "
-                                        "the node.",
-                                        UPGRADE_KUBELET_UNIT);
+                        plan_fail(a, name, -1, err, NULL);
+                        return;
+                }
+                if (!root_is_slash(a)) {
+                        /* A test root or a chroot: this system's timesyncd does not read it. */
+                        log_notice("The host root is %s, not /: %s is written there, %s is not "
+                                   "restarted.",
+                                   a->c.host_root, NTP_DROPIN, NTP_UNIT);
                         step_done(a, step);
                         plan_advance(a);
                         return;
                 }
-                log_info("Asked systemd to restart %s.", UPGRADE_KUBELET_UNIT);
+                step_restart_unit(a, step, NTP_UNIT, LOG_NOTICE,
+                                  "The new servers are used when it next starts.");
                 return;
         default:
                 plan_fail(a, name, -1, "unknown step in the saved plan", NULL);
@@ -1028,24 +1097,58 @@ static void on_exec_done(Exec *x, int code, const char *tail_in, void *userdata)
         plan_advance(a);
 }
 
+/* The step a finished restart or users job belonged to; NULL (the plan moved on) when a new
+ * plan replaced that one meanwhile. */
+static Obj *finished_step(Agent *a) {
+        if (a->exec_plan != a->plan_serial || !plan_active(a)) {
+                plan_advance(a);
+                return NULL;
+        }
+        size_t index;
+        return current_step(a, &index);
+}
+
 static void on_restart_done(int r, const char *message, void *userdata) {
         Agent *a = userdata;
         _cleanup_free_ char *msg = message ? strdup(message) : NULL;
         a->restart = unit_restart_free(a->restart);
-        if (a->exec_plan != a->plan_serial || !plan_active(a)) {
-                plan_advance(a);
-                return;
-        }
-        size_t index;
-        Obj *step = current_step(a, &index);
+        Obj *step = finished_step(a);
         if (!step)
                 return;
-        if (r < 0) {
+        size_t sub;
+        bool ntp = step_kind(obj_get_str(step, "name"), &sub) == STEP_NTP;
+        const char *unit = ntp ? NTP_UNIT : UPGRADE_KUBELET_UNIT;
+        if (r == -ENOENT && ntp)
+                /* NoSuchUnit: cloud-init would install a client; Anvil leaves packages to the
+                 * image. */
+                log_warning("%s is not installed: %s is written, but nothing reads it.", unit,
+                            NTP_DROPIN);
+        else if (r < 0) {
                 plan_fail(a, obj_get_str(step, "name"), -1,
-                          msg ? msg : "systemd could not restart the kubelet", NULL);
+                          msg ? msg : "systemd could not restart the unit", NULL);
+                return;
+        } else
+                log_info("systemd restarted %s.", unit);
+        step_done(a, step);
+        plan_advance(a);
+}
+
+static void on_users_done(int code, const char *message, const char *tail, void *userdata) {
+        Agent *a = userdata;
+        _cleanup_free_ char *msg = message ? strdup(message) : NULL;
+        _cleanup_free_ char *out = tail ? strdup(tail) : NULL;
+        a->users = users_job_free(a->users);
+        Obj *step = finished_step(a);
+        if (!step)
+                return;
+        if (code != 0) {
+                plan_fail(a, obj_get_str(step, "name"), code, msg ? msg : "the users step failed",
+                          out);
                 return;
         }
-        log_info("systemd restarted %s.", UPGRADE_KUBELET_UNIT);
+        log_info("users succeeded in %llu ms.",
+                 (unsigned long long)((now_usec(CLOCK_MONOTONIC) - a->exec_started) /
+                                      USEC_PER_MSEC));
         step_done(a, step);
         plan_advance(a);
 }
@@ -1054,7 +1157,7 @@ static int on_node_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Agent *a = userdata;
         (void)s;
         (void)usec;
-        if (a->exec || a->restart)
+        if (a->exec || a->restart || a->users)
                 return 0;
         if (streq(plan_state(a), "Provisioned")) {
                 if (start_node_check(a) < 0)
@@ -1162,7 +1265,7 @@ static void plan_complete(Agent *a) {
 }
 
 static void plan_advance(Agent *a) {
-        if (a->exec || a->restart)
+        if (a->exec || a->restart || a->users)
                 return;
         if (!plan_active(a))
                 return;
@@ -1767,6 +1870,7 @@ Agent *agent_free(Agent *a) {
                 return NULL;
         a->exec = exec_free(a->exec);
         a->restart = unit_restart_free(a->restart);
+        a->users = users_job_free(a->users);
         a->commands = command_runner_free(a->commands);
         a->health = health_free(a->health);
         a->last_health = obj_free(a->last_health);

@@ -90,17 +90,7 @@ static const SchemaField cluster_status[] = {
 };
 
 static int check_cidrs(const Obj *doc, const char *path, Problems *p) {
-        OBJ_LIST_FOREACH(c, obj_get(doc, path), i) {
-                const char *msg = obj_is(c, OBJ_STR) ? check_cidr(c, NULL, 0) : NULL;
-                if (!msg)
-                        continue;
-                char sub[128];
-                snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-                int r = problems_add(p, c->mark, sub, "%s", msg);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+        return check_items(obj_get(doc, path), path, check_cidr, p);
 }
 
 static int cluster_validate(const Obj *doc, Problems *p) {

@@ -308,26 +308,46 @@ static const SchemaField file_fields[] = {
         SCHEMA_END,
 };
 
+/* Applied by the agent's users step as cloud-init's users_groups module applies them (see
+ * docs/bootstrap.md); the checks keep every value a single field of /etc/passwd, a single
+ * argument of useradd and a single sudoers line. */
 static const SchemaField user_fields[] = {
-        {"name", ST_STRING, SF_REQUIRED, .doc = "user name"},
-        {"gecos", ST_STRING, .doc = "GECOS"},
-        {"groups", ST_STRING, .doc = "extra groups, comma-separated"},
-        {"homeDir", ST_STRING, .doc = "home directory"},
-        {"inactive", ST_BOOL, .doc = "mark inactive"},
-        {"shell", ST_STRING, .doc = "login shell"},
-        {"passwd", ST_STRING, SF_SECRET, .doc = "hashed password"},
+        {"name", ST_STRING, SF_REQUIRED, .check = bundle_check_account_name,
+         .doc = "user name: a letter or _, then letters, digits, ., _ or - (at most 32); an "
+                "existing user is adjusted (groups, password, lock, sudo, keys)"},
+        {"gecos", ST_STRING, .max = 256, .check = bundle_check_account_field,
+         .doc = "GECOS (full name, ...); new users only"},
+        {"groups", ST_STRING, .max = 256, .check = bundle_check_group_list,
+         .doc = "supplementary groups, comma-separated; missing ones are created (groupadd)"},
+        {"homeDir", ST_STRING, .max = 256, .check = bundle_check_account_path,
+         .doc = "home directory, created; new users only (default /home/<name>)"},
+        {"inactive", ST_BOOL,
+         .doc = "true expires the account (usermod --expiredate 1): no login at all"},
+        {"shell", ST_STRING, .max = 256, .check = bundle_check_account_path,
+         .doc = "login shell; new users only"},
+        {"passwd", ST_STRING, SF_SECRET, .max = 256, .check = bundle_check_account_field,
+         .doc = "hashed password (crypt(3), e.g. $6$...); exclusive with passwdFrom"},
         {"passwdFrom", ST_OBJECT, .fields = file_source_fields,
-         .doc = "hashed password from a Secret key"},
-        {"primaryGroup", ST_STRING, .doc = "primary group"},
-        {"lockPassword", ST_BOOL, .doc = "disable password login"},
-        {"sudo", ST_STRING, .doc = "sudoers rule"},
-        {"sshAuthorizedKeys", ST_LIST, .item = ST_STRING, .doc = "SSH public keys"},
+         .doc = "hashed password from a Secret key; exclusive with passwd"},
+        {"primaryGroup", ST_STRING, .max = 256, .check = bundle_check_account_name,
+         .doc = "primary group, created when missing; new users only"},
+        {"lockPassword", ST_BOOL,
+         .doc = "lock the password (usermod --lock; the default is true, as in cloud-init): "
+                "false leaves password login possible"},
+        {"sudo", ST_STRING, .max = 256, .check = bundle_check_line,
+         .doc = "sudoers rule, e.g. ALL=(ALL) NOPASSWD:ALL: written as \"<name> <rule>\" to "
+                "/etc/sudoers.d/<name> (0440), checked with visudo -c first"},
+        {"sshAuthorizedKeys", ST_LIST, .item = ST_STRING, .max = 100, .item_max = 2048,
+         .doc = "SSH public keys added to ~/.ssh/authorized_keys (0600, owned by the user)"},
         SCHEMA_END,
 };
 
 static const SchemaField ntp_fields[] = {
-        {"servers", ST_LIST, .item = ST_STRING, .doc = "NTP servers"},
-        {"enabled", ST_BOOL, .doc = "enable NTP"},
+        {"servers", ST_LIST, .item = ST_STRING, .max = 100, .item_max = 512,
+         .doc = "NTP servers: NTP= of /etc/systemd/timesyncd.conf.d/anvil.conf"},
+        {"enabled", ST_BOOL,
+         .doc = "false: NTP is left alone (as cloud-init's ntp module skips itself); default "
+                "true"},
         SCHEMA_END,
 };
 
@@ -369,24 +389,66 @@ const SchemaField kubeadm_config_spec_fields[] = {
         {"files", ST_LIST, .item = ST_OBJECT, .fields = file_fields, .max = 256,
          .doc = "files the agent writes before kubeadm runs"},
         {"diskSetup", ST_OBJECT, .fields = disk_setup_fields,
-         .doc = "partitions and file systems (accepted; the agent does not apply it)"},
+         .doc = "refused: partition and format disks in preKubeadmCommands (see "
+                "docs/bootstrap.md)"},
         {"mounts", ST_LIST, .item = ST_LIST,
-         .doc = "mount points (accepted; the agent does not apply them)"},
+         .doc = "refused: mount in preKubeadmCommands (see docs/bootstrap.md)"},
         {"preKubeadmCommands", ST_LIST, .item = ST_STRING, .max = 256,
          .doc = "shell commands run before kubeadm, in order"},
         {"postKubeadmCommands", ST_LIST, .item = ST_STRING, .max = 256,
          .doc = "shell commands run after kubeadm, in order"},
         {"users", ST_LIST, .item = ST_OBJECT, .fields = user_fields,
-         .doc = "users to create (accepted; the agent does not apply them)"},
+         .doc = "users the agent creates or adjusts after writing the files, before the "
+                "commands"},
         {"ntp", ST_OBJECT, .fields = ntp_fields,
-         .doc = "NTP (accepted; the agent does not apply it)"},
+         .doc = "time servers for systemd-timesyncd, set after the users"},
         {"format", ST_STRING, .values = (const char *const[]){"cloud-config", "ignition", NULL},
          .doc = "cloud-config (the default); ignition is refused: the agent applies the data"},
-        {"verbosity", ST_INT, .min = 0, .max = 10, .doc = "kubeadm --v (accepted, not used yet)"},
+        {"verbosity", ST_INT, .min = 0, .max = 10,
+         .doc = "kubeadm's log level: --v=N on kubeadm init and join"},
         {"useExperimentalRetryJoin", ST_BOOL, .doc = "accepted; the agent retries on its own"},
         {"ignition", ST_OBJECT, .doc = "refused: Ignition is not supported"},
         SCHEMA_END,
 };
+
+/* What the tables cannot say about users, ntp, diskSetup and mounts. */
+static int validate_users_ntp(const Obj *spec, const char *path, Problems *p) {
+        char fp[192];
+        int r;
+        OBJ_LIST_FOREACH(u, obj_map_get(spec, "users"), i) {
+                const Obj *from = obj_map_get(u, "passwdFrom");
+                if (from && obj_map_get(u, "passwd")) {
+                        snprintf(fp, sizeof(fp), "%s.users[%zu]", path, i);
+                        if ((r = problems_add(p, from->mark, fp,
+                                              "only one of passwd or passwdFrom can be set")) < 0)
+                                return r;
+                }
+                snprintf(fp, sizeof(fp), "%s.users[%zu].sshAuthorizedKeys", path, i);
+                if ((r = check_items(obj_map_get(u, "sshAuthorizedKeys"), fp, bundle_check_line,
+                                     p)) < 0)
+                        return r;
+        }
+        snprintf(fp, sizeof(fp), "%s.ntp.servers", path);
+        if ((r = check_items(obj_get(spec, "ntp.servers"), fp, bundle_check_ntp_server, p)) < 0)
+                return r;
+        /* Partitioning and formatting a bare-metal host's disks is destructive and cloud-init's
+         * rules for it are intricate; Anvil's agent does not do it, and says so at apply
+         * rather than accept what it would ignore. */
+        static const char *const refused[] = {"diskSetup", "mounts"};
+        for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
+                const Obj *v = obj_map_get(spec, refused[i]);
+                if (!v)
+                        continue;
+                snprintf(fp, sizeof(fp), "%s.%s", path, refused[i]);
+                r = problems_add(p, v->mark, fp,
+                                 "is not supported: Anvil's agent does not partition, format or "
+                                 "mount disks; do it in preKubeadmCommands (e.g. mkfs, an "
+                                 "/etc/fstab line and mount -a)");
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
 
 static int kubeadm_config_spec_validate(const Obj *spec, const char *path, Problems *p) {
         int r;
@@ -416,6 +478,8 @@ static int kubeadm_config_spec_validate(const Obj *spec, const char *path, Probl
                         break;
                 }
         }
+        if ((r = validate_users_ntp(spec, path, p)) < 0)
+                return r;
         const Obj *etcd = obj_get(spec, "clusterConfiguration.etcd");
         if (obj_map_get(etcd, "local") && obj_map_get(etcd, "external")) {
                 char fp[160];

@@ -212,6 +212,21 @@ int default_cluster_name_label(Obj *doc, const char *labels_path) {
         return obj_map_set_str(labels, "cluster.x-k8s.io/cluster-name", cn);
 }
 
+int check_items(const Obj *list, const char *path, SchemaCheck check, Problems *p) {
+        OBJ_LIST_FOREACH(it, list, i) {
+                char buf[256];
+                const char *msg = obj_is(it, OBJ_STR) ? check(it, buf, sizeof(buf)) : NULL;
+                if (!msg)
+                        continue;
+                char sub[192];
+                snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+                int r = problems_add(p, it->mark, sub, "%s", msg);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int check_ref(const Obj *doc, const char *path, const char *const *kinds, Problems *p) {
         const Obj *ref = obj_get(doc, path);
         int r;

@@ -99,5 +99,8 @@ int default_cluster_name_label(Obj *doc, const char *labels_path);
 /* A reference Anvil follows: kind and name present, kind one of kinds, apiVersion (when
  * given) the one Anvil serves for it, namespace (when given) the object's own. */
 int check_ref(const Obj *doc, const char *path, const char *const *kinds, Problems *p);
+/* Each string item of list that check refuses, as a problem at the item's own mark and
+ * path "PATH[i]" (a table's check sees the whole list, so it could only name the list). */
+int check_items(const Obj *list, const char *path, SchemaCheck check, Problems *p);
 /* The object's namespace as it will be stored ("default" when absent). */
 const char *doc_namespace(const Obj *doc);

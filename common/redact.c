@@ -27,9 +27,32 @@ static size_t replace(char *s, size_t n, size_t at, size_t len) {
         return n - len + r;
 }
 
+static bool is_crypt(char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '.' || c == '/' || c == '$' || c == '=' || c == ',';
+}
+
+/* The length of a crypt(3) hash "$ID$..." at s[i] (s[i] == '$'), or 0. */
+static size_t crypt_hash_at(const char *s, size_t i, size_t n) {
+        size_t id = run(s, i + 1, n, is_tok);
+        if (id < 1 || id > 8 || i + 1 + id >= n || s[i + 1 + id] != '$')
+                return 0;
+        size_t rest = run(s, i + 2 + id, n, is_crypt);
+        return rest >= 13 ? 2 + id + rest : 0;
+}
+
 size_t redact_secrets(char *s, size_t n) {
         size_t i = 0;
         while (i < n) {
+                /* At a "$" that does not continue a word ("x=$6$..." does not). */
+                if (s[i] == '$' && (i == 0 || !is_crypt(s[i - 1]) || strchr("=,", s[i - 1]))) {
+                        size_t h = crypt_hash_at(s, i, n);
+                        if (h) {
+                                n = replace(s, n, i, h);
+                                i += strlen(REDACTED);
+                                continue;
+                        }
+                }
                 if (!is_hex(s[i]) && !is_tok(s[i])) {
                         i++;
                         continue;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <time.h>
 
@@ -421,6 +422,20 @@ static const char *type_name(SchemaType t) {
 }
 
 static int mismatch(Problems *p, const Obj *v, const char *path, SchemaType want) {
+        /* YAML hands an integer too big for 64 bits over as a string: say what is wrong. */
+        if ((want == ST_INT || want == ST_INT_OR_STRING || want == ST_NUMBER) &&
+            v->type == OBJ_STR) {
+                const char *s = v->str.s;
+                size_t i = (*s == '-' || *s == '+') ? 1 : 0;
+                bool digits = s[i] != 0;
+                for (; s[i] && digits; i++)
+                        digits = isdigit((unsigned char)s[i]);
+                errno = 0;
+                if (digits && (strtoll(s, NULL, 10), errno == ERANGE))
+                        return problems_add(p, v->mark, path,
+                                            "integer out of range (%s); at most %lld", s,
+                                            (long long)INT64_MAX);
+        }
         return problems_add(p, v->mark, path, "expected %s, got %s", type_name(want),
                             obj_type_name(v->type));
 }
@@ -466,6 +481,10 @@ static SchemaField item_field(const SchemaField *f) {
         itemf.max = f->item_max;
         itemf.item_max = 0;
         itemf.check = NULL;
+        /* A list of lists is of strings (mounts: [][]string, as explain says): one item type
+         * cannot describe both levels. */
+        if (f->item == ST_LIST)
+                itemf.item = ST_STRING;
         return itemf;
 }
 

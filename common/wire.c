@@ -227,6 +227,7 @@ static const SchemaField api_request_fields[] = {
         {"revision", ST_INT, .min = 0, .max = INT64_MAX},
         {"timeoutSeconds", ST_INT, .min = 1, .max = 3600},
         {"showSecrets", ST_BOOL},
+        {"force", ST_BOOL},
         SCHEMA_END,
 };
 
@@ -234,7 +235,8 @@ static const SchemaField api_response_fields[] = {
         {"ok", ST_BOOL, SF_REQUIRED},
         {"code", ST_STRING, .max = 64},
         {"message", ST_STRING, .max = WIRE_MAX_ADMIN_MESSAGE},
-        {"problems", ST_LIST, .item = ST_STRING, .max = 10000, .item_max = WIRE_MAX_PROBLEM},
+        {"problems", ST_LIST, .item = ST_STRING, .max = WIRE_MAX_PROBLEMS,
+         .item_max = WIRE_MAX_PROBLEM},
         {"items", ST_LIST, .item = ST_ANY},
         {"object", ST_ANY},
         {"text", ST_STRING, .max = WIRE_MAX_ADMIN_MESSAGE},

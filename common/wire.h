@@ -78,3 +78,4 @@ int wire_decode(MsgChannel channel, const void *buf, size_t size, MsgType *ret_t
 #define WIRE_MAX_LABEL_KEY  317          /* DNS subdomain prefix (253) + '/' + name (63) */
 #define WIRE_MAX_ANNOTATION (256U << 10) /* Kubernetes' bound on all of an object's annotations */
 #define WIRE_MAX_PROBLEM    (64U << 10)  /* one "file:line:col: path: message" line */
+#define WIRE_MAX_PROBLEMS   10000U       /* lines in one API_RESPONSE */

@@ -10,6 +10,8 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <getopt.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -42,6 +44,7 @@ static bool arg_watch_events;
 static bool arg_show_labels;
 static bool arg_wait;
 static bool arg_all;
+static bool arg_force; /* delete host: even a claimed one */
 static bool arg_recursive;
 static bool arg_markdown;
 static bool arg_client_only;
@@ -69,6 +72,33 @@ static int call(Obj *req, Obj **ret) {
                         "anvil-coordinator running? set --server or ANVIL_SERVER)\n",
                         path);
                 return -ENOENT;
+        }
+        /* ZeroMQ connects in the background and would wait out the timeout on a socket file
+         * that a killed coordinator left behind, or that we may not open: ask the kernel
+         * first. */
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (path && strlen(path) < sizeof(sa.sun_path)) {
+                strcpy(sa.sun_path, path);
+                int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                int q = fd < 0                                                ? 0
+                        : connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno
+                                                                              : 0;
+                if (fd >= 0)
+                        close(fd);
+                if (q == -ECONNREFUSED) {
+                        fprintf(stderr,
+                                "error: cannot reach the coordinator: nothing listens on %s (left "
+                                "by a coordinator that stopped? is anvil-coordinator running?)\n",
+                                path);
+                        return q;
+                }
+                if (q == -EACCES) {
+                        fprintf(stderr,
+                                "error: cannot reach the coordinator: permission denied on %s "
+                                "(root or members of the group anvil)\n",
+                                path);
+                        return q;
+                }
         }
         int secs = call_timeout_override_sec > 0 ? call_timeout_override_sec : arg_timeout_sec;
         void *ctx = zmq_ctx_new();
@@ -391,6 +421,7 @@ typedef struct Table {
         Column cols[MAX_COLUMNS];
         size_t ncols;
         size_t width[MAX_COLUMNS];
+        const char *name_prefix; /* "machine.cluster.x-k8s.io/" when several kinds print */
 } Table;
 
 static void table_init(Table *t, const KindInfo *k, bool wide, bool with_ns) {
@@ -417,6 +448,8 @@ static void table_init(Table *t, const KindInfo *k, bool wide, bool with_ns) {
 static char *table_cell(const Table *t, size_t c, const Obj *o, const char *event) {
         if (streq(t->cols[c].path, "=event"))
                 return strdup(strempty(event));
+        if (t->name_prefix && streq(t->cols[c].path, "metadata.name"))
+                return strjoin(t->name_prefix, strempty(obj_get_str(o, "metadata.name")));
         return cell(o, t->cols[c].path);
 }
 
@@ -784,19 +817,32 @@ static void split_kind_name(int argc, char **argv, char kindbuf[static 128], con
         }
 }
 
-static int list(const KindInfo *k, const char *name, Obj **ret_items, int64_t *ret_rev) {
+/* The objects of a kind (or the one named). With missing_ok, a name that is not there is
+ * -ENOENT, quietly (get KIND,KIND NAME looks in every kind). */
+static int list_ex(const KindInfo *k, const char *name, bool missing_ok, Obj **ret_items,
+                   int64_t *ret_rev) {
         _cleanup_(obj_freep) Obj *req = request("get"), *resp = NULL;
         if (!req || obj_map_set_str(req, "kind", k->kind) < 0 ||
             (name && obj_map_set_str(req, "name", name) < 0) ||
             (arg_selector && obj_map_set_str(req, "selector", arg_selector) < 0))
                 return log_oom();
-        int r = call_ok(req, &resp);
+        int r = call(req, &resp);
         if (r < 0)
                 return r;
+        if (missing_ok && streq_ptr(resp_code(resp), "NotFound"))
+                return -ENOENT;
+        if (!obj_get_bool(resp, "ok", false)) {
+                print_failure(resp);
+                return -EIO;
+        }
         *ret_rev = 0;
         obj_get_int(resp, "revision", ret_rev);
         *ret_items = obj_map_take(resp, "items");
         return *ret_items ? 0 : -EBADMSG;
+}
+
+static int list(const KindInfo *k, const char *name, Obj **ret_items, int64_t *ret_rev) {
+        return list_ex(k, name, false, ret_items, ret_rev);
 }
 
 /* One watch round trip: the changes after *rev (possibly none), *rev advanced. -ESTALE when
@@ -861,6 +907,123 @@ static int watch_loop(const KindInfo *k, const char *name, int64_t rev, Table *t
         }
 }
 
+/* Categories, as CRDs declare them for kubectl: "cluster-api" holds every Cluster API kind
+ * (infrastructure and bootstrap providers' included); "all" what an operator looks at
+ * first — the objects with a lifecycle, and the hosts. */
+static const char *const category_cluster_api[] = {"Cluster",
+                                                   "AnvilCluster",
+                                                   "KubeadmControlPlane",
+                                                   "MachineDeployment",
+                                                   "MachineSet",
+                                                   "Machine",
+                                                   "MachineHealthCheck",
+                                                   "KubeadmConfig",
+                                                   "KubeadmConfigTemplate",
+                                                   "AnvilMachine",
+                                                   "AnvilMachineTemplate",
+                                                   NULL};
+static const char *const category_all[] = {"Cluster",
+                                           "AnvilCluster",
+                                           "KubeadmControlPlane",
+                                           "MachineDeployment",
+                                           "MachineSet",
+                                           "Machine",
+                                           "MachineHealthCheck",
+                                           "AnvilMachine",
+                                           "Host",
+                                           NULL};
+
+/* get KIND,KIND... or get CATEGORY: each kind's table in turn with kind-qualified names
+ * (as kubectl prints several kinds), one List for -o yaml|json. A kind with nothing to show
+ * is left out. */
+static int cmd_get_multi(const char *spec, const char *name) {
+        const KindInfo *kinds[64];
+        size_t n = 0;
+        const char *const *cat = streq(spec, "all")           ? category_all
+                                 : streq(spec, "cluster-api") ? category_cluster_api
+                                                              : NULL;
+        if (cat)
+                for (; *cat && n < ELEMENTSOF(kinds); cat++)
+                        kinds[n++] = kind_resolve(*cat);
+        else {
+                _cleanup_free_ char *copy = strdup(spec);
+                if (!copy)
+                        return log_oom();
+                char *save = NULL;
+                for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+                        const KindInfo *k = resolve_kind(w);
+                        if (!k)
+                                return -EINVAL;
+                        bool dup = false;
+                        for (size_t i = 0; i < n; i++)
+                                dup |= kinds[i] == k;
+                        if (!dup && n < ELEMENTSOF(kinds))
+                                kinds[n++] = k;
+                }
+                if (n == 0) {
+                        fprintf(stderr, "error: no resource type in \"%s\"\n", spec);
+                        return -EINVAL;
+                }
+        }
+        int r = check_output_format();
+        if (r < 0)
+                return r;
+        bool structured = output_is("yaml") || output_is("json");
+        _cleanup_(obj_freep) Obj *all = structured ? obj_new_list() : NULL;
+        if (structured && !all)
+                return log_oom();
+        bool printed = false;
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_(obj_freep) Obj *items = NULL;
+                int64_t rev = 0;
+                r = list_ex(kinds[i], name, true, &items, &rev);
+                if (r == -ENOENT)
+                        continue; /* that name is not of every kind */
+                if (r < 0)
+                        return r;
+                if (obj_len(items) == 0)
+                        continue;
+                if (structured) {
+                        OBJ_LIST_FOREACH(o, items, j)
+                        if (obj_list_append(all, obj_dup(o)) < 0)
+                                return log_oom();
+                        continue;
+                }
+                if (output_is("name")) {
+                        OBJ_LIST_FOREACH(o, items, j)
+                        print_object(kinds[i], o, false);
+                        printed = true;
+                        continue;
+                }
+                char q[128], prefix[160];
+                snprintf(prefix, sizeof(prefix), "%s/", qualified(kinds[i], q));
+                Table t;
+                table_init(&t, kinds[i], output_is("wide"),
+                           arg_all_namespaces && kinds[i]->namespaced);
+                t.name_prefix = prefix;
+                table_measure(&t, items);
+                if (printed)
+                        putchar('\n');
+                table_header(&t);
+                OBJ_LIST_FOREACH(o, items, j)
+                table_row(&t, o, "ADDED");
+                printed = true;
+        }
+        if (structured)
+                return print_items(kinds[0], all, NULL, NULL);
+        if (!printed) {
+                if (name)
+                        fprintf(stderr, "Error from server (NotFound): \"%s\" not found\n", name);
+                else if (arg_all_namespaces)
+                        fprintf(stderr, "No resources found\n");
+                else
+                        fprintf(stderr, "No resources found in %s namespace.\n",
+                                arg_namespace ? arg_namespace : "default");
+                return name ? -ENOENT : 0;
+        }
+        return 0;
+}
+
 static int cmd_get(int argc, char **argv) {
         if (argc < 1) {
                 fprintf(stderr, "error: you must specify the type of resource to get\n"
@@ -887,6 +1050,13 @@ static int cmd_get(int argc, char **argv) {
         if (argc > 2 || (argc > 1 && strchr(argv[0], '/'))) {
                 fprintf(stderr, "error: get takes one name (got %d arguments)\n", argc - 1);
                 return -EINVAL;
+        }
+        if (strchr(kind, ',') || streq(kind, "all") || streq(kind, "cluster-api")) {
+                if (arg_watch || arg_watch_only) {
+                        fprintf(stderr, "error: you may only watch one resource type at a time\n");
+                        return -EINVAL;
+                }
+                return cmd_get_multi(kind, name);
         }
         const KindInfo *k = resolve_kind(kind);
         if (!k)
@@ -1007,7 +1177,8 @@ static int wait_deleted(const KindInfo *k, const char *name) {
 static int cmd_delete_one(const KindInfo *k, const char *name) {
         _cleanup_(obj_freep) Obj *req = request("delete"), *resp = NULL;
         if (!req || obj_map_set_str(req, "kind", k->kind) < 0 ||
-            obj_map_set_str(req, "name", name) < 0)
+            obj_map_set_str(req, "name", name) < 0 ||
+            (arg_force && obj_map_set_bool(req, "force", true) < 0))
                 return log_oom();
         int r = call_ok(req, &resp);
         if (r < 0)
@@ -1562,7 +1733,8 @@ static const Command commands[] = {
          "first and applied together or not at all; every problem is reported as\n"
          "FILE:LINE:COLUMN: KIND/NAME: field.path: message. status is never applied.\n"
          "A metadata.resourceVersion in the manifest makes the update conditional: it fails\n"
-         "with a conflict if the object changed since.\n\n"
+         "with a conflict if the object changed since. A `kind: List` (what get -o yaml|json\n"
+         "prints for several objects) applies its items.\n\n"
          "Options:\n"
          "  -f, --filename FILE   a manifest, a directory of .yaml/.yml/.json files (in name\n"
          "                        order, one apply each), or - for standard input\n"
@@ -1581,7 +1753,10 @@ static const Command commands[] = {
          "machineset/ms, machinedeployment/md, kubeadmcontrolplane/kcp,\n"
          "machinehealthcheck/mhc, kubeadmconfig/kc, kubeadmconfigtemplate/kct,\n"
          "anvilcluster/ac, anvilmachine/am, anvilmachinetemplate/amt, host/ho, secret,\n"
-         "event/ev. KIND/NAME works too. Secret values are redacted.\n\n"
+         "event/ev. KIND/NAME works too. Secret values are redacted. Several kinds at once:\n"
+         "KIND,KIND... (get md,ms), or a category: cluster-api (every Cluster API kind)\n"
+         "or all (clusters, control planes, deployments, sets, machines, health checks,\n"
+         "anvilmachines, hosts).\n\n"
          "Options:\n"
          "  -o, --output FORMAT     wide, yaml, json or name\n"
          "  -l, --selector SEL      label selector: k=v, k!=v, k in (a,b), k notin (a,b),\n"
@@ -1610,8 +1785,11 @@ static const Command commands[] = {
          "  -f, --filename FILE   the objects of a manifest, in reverse order\n"
          "  -l, --selector SEL    the objects of KIND matching a label selector\n"
          "      --all             every object of KIND in the namespace\n"
-         "      --wait            wait until each object is gone (bounded by --timeout)\n"},
-        {"rollout", "rollout status|history md|kcp NAME", "follow a rollout; list revisions",
+         "      --wait            wait until each object is gone (bounded by --timeout)\n"
+         "      --force           delete a host even while a machine claims it (a host\n"
+         "                        that is gone for good; otherwise delete the machine)\n"},
+        {"rollout", "rollout status md|kcp NAME | rollout history md NAME",
+         "follow a rollout; list revisions",
          "`rollout status` prints where the rollout of a MachineDeployment or\n"
          "KubeadmControlPlane stands and waits until it completes (exit 0), fails or is\n"
          "paused (exit 1), as kubectl rollout status does; --timeout bounds the wait.\n"
@@ -1643,9 +1821,11 @@ static const Command commands[] = {
          "  token list                            tokens, without their secrets\n"
          "  token delete ID                       revoke a token (its first 6 characters)\n\n"
          "A host enrolling with the token gets the token's labels.\n"},
-        {"host", "host revoke|delete NAME", "cut a host off, or forget it",
+        {"host", "host revoke|delete NAME [--force]", "cut a host off, or forget it",
          "  host revoke NAME   refuse the host's key from now on (its Host stays, Revoked)\n"
-         "  host delete NAME   remove the Host object\n"},
+         "  host delete NAME   remove the Host object; refused while a machine claims the\n"
+         "                     host unless --force (delete the machine instead: its host\n"
+         "                     is reset and released)\n"},
         {"info", "info [-o json|yaml]", "the coordinator's endpoint, key and counts", ""},
         {"version", "version [--client]", "client and server versions",
          "Options:\n"
@@ -1717,6 +1897,7 @@ int main(int argc, char **argv) {
                 ARG_WATCH_EVENTS,
                 ARG_SHOW_LABELS,
                 ARG_WAIT,
+                ARG_FORCE,
                 ARG_ALL,
                 ARG_RECURSIVE,
                 ARG_MARKDOWN,
@@ -1744,6 +1925,7 @@ int main(int argc, char **argv) {
                 {"overwrite", no_argument, NULL, ARG_OVERWRITE},
                 {"wait", optional_argument, NULL, ARG_WAIT},
                 {"all", no_argument, NULL, ARG_ALL},
+                {"force", no_argument, NULL, ARG_FORCE},
                 {"recursive", no_argument, NULL, ARG_RECURSIVE},
                 {"markdown", no_argument, NULL, ARG_MARKDOWN},
                 {"client", no_argument, NULL, ARG_CLIENT},
@@ -1831,6 +2013,9 @@ int main(int argc, char **argv) {
                         break;
                 case ARG_OVERWRITE:
                         overwrite = true;
+                        break;
+                case ARG_FORCE:
+                        arg_force = true;
                         break;
                 case ARG_WAIT:
                         if (!optarg || streq(optarg, "true"))

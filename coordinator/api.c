@@ -93,13 +93,33 @@ static char *doc_label(const Obj *doc) {
         return asprintf_safe("%s/%s", kind ? kind : "?", name ? name : "?");
 }
 
+/* One problem line, within what API_RESPONSE allows (anvilctl's decoder refuses more): a
+ * message quoting a huge value is cut, at a character boundary, and says so; past the line
+ * limit one last line counts the rest. */
+static int append_problem_line(Obj *lines, const char *line) {
+        static const char cut[] = " … (truncated)";
+        size_t n = obj_len(lines);
+        if (n >= WIRE_MAX_PROBLEMS)
+                return 0;
+        if (n == WIRE_MAX_PROBLEMS - 1)
+                return obj_list_append(lines, obj_new_str("… more problems not shown"));
+        size_t len = strlen(line);
+        if (len < WIRE_MAX_PROBLEM)
+                return obj_list_append(lines, obj_new_str(line));
+        size_t keep = WIRE_MAX_PROBLEM - sizeof(cut);
+        while (keep > 0 && ((unsigned char)line[keep] & 0xC0) == 0x80)
+                keep--; /* not inside a UTF-8 sequence */
+        return obj_list_append(lines,
+                               obj_new_str_take(asprintf_safe("%.*s%s", (int)keep, line, cut)));
+}
+
 static int add_problem_lines(Obj *lines, const char *file, const char *label, const Problems *p) {
         _cleanup_free_ char *text = problems_format(file, label, p);
         if (!text)
                 return -ENOMEM;
         char *save = NULL;
         for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                int r = obj_list_append(lines, obj_new_str(line));
+                int r = append_problem_line(lines, line);
                 if (r < 0)
                         return r;
         }
@@ -165,8 +185,9 @@ static int apply_defaults(const KindInfo *k, Obj *doc) {
 }
 
 /* Applies one validated document. *ret_action gets "created", "configured", "unchanged". */
+/* *ret_name: the object's name when the document had only generateName, else NULL. */
 static int apply_one(Manager *m, const KindInfo *k, const Obj *doc_in, Problems *p,
-                     const char **ret_action) {
+                     const char **ret_action, char **ret_name) {
         _cleanup_(obj_freep) Obj *doc = obj_dup(doc_in);
         if (!doc)
                 return -ENOMEM;
@@ -206,6 +227,8 @@ static int apply_one(Manager *m, const KindInfo *k, const Obj *doc_in, Problems 
                 if (r < 0)
                         return r;
                 *ret_action = "created";
+                if (!name && !(*ret_name = strdup(strempty(meta_name(doc)))))
+                        return -ENOMEM;
                 return 0;
         }
         if (r < 0)
@@ -306,15 +329,67 @@ static int apply_namespace(Obj *doc, const char *ns, Problems *p) {
                             obj_str(have), ns);
 }
 
+/* A "kind: List" document (what `get -o yaml|json` prints for several objects, as kubectl
+ * accepts it) stands for its items: they replace it in docs, in place, each with its own
+ * source position. A List that is not one (no items, other fields, a List inside) is a
+ * problem line, and docs is left alone. */
+static int expand_lists(const char *file, Obj **docs, Obj *lines) {
+        bool any = false;
+        OBJ_LIST_FOREACH(doc, *docs, i)
+        any |= streq_ptr(obj_get_str(doc, "kind"), "List");
+        if (!any)
+                return 0;
+        _cleanup_(obj_freep) Obj *out = obj_new_list();
+        if (!out)
+                return -ENOMEM;
+        int r = 0;
+        for (size_t i = 0; r >= 0 && i < obj_len(*docs); i++) {
+                Obj *doc = obj_list_get(*docs, i);
+                if (!streq_ptr(obj_get_str(doc, "kind"), "List")) {
+                        r = obj_list_append(out, obj_dup(doc));
+                        continue;
+                }
+                const char *bad = NULL;
+                const Obj *items = obj_map_get(doc, "items");
+                if (!streq_ptr(obj_get_str(doc, "apiVersion"), "v1"))
+                        bad = "apiVersion: a List must be \"v1\"";
+                else if (!items || items->type != OBJ_LIST)
+                        bad = "items: a List needs a list of objects";
+                OBJ_MAP_FOREACH(e, doc)
+                if (!bad && !streq(e->key, "apiVersion") && !streq(e->key, "kind") &&
+                    !streq(e->key, "items") && !streq(e->key, "metadata"))
+                        bad = "unknown field in a List (apiVersion, kind, metadata, items)";
+                OBJ_LIST_FOREACH(it, items, j)
+                if (!bad && (it->type != OBJ_MAP || streq_ptr(obj_get_str(it, "kind"), "List")))
+                        bad = "items: every item must be an object, and not a List";
+                if (bad) {
+                        _cleanup_free_ char *line = asprintf_safe(
+                                "%s:%u:%u: List: %s", file, doc->mark.line, doc->mark.column, bad);
+                        r = line ? append_problem_line(lines, line) : -ENOMEM;
+                        continue;
+                }
+                OBJ_LIST_FOREACH(it, items, j)
+                if (r >= 0)
+                        r = obj_list_append(out, obj_dup(it));
+        }
+        if (r < 0)
+                return r;
+        if (obj_len(lines) > 0)
+                return 0;
+        obj_free(*docs);
+        *docs = TAKE_PTR(out);
+        return 0;
+}
+
 int api_apply_in(Manager *m, const char *file, const char *content, const char *ns, Obj *resp) {
         _cleanup_(obj_freep) Obj *docs = NULL;
         YamlError yerr;
         int r = yaml_parse_documents(content, strlen(content), &docs, &yerr);
         if (r == -EBADMSG) {
                 _cleanup_(obj_freep) Obj *lines = obj_new_list();
-                if (!lines || obj_list_append(lines, obj_new_str_take(asprintf_safe(
-                                                             "%s:%u:%u: %s", file, yerr.line,
-                                                             yerr.column, yerr.message))) < 0)
+                _cleanup_free_ char *line =
+                        asprintf_safe("%s:%u:%u: %s", file, yerr.line, yerr.column, yerr.message);
+                if (!lines || !line || append_problem_line(lines, line) < 0)
                         return -ENOMEM;
                 r = resp_fail(resp, "Invalid", "%s is not valid YAML", file);
                 if (r >= 0)
@@ -323,16 +398,22 @@ int api_apply_in(Manager *m, const char *file, const char *content, const char *
         }
         if (r < 0)
                 return r;
-        if (obj_len(docs) == 0)
-                return resp_fail(resp, "Invalid", "%s: no objects to apply", file);
-
         /* Pass 1: validate every document; report everything at once. */
         _cleanup_(obj_freep) Obj *lines = obj_new_list();
-        const KindInfo **kinds = calloc(obj_len(docs), sizeof(KindInfo *));
-        if (!lines || !kinds) {
-                free(kinds);
+        if (!lines)
                 return -ENOMEM;
+        if ((r = expand_lists(file, &docs, lines)) < 0)
+                return r;
+        if (obj_len(lines) > 0) {
+                r = resp_fail(resp, "Invalid", "%s: %zu problem%s, nothing applied", file,
+                              obj_len(lines), obj_len(lines) == 1 ? "" : "s");
+                return r < 0 ? r : obj_map_set(resp, "problems", TAKE_PTR(lines));
         }
+        if (obj_len(docs) == 0)
+                return resp_fail(resp, "Invalid", "%s: no objects to apply", file);
+        const KindInfo **kinds = calloc(obj_len(docs), sizeof(KindInfo *));
+        if (!kinds)
+                return -ENOMEM;
         OBJ_LIST_FOREACH(doc, docs, i) {
                 _cleanup_(problems_clearp) Problems p = {0};
                 r = apply_namespace(doc, ns, &p);
@@ -353,13 +434,11 @@ int api_apply_in(Manager *m, const char *file, const char *content, const char *
                             streq_ptr(meta_namespace(a) ?: "default",
                                       meta_namespace(b) ?: "default")) {
                                 _cleanup_free_ char *label = doc_label(a);
-                                r = obj_list_append(
-                                        lines,
-                                        obj_new_str_take(asprintf_safe(
-                                                "%s:%u:%u: %s: metadata.name: duplicate of the "
-                                                "document at line %u",
-                                                file, a->mark.line, a->mark.column, label,
-                                                b->mark.line)));
+                                _cleanup_free_ char *line = asprintf_safe(
+                                        "%s:%u:%u: %s: metadata.name: duplicate of the document "
+                                        "at line %u",
+                                        file, a->mark.line, a->mark.column, label, b->mark.line);
+                                r = line ? append_problem_line(lines, line) : -ENOMEM;
                         }
                 }
         if (r < 0 || obj_len(lines) > 0) {
@@ -386,8 +465,9 @@ int api_apply_in(Manager *m, const char *file, const char *content, const char *
         _cleanup_free_ char *fail_buf = NULL;
         OBJ_LIST_FOREACH(doc, docs, i) {
                 const char *action = NULL;
+                _cleanup_free_ char *generated = NULL;
                 size_t before = p.n;
-                r = apply_one(m, kinds[i], doc, &p, &action);
+                r = apply_one(m, kinds[i], doc, &p, &action, &generated);
                 if (p.n > before) {
                         _cleanup_free_ char *label = doc_label(doc);
                         Problems sub = {.items = p.items + before, .n = p.n - before};
@@ -405,9 +485,9 @@ int api_apply_in(Manager *m, const char *file, const char *content, const char *
                 }
                 char apiv[128];
                 const KindInfo *k = kinds[i];
-                _cleanup_free_ char *line = asprintf_safe(
-                        "%s%s%s/%s %s", k->singular, isempty(k->group) ? "" : ".", k->group,
-                        meta_name(doc) ? meta_name(doc) : "(generated)", action);
+                _cleanup_free_ char *line =
+                        asprintf_safe("%s%s%s/%s %s", k->singular, isempty(k->group) ? "" : ".",
+                                      k->group, generated ?: strempty(meta_name(doc)), action);
                 (void)apiv;
                 if (!line || obj_list_append(results, obj_new_str(line)) < 0) {
                         failed = -ENOMEM;
@@ -539,7 +619,24 @@ static int api_delete(Manager *m, const Obj *req, Obj *resp) {
         if (!name)
                 return resp_fail(resp, "Invalid", "a name is required");
         const char *ns = obj_get_str(req, "namespace");
-        int r = registry_delete(m->reg, k, k->namespaced ? (ns ? ns : "default") : "", name, NULL);
+        int r;
+        if (k == &kind_host && !obj_get_bool(req, "force", false)) {
+                /* A claimed Host carries a Machine's node: forgetting it would leave the
+                 * Machine without its host and the node unmanaged. The Machine's deletion
+                 * resets and releases it; --force is for a host that is gone for good. */
+                _cleanup_(obj_freep) Obj *h = NULL;
+                r = registry_get(m->reg, k, "", name, &h);
+                if (r >= 0 && obj_get(h, "spec.consumerRef"))
+                        return resp_fail(
+                                resp, "Conflict",
+                                "host \"%s\" is claimed by %s %s/%s; delete its Machine first "
+                                "(the host is reset and released), or use --force to forget a "
+                                "host that is gone for good",
+                                name, strna(obj_get_str(h, "spec.consumerRef.kind")),
+                                strna(obj_get_str(h, "spec.consumerRef.namespace")),
+                                strna(obj_get_str(h, "spec.consumerRef.name")));
+        }
+        r = registry_delete(m->reg, k, k->namespaced ? (ns ? ns : "default") : "", name, NULL);
         if (r == -ENOENT)
                 return resp_fail(resp, "NotFound", "%s \"%s\" not found", k->singular, name);
         if (r < 0)

@@ -345,6 +345,50 @@ static void print_map(FILE *f, const char *title, const Obj *map, const char *sk
                 fprintf(f, "%-14s<none>\n", title);
 }
 
+/* The host of a Machine or AnvilMachine (through the AnvilMachine's hostRef), if any. */
+static Obj *host_of(Manager *m, const KindInfo *k, const char *ns, const Obj *o) {
+        _cleanup_(obj_freep) Obj *am = NULL;
+        const Obj *src = o;
+        if (streq(k->kind, "Machine")) {
+                if (registry_get(m->reg, &kind_anvilmachine, ns,
+                                 strempty(obj_get_str(o, "spec.infrastructureRef.name")), &am) < 0)
+                        return NULL;
+                src = am;
+        }
+        Obj *host = NULL;
+        const char *hn = obj_get_str(src, "status.hostRef.name");
+        if (hn && registry_get(m->reg, &kind_host, NULL, hn, &host) < 0)
+                return NULL;
+        return host;
+}
+
+/* A failed step on the host, as an operator needs it first: which step, its exit code and
+ * message, the last lines it printed, and where the rest is. */
+static void print_step_failure(FILE *f, const Obj *host, const char *machine) {
+        const Obj *err = obj_get(host, "status.lastError");
+        if (!err)
+                return;
+        int64_t code = -1;
+        obj_get_int(err, "exitCode", &code);
+        bool failed = streq_ptr(obj_get_str(host, "status.agentState"), "Failed");
+        fprintf(f, "%s step %s on host %s exited %lld: %s\n",
+                failed ? "Failed:      " : "Last error:  ", strna(obj_get_str(err, "step")),
+                meta_name(host), (long long)code, strna(obj_get_str(err, "message")));
+        const char *out = obj_get_str(err, "output");
+        if (out) {
+                fprintf(f, "  Last output lines:\n");
+                _cleanup_free_ char *copy = strdup(out);
+                char *save = NULL;
+                for (char *l = copy ? strtok_r(copy, "\n", &save) : NULL; l;
+                     l = strtok_r(NULL, "\n", &save))
+                        fprintf(f, "    | %s\n", l);
+        }
+        fprintf(f,
+                "  The whole output, on the host: journalctl -u anvil-agent ANVIL_MACHINE=%s%s%s\n",
+                strna(machine), obj_get_str(err, "step") ? " ANVIL_STEP=" : "",
+                strempty(obj_get_str(err, "step")));
+}
+
 int describe_object(Manager *m, const KindInfo *k, const char *ns, const char *name, char **ret) {
         _cleanup_(obj_freep) Obj *o = NULL;
         int r = registry_get(m->reg, k, k->namespaced ? ns : "", name, &o);
@@ -430,11 +474,12 @@ int describe_object(Manager *m, const KindInfo *k, const char *ns, const char *n
         }
         Obj *st = obj_map_get(o, "status");
         obj_map_del(st, "conditions");
-        if (streq(k->kind, "Host") && obj_get(o, "status.lastError")) {
-                const Obj *err = obj_get(o, "status.lastError");
-                fprintf(f, "Last error:   step %s exit %lld: %s\n", strna(obj_get_str(err, "step")),
-                        (long long)(obj_get(err, "exitCode") ? obj_get(err, "exitCode")->i : -1),
-                        strna(obj_get_str(err, "message")));
+        if (streq(k->kind, "Host"))
+                print_step_failure(f, o, obj_get_str(o, "spec.consumerRef.name"));
+        else if (streq(k->kind, "Machine") || streq(k->kind, "AnvilMachine")) {
+                _cleanup_(obj_freep) Obj *host = host_of(m, k, ns, o);
+                if (host && streq_ptr(obj_get_str(host, "spec.consumerRef.name"), name))
+                        print_step_failure(f, host, name);
         }
         _cleanup_(obj_freep) Obj *body = obj_new_map();
         if (body) {

@@ -465,13 +465,11 @@ int enroll_handle(Manager *m, const char *enroll_key, const char *address, const
                               "'anvilctl token create'",
                               id);
 
-        char ts[32];
         bool rekey = host != NULL;
+        _cleanup_free_ char *old_fp = NULL;
         if (rekey) {
-                _cleanup_free_ char *old_fp =
-                        strdup(strempty(obj_get_str(host, "status.fingerprint")));
-                if (!old_fp || obj_set(host, "metadata.labels",
-                                       obj_dup(obj_map_get(rec, "labels")) ?: obj_new_map()) < 0)
+                old_fp = strdup(strempty(obj_get_str(host, "status.fingerprint")));
+                if (!old_fp || obj_set_str(host, "status.previousFingerprint", old_fp) < 0)
                         return -ENOMEM;
                 /* What the old key's agent reported is not this agent's. */
                 Obj *st = obj_map_get(host, "status");
@@ -481,15 +479,6 @@ int enroll_handle(Manager *m, const char *enroll_key, const char *address, const
                         "kubeletVersion", "nodeConditions"};
                 for (size_t i = 0; i < ELEMENTSOF(stale); i++)
                         obj_map_del(st, stale[i]);
-                if (obj_set_str(host, "status.agentKey", agent_key) < 0 ||
-                    obj_set_str(host, "status.fingerprint", fp) < 0 ||
-                    obj_set_str(host, "status.previousFingerprint", old_fp) < 0 ||
-                    obj_set_str(host, "status.enrolledAt", now_rfc3339(ts)) < 0 ||
-                    obj_set_str(host, "status.enrolledWith", id) < 0 ||
-                    obj_set_bool(host, "status.connected", true) < 0 ||
-                    obj_set_int(host, "status.observedGeneration", 0) < 0 ||
-                    obj_set(host, "status.facts", obj_dup(facts)) < 0)
-                        return -ENOMEM;
         } else {
                 char name[64];
                 host_name_from_facts(facts, name, sizeof(name));
@@ -515,19 +504,23 @@ int enroll_handle(Manager *m, const char *enroll_key, const char *address, const
                 host = obj_new_map();
                 if (!host || obj_map_set_str(host, "kind", "Host") < 0 ||
                     obj_set_str(host, "metadata.name", name) < 0 ||
-                    obj_set(host, "metadata.labels",
-                            obj_dup(obj_map_get(rec, "labels")) ?: obj_new_map()) < 0 ||
                     obj_set_str(host, "spec.action", "Idle") < 0 ||
-                    obj_set_str(host, "status.phase", "Available") < 0 ||
-                    obj_set_str(host, "status.agentKey", agent_key) < 0 ||
-                    obj_set_str(host, "status.fingerprint", fp) < 0 ||
-                    obj_set_str(host, "status.enrolledAt", now_rfc3339(ts)) < 0 ||
-                    obj_set_str(host, "status.enrolledWith", id) < 0 ||
-                    obj_set_bool(host, "status.connected", true) < 0 ||
-                    obj_set_int(host, "status.observedGeneration", 0) < 0 ||
-                    obj_set(host, "status.facts", obj_dup(facts)) < 0)
+                    obj_set_str(host, "status.phase", "Available") < 0)
                         return -ENOMEM;
         }
+        /* The new key's identity, on a new Host or on the re-keyed one: labels from the
+         * token, delivery from generation 0. */
+        char ts[32];
+        if (obj_set(host, "metadata.labels", obj_dup(obj_map_get(rec, "labels")) ?: obj_new_map()) <
+                    0 ||
+            obj_set_str(host, "status.agentKey", agent_key) < 0 ||
+            obj_set_str(host, "status.fingerprint", fp) < 0 ||
+            obj_set_str(host, "status.enrolledAt", now_rfc3339(ts)) < 0 ||
+            obj_set_str(host, "status.enrolledWith", id) < 0 ||
+            obj_set_bool(host, "status.connected", true) < 0 ||
+            obj_set_int(host, "status.observedGeneration", 0) < 0 ||
+            obj_set(host, "status.facts", obj_dup(facts)) < 0)
+                return -ENOMEM;
         /* Create the Host and spend one use together (all or nothing), the use
          * preconditioned on the record we read: two enrollments racing for the last use
          * cannot both win. */
@@ -577,8 +570,7 @@ int enroll_handle(Manager *m, const char *enroll_key, const char *address, const
                 log_event(LOG_NOTICE, ANVIL_MESSAGE_HOST_ENROLLED,
                           "Host %s enrolled again from %s with a new key (product UUID %s, key "
                           "%s, was %s, token %s); its labels are now the token's.",
-                          meta_name(host), strempty(address), uuid, fp,
-                          strna(obj_get_str(host, "status.previousFingerprint")), id);
+                          meta_name(host), strempty(address), uuid, fp, strna(old_fp), id);
         else
                 log_event(LOG_NOTICE, ANVIL_MESSAGE_HOST_ENROLLED,
                           "Host %s enrolled from %s (product UUID %s, key %s, token %s).",

@@ -40,6 +40,11 @@ typedef struct HostLink {
         uint64_t peer_tag;     /* hash of that fd's peer address, to know it still is ours */
         uint64_t changed_at;   /* when desired_gen last went up (committed), 0 = unknown */
         bool counted_connected, counted_pending; /* what this link adds to the totals */
+        /* The ROUTER lost the peer's route (EHOSTUNREACH on a send: its connection closed).
+         * Not the same as not connected: the host stays "connected" until it has been silent
+         * for the heartbeat grace, and is marked unreachable then, by the tick, as any
+         * silent host — it only stops being sent to until it says something again. */
+        bool unroutable;
 } HostLink;
 
 /* A connection to shut down at the next tick: after the REVOKED queued to it had time to
@@ -386,10 +391,8 @@ static int send_to(Fanout *f, HostLink *l, MsgType type, const Obj *body) {
         if (zmq_send(f->m->router, l->rid, l->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
             zmq_send(f->m->router, buf, size, ZMQ_DONTWAIT) < 0) {
                 r = negative_errno();
-                if (r == -EHOSTUNREACH) {
-                        l->connected = false;
-                        link_count(f, l);
-                }
+                if (r == -EHOSTUNREACH)
+                        l->unroutable = true;
         }
         free(buf);
         return r;
@@ -397,7 +400,7 @@ static int send_to(Fanout *f, HostLink *l, MsgType type, const Obj *body) {
 
 int fanout_send(Fanout *f, const char *host, MsgType type, const Obj *body) {
         HostLink *l = find_by_host(f, host);
-        if (!l || !l->connected || l->revoked)
+        if (!l || !l->connected || l->unroutable || l->revoked)
                 return -ENOTCONN;
         return send_to(f, l, type, body);
 }
@@ -467,7 +470,7 @@ static bool test_duplicate_desired(void) {
 
 static void send_desired(Fanout *f, HostLink *l) {
         /* No route yet (enrolled, its own connection not seen yet): its HELLO will ask. */
-        if (!l->host || !l->connected || l->revoked || l->rid_len == 0)
+        if (!l->host || !l->connected || l->unroutable || l->revoked || l->rid_len == 0)
                 return;
         _cleanup_(obj_freep) Obj *body = NULL;
         int64_t gen = 0;
@@ -858,6 +861,7 @@ int fanout_on_router(void *zsock, void *userdata) {
         if (zmq_msg_size(&rid) <= sizeof(l->rid)) {
                 memcpy(l->rid, zmq_msg_data(&rid), zmq_msg_size(&rid));
                 l->rid_len = zmq_msg_size(&rid);
+                l->unroutable = false;
         }
         /* The latest connection is the one to cut on revocation (a getpeername() per
          * message: the fd number may have been reused by a reconnect). */
@@ -905,7 +909,7 @@ static void tick_visit(const void *node, VISIT which, void *closure) {
                 c->lost[c->n_lost++] = l;
                 return;
         }
-        if (l->connected && l->desired_gen > l->acked_gen &&
+        if (l->connected && !l->unroutable && l->desired_gen > l->acked_gen &&
             (l->sent_gen != l->desired_gen || c->now >= l->sent_at + l->retry_usec))
                 mark_dirty(c->f, l);
 }

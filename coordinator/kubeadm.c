@@ -128,6 +128,13 @@ int kubeadm_config_token(Manager *m, const Obj *config, char **ret) {
 
 /* ---- rendering ---- */
 
+/* The data of a {secret: {name, key}} reference (files' contentFrom, users' passwdFrom): a
+ * Secret in the config's namespace, as Cluster API resolves them. */
+static int secret_ref_data(Manager *m, const Obj *config, const Obj *ref, char **ret) {
+        return secret_get_data(m, meta_namespace(config), strempty(obj_get_str(ref, "secret.name")),
+                               strempty(obj_get_str(ref, "secret.key")), ret);
+}
+
 static int add_file(Obj *files, const char *path, const char *content, const char *perm) {
         _cleanup_(obj_freep) Obj *f = obj_new_map();
         if (!f || obj_map_set_str(f, "path", path) < 0 ||
@@ -318,9 +325,97 @@ static int render_join(Manager *m, const Obj *config, const Obj *cluster, const 
         return obj_list_append(docs, TAKE_PTR(jc));
 }
 
+/* "adm, docker" -> ["adm", "docker"]: cloud-init splits and strips the same way. */
+static int split_groups(const char *s, Obj **ret) {
+        _cleanup_(obj_freep) Obj *l = obj_new_list();
+        if (!l)
+                return -ENOMEM;
+        for (const char *p = s;;) {
+                size_t len = strcspn(p, ",");
+                const char *b = p, *e = p + len;
+                while (b < e && *b == ' ')
+                        b++;
+                while (e > b && e[-1] == ' ')
+                        e--;
+                if (e > b && obj_list_append(l, obj_new_strn(b, (size_t)(e - b))) < 0)
+                        return -ENOMEM;
+                p += len;
+                if (!*p++)
+                        break;
+        }
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+/* The users as the agent applies them (common/bundle.c): groups as a list, lockPassword
+ * explicit (cloud-init's default is true), the password hash resolved from passwdFrom the way
+ * files' contentFrom is, its trailing newline dropped (a Secret made with echo has one;
+ * cloud-config YAML drops it the same way). */
+static int render_users(Manager *m, const Obj *config, Obj *b) {
+        const Obj *users = obj_get(config, "spec.users");
+        if (obj_len(users) == 0)
+                return 0;
+        Obj *out = obj_map_ensure_list(b, "users");
+        if (!out)
+                return -ENOMEM;
+        OBJ_LIST_FOREACH(u, users, i) {
+                _cleanup_(obj_freep) Obj *x = obj_dup(u);
+                if (!x)
+                        return -ENOMEM;
+                obj_map_del(x, "passwdFrom");
+                obj_map_del(x, "groups");
+                int r;
+                const char *groups = obj_get_str(u, "groups");
+                if (groups) {
+                        Obj *l = NULL;
+                        if ((r = split_groups(groups, &l)) < 0 ||
+                            (r = obj_map_set(x, "groups", l)) < 0)
+                                return r;
+                }
+                if ((r = obj_map_set_bool(x, "lockPassword",
+                                          obj_get_bool(u, "lockPassword", true))) < 0)
+                        return r;
+                if (obj_map_get(u, "passwdFrom")) {
+                        _cleanup_free_ char *hash = NULL;
+                        r = secret_ref_data(m, config, obj_map_get(u, "passwdFrom"), &hash);
+                        if (r < 0)
+                                return r;
+                        size_t n = strlen(hash);
+                        while (n > 0 && strchr("\r\n ", hash[n - 1]))
+                                hash[--n] = 0;
+                        /* What apply checks of an inline passwd, checked here. */
+                        r = bundle_account_field_problem(hash) || n == 0
+                                    ? -EBADMSG
+                                    : obj_map_set_str(x, "passwd", hash);
+                        sodium_memzero(hash, n);
+                        if (r < 0)
+                                return r;
+                }
+                if ((r = obj_list_append(out, TAKE_PTR(x))) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* ntp, unless disabled (cloud-init's ntp module does nothing when enabled is false). */
+static int render_ntp(const Obj *config, Obj *b) {
+        const Obj *ntp = obj_get(config, "spec.ntp");
+        if (!obj_is(ntp, OBJ_MAP) || !obj_get_bool(ntp, "enabled", true))
+                return 0;
+        Obj *out = obj_map_ensure_map(b, "ntp");
+        if (!out)
+                return -ENOMEM;
+        const Obj *servers = obj_map_get(ntp, "servers");
+        return servers ? obj_map_set(out, "servers", obj_dup(servers)) : 0;
+}
+
 int kubeadm_render_bundle(Manager *m, const Obj *config, const Obj *machine,
                           const Obj *cluster, BootstrapRole role, const char *token, char **ret) {
         int r;
+        /* Refused at apply; a config stored before that was refused is not rendered either,
+         * so nothing it asks for is silently ignored. */
+        if (obj_get(config, "spec.diskSetup") || obj_get(config, "spec.mounts"))
+                return -EOPNOTSUPP;
         _cleanup_(obj_freep) Obj *docs = obj_new_list();
         if (!docs)
                 return -ENOMEM;
@@ -355,6 +450,10 @@ int kubeadm_render_bundle(Manager *m, const Obj *config, const Obj *machine,
                     0 ||
             obj_map_set_str(kb, "config", kubeadm_yaml) < 0)
                 return -ENOMEM;
+        int64_t verbosity;
+        if (obj_get_int(config, "spec.verbosity", &verbosity) &&
+            (r = obj_map_set_int(kb, "verbosity", verbosity)) < 0)
+                return r;
         sodium_memzero(kubeadm_yaml, strlen(kubeadm_yaml));
 
         Obj *files = obj_map_ensure_list(b, "files");
@@ -366,10 +465,7 @@ int kubeadm_render_bundle(Manager *m, const Obj *config, const Obj *machine,
                 if (obj_map_get(f, "contentFrom")) {
                         /* Content from a Secret in the same namespace, as Cluster API does. */
                         _cleanup_free_ char *data = NULL;
-                        r = secret_get_data(m, meta_namespace(config),
-                                            strempty(obj_get_str(f, "contentFrom.secret.name")),
-                                            strempty(obj_get_str(f, "contentFrom.secret.key")),
-                                            &data);
+                        r = secret_ref_data(m, config, obj_map_get(f, "contentFrom"), &data);
                         if (r < 0)
                                 return r;
                         _cleanup_(obj_freep) Obj *copy = obj_dup(f);
@@ -392,10 +488,19 @@ int kubeadm_render_bundle(Manager *m, const Obj *config, const Obj *machine,
                 if (l && (r = obj_map_set(b, lists[i], obj_dup(l))) < 0)
                         return r;
         }
-        r = yaml_emit(b, ret);
+        r = render_users(m, config, b);
+        if (r >= 0)
+                r = render_ntp(config, b);
+        if (r >= 0)
+                r = yaml_emit(b, ret);
         /* Wipe the tree's copies of keys and tokens. */
         OBJ_LIST_FOREACH(f, files, i) {
                 Obj *c = obj_map_get(f, "content");
+                if (obj_is(c, OBJ_STR))
+                        sodium_memzero(c->str.s, c->str.len);
+        }
+        OBJ_LIST_FOREACH(u, obj_map_get(b, "users"), i) {
+                Obj *c = obj_map_get(u, "passwd");
                 if (obj_is(c, OBJ_STR))
                         sodium_memzero(c->str.s, c->str.len);
         }

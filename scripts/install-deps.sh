@@ -10,8 +10,9 @@ PACKAGES=(
   # OpenSSL libcrypto, json-c, libmicrohttpd, libuuid, cmocka)
   libzmq3-dev libmsgpack-dev libyaml-dev libsodium-dev libsystemd-dev libsqlite3-dev
   libssl-dev libjson-c-dev libmicrohttpd-dev uuid-dev libcmocka-dev
-  # the kubeadm/kubectl fakes and test tooling
-  python3 python3-yaml python3-zmq python3-msgpack openssl iproute2 procps curl sqlite3
+  # the kubeadm/kubectl fakes and test tooling; sudo for visudo, which checks the sudo rules
+  # of KubeadmConfig users (useradd/usermod/groupadd come with passwd, always installed)
+  python3 python3-yaml python3-zmq python3-msgpack openssl iproute2 procps curl sqlite3 sudo
   # tests under a real systemd (nspawn) and the PXE boot test (qemu, dnsmasq, iPXE)
   systemd-container debootstrap dnsmasq-base qemu-system-x86 ipxe-qemu dpkg-dev
   # packages (scripts/package.sh --lintian) and the PXE image (provisioning/): iPXE's

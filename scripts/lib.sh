@@ -10,7 +10,7 @@ anvil_need_deps() {
   for p in libzmq3-dev libmsgpack-dev libyaml-dev libsodium-dev libsystemd-dev libsqlite3-dev \
            libcmocka-dev libssl-dev libjson-c-dev libmicrohttpd-dev uuid-dev cmake python3-yaml \
            systemd-container debootstrap python3-zmq python3-msgpack clang squashfs-tools \
-           lintian ipxe; do
+           lintian ipxe sudo; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || return 0
   done
   return 1

@@ -154,9 +154,14 @@ int reconcile_kubeadmconfig(Manager *m, const char *ns, const char *name) {
                 return waiting(m, config, orig, "WaitingForClusterCertificates",
                                "the cluster certificates are not there yet");
         if (r < 0) {
-                condition_set(config, "DataSecretAvailable", COND_FALSE, "DataSecretGenerationFailed",
-                              SEVERITY_ERROR, "rendering the bootstrap data failed: %s",
-                              strerror(-r));
+                condition_set(config, "DataSecretAvailable", COND_FALSE,
+                              "DataSecretGenerationFailed", SEVERITY_ERROR,
+                              "rendering the bootstrap data failed: %s",
+                              r == -EOPNOTSUPP ? "diskSetup and mounts are not supported (do "
+                                                 "them in preKubeadmCommands)"
+                              : r == -EBADMSG  ? "a users[].passwdFrom Secret does not hold a "
+                                                 "password hash (one line without \":\")"
+                                               : strerror(-r));
                 (void)patch_save(m->reg, orig, config);
                 return r;
         }

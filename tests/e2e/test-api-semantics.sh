@@ -81,6 +81,38 @@ assert_eq "$(rev)" "$before" "store revision after a conflict"
 assert_eq "$(field kct capi-quickstart-md-0 'd["spec"]["template"]["spec"]["joinConfiguration"]["nodeRegistration"]["kubeletExtraArgs"]["eviction-hard"]')" \
   "memory.available<5%" "the newer write survives"
 
+echo "== a List from get -o yaml|json applies back: each item, from its own line"
+anvilctl get kct -o yaml >"$WORK/kct-list.yaml"
+grep -q '^kind: List' "$WORK/kct-list.yaml" || fail "get kct -o yaml is not a List"
+sed 's/eviction-hard: .*/eviction-hard: memory.available<7%/' "$WORK/kct-list.yaml" >"$WORK/kct-list2.yaml"
+anvilctl apply -f "$WORK/kct-list2.yaml" >"$WORK/list-apply.out" || fail "apply of a List: $(cat "$WORK/list-apply.out")"
+grep -q 'kubeadmconfigtemplate.bootstrap.cluster.x-k8s.io/capi-quickstart-md-0 configured' "$WORK/list-apply.out" ||
+  fail "apply of a List: $(cat "$WORK/list-apply.out")"
+assert_eq "$(field kct capi-quickstart-md-0 'd["spec"]["template"]["spec"]["joinConfiguration"]["nodeRegistration"]["kubeletExtraArgs"]["eviction-hard"]')" \
+  "memory.available<7%" "the List's item applied"
+anvilctl get kct -o json | anvilctl apply -f - | grep -q 'unchanged' || fail "apply of a JSON List"
+printf 'apiVersion: v1\nkind: List\nitems: {}\n' >"$WORK/bad-list.yaml"
+before=$(rev)
+expect_fail 'bad-list.yaml:1:1: List: items: a List needs a list of objects' anvilctl apply -f "$WORK/bad-list.yaml"
+assert_eq "$(rev)" "$before" "store revision after a bad List"
+
+echo "== generateName: a new object each apply, its name printed"
+cat >"$WORK/gen.yaml" <<'YAML'
+apiVersion: infrastructure.anvil.dev/v1alpha1
+kind: AnvilMachineTemplate
+metadata:
+  generateName: gen-
+spec:
+  template:
+    spec: {}
+YAML
+g1=$(anvilctl apply -f "$WORK/gen.yaml") || fail "apply with generateName"
+g2=$(anvilctl apply -f "$WORK/gen.yaml") || fail "apply with generateName (2)"
+n1=$(sed -n 's|^anvilmachinetemplate.infrastructure.anvil.dev/\(gen-[a-z0-9]*\) created$|\1|p' <<<"$g1")
+n2=$(sed -n 's|^anvilmachinetemplate.infrastructure.anvil.dev/\(gen-[a-z0-9]*\) created$|\1|p' <<<"$g2")
+[ -n "$n1" ] && [ -n "$n2" ] && [ "$n1" != "$n2" ] || fail "generateName: $g1 / $g2"
+anvilctl get amt "$n1" -o name >/dev/null || fail "the printed name $n1 does not exist"
+
 echo "== generation moves with spec only"
 g1=$(field kct capi-quickstart-md-0 'd["metadata"]["generation"]')
 anvilctl label kct capi-quickstart-md-0 team=platform >/dev/null
@@ -231,7 +263,7 @@ echo "== exit codes, --help, explain"
 expect_fail 'doesn.t have a resource type "widgets"' anvilctl get widgets
 expect_fail 'not found' anvilctl describe machine nope
 expect_fail 'unknown command' anvilctl frobnicate
-for c in apply get describe delete scale label annotate explain token host info version; do
+for c in apply get describe delete rollout scale label annotate explain token host info version; do
   out=$(anvilctl "$c" --help) || fail "$c --help exited non-zero"
   echo "$out" | grep -q "^Usage: anvilctl $c" || fail "$c --help: $out"
 done

@@ -55,4 +55,31 @@ done
 # Nothing of a failed file was created, not even its valid documents.
 anvilctl get cluster would-be-created >/dev/null 2>&1 && fail "a document of a failed apply was stored"
 anvilctl get anvilcluster dup >/dev/null 2>&1 && fail "a duplicated document was stored"
+# A value too long to quote whole (100 KB, past a problem line's 64 KiB): the error is cut,
+# says so, and anvilctl still prints it (its decoder refuses longer lines).
+python3 - "$WORK/huge.yaml" <<'PY'
+import sys
+v = "é" + "x" * 100000
+open(sys.argv[1], "w").write(f"""apiVersion: cluster.x-k8s.io/v1beta1
+kind: MachineSet
+metadata:
+  name: ms-huge
+spec:
+  clusterName: c
+  deletePolicy: "{v}"
+  selector: {{}}
+  template:
+    spec:
+      clusterName: c
+      bootstrap: {{dataSecretName: x}}
+      infrastructureRef: {{apiVersion: infrastructure.anvil.dev/v1alpha1, kind: AnvilMachine, name: x}}
+""")
+PY
+before=$(rev)
+if anvilctl apply -f "$WORK/huge.yaml" >"$WORK/huge.out" 2>&1; then fail "huge: applied"; fi
+grep -q 'huge.yaml:7:17: MachineSet/ms-huge: spec.deletePolicy: unsupported value "éxxx.* … (truncated)$' \
+  "$WORK/huge.out" || fail "huge: $(head -c 300 "$WORK/huge.out")"
+[ "$(wc -c <"$WORK/huge.out")" -lt 70000 ] || fail "huge: the problem line was not cut"
+assert_eq "$(rev)" "$before" "huge: store revision"
+echo "ok: huge: the problem line is cut at 64 KiB"
 echo "PASS ($n cases)"

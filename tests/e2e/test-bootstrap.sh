@@ -42,6 +42,15 @@ grep -q "last error: step pre-kubeadm-1 exited 3" <<<"$out" || fail "describe la
 grep -q "no disk matches /dev/nvme9" <<<"$out" || fail "describe lacks the command output: $out"
 grep -q "journalctl -u anvil-agent ANVIL_MACHINE=$m" <<<"$out" || fail "describe lacks the journalctl hint"
 anvilctl get machine "$m" -o json | json 'd["status"]["failureReason"]' | grep -q BootstrapFailed || fail "failureReason"
+# describe machine (and its host) says the same: step, exit code, last output lines, journalctl.
+for what in "machine $m" "host $(anvilctl get machine "$m" -o json | json 'd["status"]["nodeRef"]["name"]' 2>/dev/null ||
+    anvilctl get am "$m" -o json | json 'd["status"]["hostRef"]["name"]')"; do
+  out=$(anvilctl describe $what)
+  grep -q "^Failed: *step pre-kubeadm-1 on host .* exited 3" <<<"$out" || fail "describe $what lacks the failed step: $out"
+  grep -q "^    | .*no disk matches /dev/nvme9" <<<"$out" || fail "describe $what lacks the output lines: $out"
+  grep -q "journalctl -u anvil-agent ANVIL_MACHINE=$m ANVIL_STEP=pre-kubeadm-1" <<<"$out" ||
+    fail "describe $what lacks the journalctl line: $out"
+done
 echo "ok: failed pre-kubeadm command surfaced"
 
 # A malformed KubeadmConfigTemplate is refused with file:line:field.

@@ -71,4 +71,33 @@ assert conds.get("Ready") == "True", conds
 print("cluster OK:", conds)
 PY
 anvilctl describe cluster demo | grep -q "Machine/" || fail "describe shows no machines"
+
+# Several kinds at once, and the categories.
+anvilctl get md,ms >"$WORK/mdms.txt"
+[ "$(grep -c '^NAME ' "$WORK/mdms.txt")" = 2 ] || fail "get md,ms: two tables expected: $(cat "$WORK/mdms.txt")"
+grep -q '^machinedeployment.cluster.x-k8s.io/demo-md-0 ' "$WORK/mdms.txt" || fail "get md,ms: md row"
+grep -q '^machineset.cluster.x-k8s.io/demo-md-0-' "$WORK/mdms.txt" || fail "get md,ms: ms row"
+anvilctl get all -o name >"$WORK/all.txt"
+for want in cluster.cluster.x-k8s.io/demo host.infrastructure.anvil.dev/cp-1 \
+            kubeadmcontrolplane.controlplane.cluster.x-k8s.io/demo-control-plane; do
+  grep -qx "$want" "$WORK/all.txt" || fail "get all: no $want"
+done
+[ "$(anvilctl get cluster-api -o json | json 'len([i for i in d["items"] if i["kind"] == "Machine"])')" = 3 ] ||
+  fail "get cluster-api: 3 machines expected"
+anvilctl get ms,md demo-md-0 -o name | grep -qx machinedeployment.cluster.x-k8s.io/demo-md-0 ||
+  fail "get ms,md NAME"
+if anvilctl get md,ms nothere 2>"$WORK/err.txt"; then fail "get md,ms of a missing name succeeded"; fi
+grep -q 'NotFound' "$WORK/err.txt" || fail "get md,ms nothere: $(cat "$WORK/err.txt")"
+echo "get: several kinds, all, cluster-api"
+
+# A claimed host is not forgotten by accident: host delete is refused, naming its machine.
+if anvilctl host delete worker-1 >"$WORK/hostdel.out" 2>&1; then fail "deleting a claimed host succeeded"; fi
+grep -q 'host "worker-1" is claimed by Machine default/demo-md-0-.*; delete its Machine first' \
+  "$WORK/hostdel.out" || fail "host delete refusal: $(cat "$WORK/hostdel.out")"
+if anvilctl delete host worker-1 >/dev/null 2>&1; then fail "delete host of a claimed host succeeded"; fi
+anvilctl get host worker-1 -o name >/dev/null || fail "the refused delete removed the host"
+# --force: for a host that is gone for good.
+anvilctl host delete worker-1 --force | grep -q 'deleted' || fail "host delete --force"
+if anvilctl get host worker-1 -o name >/dev/null 2>&1; then fail "host delete --force kept the host"; fi
+echo "claimed host: delete refused, --force deletes"
 echo PASS

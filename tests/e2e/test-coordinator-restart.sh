@@ -11,6 +11,12 @@ dump() {
 }
 before=$(dump)
 anvil_crash_coordinator
+# The killed coordinator left its socket file: anvilctl says so at once (not after --timeout).
+[ -S "$ANVIL_SERVER" ] || fail "test setup: the killed coordinator's socket is gone"
+t0=$(date +%s)
+if anvilctl get machines >/dev/null 2>"$WORK/stale.err"; then fail "anvilctl succeeded without a coordinator"; fi
+grep -q "nothing listens on $ANVIL_SERVER" "$WORK/stale.err" || fail "stale socket: $(cat "$WORK/stale.err")"
+[ $(($(date +%s) - t0)) -lt 10 ] || fail "anvilctl waited for a coordinator that is gone"
 anvil_start_coordinator
 after=$(dump)
 assert_eq "$after" "$before" "objects after SIGKILL + restart"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A host partitioned (its agent stopped) while its machine is deleted: the machine goes away
 # after nodeDeletionTimeout, the host is not handed out again until it returns and has
-# reset; then it is reused. Finally deleting the cluster resets every host and leaves no
+# reset; then it is reused. The same for an agent that died (connection closed) right before
+# its machine's deletion. Finally deleting the cluster resets every host and leaves no
 # object behind.
 . "$(dirname "$0")/common.sh"
 ANVIL_GRACE=4s
@@ -37,6 +38,27 @@ anvilctl scale md demo-md-0 --replicas 3 >/dev/null
 anvil_wait 60 "4 machines Running, reusing $vhost" anvil_machines_running 4
 anvilctl get host "$vhost" -o json | json 'd["spec"]["consumerRef"]["name"]' >/dev/null || fail "$vhost not reused"
 echo "ok: partitioned host reset on return, then reused"
+
+# An agent that dies (its TCP connection closed) just before its machine is deleted: the reset
+# the coordinator sends finds no route; the host is still marked Unreachable after the grace
+# and the machine goes after nodeDeletionTimeout, as for a silent one.
+victim=$(md_machines demo-md-0 | awk 'NR == 1 {print $1}')
+vhost=$(machine_host "$victim")
+kill -KILL "$(anvil_agent_pid "$vhost")"
+anvilctl delete machine "$victim" >/dev/null
+anvil_wait 30 "$vhost Unreachable after its agent died" host_is "$vhost" Unreachable
+anvil_wait 60 "the dead host's machine gone" machine_gone "$victim"
+anvilctl get host "$vhost" -o json | json 'd["spec"].get("resetRequired")' | grep -q True ||
+  fail "$vhost released without resetRequired"
+resets_before=$(fake_calls reset -f)
+back_before=$(grep -c "Host $vhost reset after it came back; back in the pool." "$WORK/coordinator.log" || true)
+anvil_restart_agent "$vhost"
+# (Back in the pool, it may be claimed at once by the deleted machine's replacement.)
+anvil_wait 60 "$vhost reset after its agent restarted" bash -c \
+  "[ \$(grep -c 'Host $vhost reset after it came back; back in the pool.' '$WORK/coordinator.log') -gt $back_before ]"
+[ "$(fake_calls reset -f)" -gt "$resets_before" ] || fail "$vhost came back without a kubeadm reset"
+anvil_wait 60 "4 machines Running again" anvil_machines_running 4
+echo "ok: a dead agent's machine deleted; its host reset when the agent came back"
 
 # Cluster deletion: ordered teardown, every host Available, nothing left.
 out=$(anvilctl delete cluster demo --wait --timeout 120s) || fail "delete --wait: $out"

@@ -432,6 +432,9 @@ def log_invocation(tool, argv, rootfs, code, started):
 
 def run_main(tool, main, argv):
     """Run a fake command: print Fail to stderr, log the invocation, exit with its code."""
+    # Go programs write unbuffered: a reader of both pipes sees stdout and stderr in the
+    # order they were written (the preflight lines before the error), as with the real tools.
+    sys.stdout.reconfigure(line_buffering=True)
     started, code = now(), 0
     rootfs = ""
     for i, a in enumerate(argv):
@@ -481,6 +484,10 @@ def parse_flags(argv, spec, shorts=None, interspersed=True):
         elif kind == "list":
             vals.setdefault(name, []).extend(x for x in v.split(",") if x != "")
         else:
+            if name == "v" and not re.fullmatch(r"[+-]?[0-9]+", v):
+                # klog's verbosity is a Level (int32): pflag reports strconv's error.
+                raise Fail('invalid argument "%s" for "-v, --v" flag: strconv.ParseInt: parsing "%s": '
+                           'invalid syntax' % (v, v))
             vals[name] = v
         if name not in seen:
             seen.append(name)

@@ -250,6 +250,18 @@ class InitTest(FakeTest):
         self.ok(r)
         self.assertFalse(os.path.exists(os.path.join(self.state, "clusters")))
 
+    def test_verbosity_flag(self):
+        # --v takes klog's Level, an integer: anything else is pflag's parse error (exit 1).
+        root, r = self.init(extra_args=["--v=high"])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('invalid argument "high" for "-v, --v" flag: strconv.ParseInt', r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(root, "etc/kubernetes")))
+        _, r = self.init(extra_args=["--v", "5"])
+        self.ok(r)
+        _, r = self.join("w-1", args=["--v=3"])
+        self.ok(r)
+        self.assertIn("--v=3", self.invocations()[-1]["argv"])
+
     def test_config_decoding(self):
         base = INIT_CFG.format(token=TOKEN, name="cp-0", uuid="u", ip="10.0.0.1", version="v1.30.2", ep=EP)
         _, r = self.init(cfg=base + "foo: bar\n")

@@ -173,6 +173,99 @@ static void test_paths(void **state) {
         }
 }
 
+/* users, ntp and kubeadm.verbosity: what the agent puts into useradd's argv, /etc/passwd,
+ * sudoers and timesyncd.conf must be single, harmless values. */
+static const char extras[] = "users:\n"
+                             "  - name: ops\n"
+                             "    gecos: Ops Team, Room 7\n"
+                             "    groups: [adm, docker]\n"
+                             "    homeDir: /srv/ops\n"
+                             "    shell: /bin/bash\n"
+                             "    primaryGroup: ops\n"
+                             "    passwd: $6$salt$hash\n"
+                             "    lockPassword: true\n"
+                             "    sudo: ALL=(ALL) NOPASSWD:ALL\n"
+                             "    sshAuthorizedKeys: [ssh-ed25519 AAAA ops@example]\n"
+                             "  - name: first.last\n"
+                             "    inactive: true\n"
+                             "ntp:\n"
+                             "  servers: [ntp1.example.org, 10.0.0.1]\n";
+
+static void test_users_ntp_verbosity(void **state) {
+        (void)state;
+        _cleanup_free_ char *text = asprintf_safe("%s%s", valid, extras);
+        _cleanup_free_ char *v = replace("  ignorePreflightErrors: [Swap]\n",
+                                         "  ignorePreflightErrors: [Swap]\n  verbosity: 5\n");
+        _cleanup_free_ char *with_v = asprintf_safe("%s%s", v, extras);
+        _cleanup_(obj_freep) Obj *o = NULL;
+        char err[256] = "";
+        assert_int_equal(bundle_parse(with_v, strlen(with_v), &o, err, sizeof(err)), 0);
+        assert_string_equal(obj_get_str(o, "users[0].groups[1]"), "docker");
+        assert_string_equal(obj_get_str(o, "users[1].name"), "first.last");
+        assert_string_equal(obj_get_str(o, "ntp.servers[1]"), "10.0.0.1");
+        int64_t verbosity = 0;
+        assert_true(obj_get_int(o, "kubeadm.verbosity", &verbosity));
+        assert_int_equal(verbosity, 5);
+
+        const struct {
+                const char *old, *new, *field;
+        } cases[] = {
+                {"  - name: ops\n", "  - uid: 7\n", "users[0].uid"},
+                {"  - name: ops\n", "  - inactive: false\n", "users[0].name: required"},
+                {"name: ops", "name: -ops", "users[0].name: must be an account name"},
+                {"name: ops", "name: 'o:ps'", "users[0].name"},
+                {"name: first.last", "name: abcdefghijklmnopqrstuvwxyz0123456", "users[1].name"},
+                {"gecos: Ops Team, Room 7", "gecos: 'a:b'", "users[0].gecos: must not contain"},
+                {"homeDir: /srv/ops", "homeDir: srv/ops", "users[0].homeDir: must be an absolute"},
+                {"shell: /bin/bash", "shell: /bin/../bash", "users[0].shell"},
+                {"groups: [adm, docker]", "groups: [adm, 'doc ker']", "users[0].groups: item 1"},
+                {"primaryGroup: ops", "primaryGroup: 'o ps'", "users[0].primaryGroup"},
+                {"passwd: $6$salt$hash", "passwd: \"a\\nb\"", "users[0].passwd: must be one line"},
+                {"sudo: ALL=(ALL) NOPASSWD:ALL", "sudo: \"ALL=(ALL) ALL\\nops ALL=(ALL) ALL\"",
+                 "users[0].sudo: must be one line"},
+                {"[ssh-ed25519 AAAA ops@example]", "[ok, \"a\\nb\"]",
+                 "users[0].sshAuthorizedKeys: item 1: must be one line"},
+                {"10.0.0.1]", "'10.0.0.1 x']", "ntp.servers: item 1"},
+                {"lockPassword: true", "lockPassword: 'no'", "users[0].lockPassword"},
+                {"ntp:\n", "ntp:\n  enabled: true\n", "ntp.enabled"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                const char *at = strstr(text, cases[i].old);
+                if (!at)
+                        fail_msg("test text lacks \"%s\"", cases[i].old);
+                _cleanup_free_ char *bad = asprintf_safe("%.*s%s%s", (int)(at - text), text,
+                                                         cases[i].new, at + strlen(cases[i].old));
+                expect_refused(bad, cases[i].field);
+        }
+        _cleanup_free_ char *v11 = replace("  ignorePreflightErrors: [Swap]\n",
+                                           "  ignorePreflightErrors: [Swap]\n  verbosity: 11\n");
+        expect_refused(v11, "kubeadm.verbosity");
+}
+
+static void test_account_checks(void **state) {
+        (void)state;
+        const char *names_ok[] = {"ops", "_svc", "first.last", "a-b_c", "A1"};
+        for (size_t i = 0; i < ELEMENTSOF(names_ok); i++)
+                assert_null(bundle_account_name_problem(names_ok[i]));
+        const char *names_bad[] = {"",     "1ops", "-ops",
+                                   ".ops", "o ps", "o:ps",
+                                   "o/ps", "op$",  "abcdefghijklmnopqrstuvwxyz0123456"};
+        for (size_t i = 0; i < ELEMENTSOF(names_bad); i++)
+                if (!bundle_account_name_problem(names_bad[i]))
+                        fail_msg("account name \"%s\" accepted", names_bad[i]);
+        assert_null(bundle_group_list_problem("adm"));
+        assert_null(bundle_group_list_problem("adm, docker,sudo"));
+        assert_non_null(bundle_group_list_problem(""));
+        assert_non_null(bundle_group_list_problem("adm,,docker"));
+        assert_non_null(bundle_group_list_problem("adm,"));
+        assert_non_null(bundle_group_list_problem("adm docker"));
+        assert_null(bundle_ntp_server_problem("time.example.org"));
+        assert_non_null(bundle_ntp_server_problem(""));
+        assert_non_null(bundle_ntp_server_problem("a#b"));
+        assert_null(bundle_account_path_problem("/home/ops"));
+        assert_non_null(bundle_account_path_problem("/home/o:ps"));
+}
+
 static void test_size_limit(void **state) {
         (void)state;
         size_t n = BUNDLE_MAX_SIZE + 1;
@@ -251,6 +344,8 @@ int main(void) {
                 cmocka_unit_test(test_wrong_types_and_values),
                 cmocka_unit_test(test_wrong_kind_and_version),
                 cmocka_unit_test(test_paths),
+                cmocka_unit_test(test_users_ntp_verbosity),
+                cmocka_unit_test(test_account_checks),
                 cmocka_unit_test(test_size_limit),
                 cmocka_unit_test(test_substitute),
                 cmocka_unit_test(test_substitute_provider_id_without_uuid),

@@ -43,6 +43,20 @@ static void test_certificate_key(void **state) {
               "sha256:6dece1c107932643d90f9ad0ecf3ff66da019480fed8551e82ab0a536767f319");
 }
 
+static void test_password_hash(void **state) {
+        (void)state;
+        /* /etc/shadow lines, locked or not: the whole hash goes, the user stays. */
+        check("ops:!$6$rounds=5000$0F5nPzFQ$Vh7gE2.Uo1nR8sQ/3qLbq0x1:20000:0:99999:7:::",
+              "ops:!<redacted>:20000:0:99999:7:::");
+        check("audit:$y$j9T$Jf9vHBlbXu4jz5/7D8Z1m/$C0t0qVjM0s1yWq8fRaT3C4UeCcW2a9kP6Qe1s2m3n5"
+              ":20000::::::1:",
+              "audit:<redacted>:20000::::::1:");
+        check("hash=$2b$12$abcdefghijklmnopqrstuv end", "hash=<redacted> end");
+        /* Shell variables and prices are not hashes. */
+        check("echo $HOME $PATH costs $5 and $6$ too", "echo $HOME $PATH costs $5 and $6$ too");
+        check("$6$short$x", "$6$short$x");
+}
+
 static void test_leaves_the_rest(void **state) {
         (void)state;
         check("", "");
@@ -62,6 +76,7 @@ int main(void) {
                 cmocka_unit_test(test_bootstrap_token),
                 cmocka_unit_test(test_enrollment_token),
                 cmocka_unit_test(test_certificate_key),
+                cmocka_unit_test(test_password_hash),
                 cmocka_unit_test(test_leaves_the_rest),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -172,6 +172,12 @@ static void test_required_unknown_and_type_problems(void **state) {
         _cleanup_(obj_freep) Obj *o = yaml("name: a\nx: 1\n");
         assert_int_equal(schema_validate(spec_fields, o, "", &r), 1);
         expect_problem(&r, "x", "unknown field");
+        /* An integer past 64 bits (YAML leaves it a string) is out of range, not a string. */
+        _cleanup_(problems_clearp) Problems big = {0};
+        _cleanup_(obj_freep) Obj *b = yaml("name: a\ncount: 99999999999999999999\n");
+        assert_int_equal(schema_validate(spec_fields, b, "spec", &big), 1);
+        expect_problem(&big, "spec.count",
+                       "integer out of range (99999999999999999999); at most 9223372036854775807");
 }
 
 static void test_enums_ranges_lengths(void **state) {
