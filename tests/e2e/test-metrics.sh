@@ -3,7 +3,8 @@
 # and parsed strictly (tests/e2e/promparse.py) after a control plane and a worker provision,
 # with what they must say then: hosts and machines by phase, connected agents, acks, an
 # enrollment refused by ZAP, reconcile and store histograms; the agent's plan state, its
-# steps' durations, heartbeats, connections. Also: 404 and 405, and a bad --metrics-listen.
+# steps' durations, heartbeats, connections; every family documented in docs/observability.md
+# with its type. Also: 404 and 405, and a bad --metrics-listen.
 . "$(dirname "$0")/common.sh"
 
 AGENT_METRICS_PORT=$(anvil_free_port)
@@ -34,8 +35,8 @@ grep -qi "^content-type: text/plain; version=0.0.4" "$WORK/coordinator.prom.head
 grep -qi "^content-type: text/plain; version=0.0.4" "$WORK/agent.prom.headers" ||
   fail "agent: wrong Content-Type"
 
-/usr/bin/python3 - "$WORK" "$SRC/tests/e2e" <<'PY' || fail "metrics"
-import sys, time
+/usr/bin/python3 - "$WORK" "$SRC/tests/e2e" "$SRC/docs/observability.md" <<'PY' || fail "metrics"
+import re, sys, time
 sys.path.insert(0, sys.argv[2])
 from promparse import parse, value
 
@@ -89,7 +90,22 @@ for step in ("write-files", "kubeadm-init", "wait-node"):
     eq(a, 1, "anvil_agent_step_duration_seconds_count", step=step, result="succeeded")
     eq(a, 0, "anvil_agent_step_duration_seconds_count", step=step, result="failed")
 assert atypes["anvil_agent_step_duration_seconds"] == "histogram"
-print(f"metrics OK: coordinator {len(c)} series, agent {len(a)} series")
+
+# docs/observability.md lists every family with its type, and nothing that is not served.
+documented = {}
+for line in open(sys.argv[3]):
+    m = re.match(r"\| `([a-z_]+)`(?:, `([a-z_]+)`)? \| (\w+) \|", line)
+    if m:
+        for name in filter(None, m.group(1, 2)):
+            documented[name] = m.group(3)
+served = dict(atypes, **ctypes)
+for name, kind in served.items():
+    assert documented.get(name) == kind, f"docs/observability.md: {name} ({kind}) " + (
+        f"documented as {documented[name]}" if name in documented else "missing")
+stale = set(documented) - set(served)
+assert not stale, f"docs/observability.md documents metrics nobody serves: {sorted(stale)}"
+print(f"metrics OK: coordinator {len(c)} series, agent {len(a)} series, "
+      f"{len(documented)} families documented")
 PY
 
 # Only GET /metrics.
