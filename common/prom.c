@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <math.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -9,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "prom.h"
 
 const double prom_latency_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -154,6 +156,56 @@ void prom_process_metrics(FILE *f) {
 
 /* ---- the HTTP endpoint ---- */
 
+/* libmicrohttpd is opened when an endpoint starts, not linked: Debian's brings GnuTLS and nine
+ * more libraries with it (~2.4 MiB resident, ~180 KiB of it private, measured on an idle
+ * agent), which an agent without --metrics-listen, the default, would carry for nothing
+ * (docs/performance.md). The soname is the one of every libmicrohttpd since 0.9.x; the
+ * packages depend on it by name (packaging/debian/). Opened once, never closed. */
+#define MHD_SONAME "libmicrohttpd.so.12"
+
+static struct {
+        bool loaded;
+        __typeof__(MHD_start_daemon) *start_daemon;
+        __typeof__(MHD_stop_daemon) *stop_daemon;
+        __typeof__(MHD_get_daemon_info) *get_daemon_info;
+        __typeof__(MHD_run) *run;
+        __typeof__(MHD_create_response_from_buffer) *create_response_from_buffer;
+        __typeof__(MHD_add_response_header) *add_response_header;
+        __typeof__(MHD_queue_response) *queue_response;
+        __typeof__(MHD_destroy_response) *destroy_response;
+} mhd;
+
+static int mhd_load(void) {
+        if (mhd.loaded)
+                return 0;
+        void *dl = dlopen(MHD_SONAME, RTLD_NOW | RTLD_LOCAL);
+        if (!dl) {
+                log_debug("Cannot open %s: %s", MHD_SONAME, dlerror());
+                return -ELIBACC;
+        }
+        const struct {
+                const char *name;
+                void **fn;
+        } syms[] = {
+                {"MHD_start_daemon", (void **)&mhd.start_daemon},
+                {"MHD_stop_daemon", (void **)&mhd.stop_daemon},
+                {"MHD_get_daemon_info", (void **)&mhd.get_daemon_info},
+                {"MHD_run", (void **)&mhd.run},
+                {"MHD_create_response_from_buffer", (void **)&mhd.create_response_from_buffer},
+                {"MHD_add_response_header", (void **)&mhd.add_response_header},
+                {"MHD_queue_response", (void **)&mhd.queue_response},
+                {"MHD_destroy_response", (void **)&mhd.destroy_response},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(syms); i++)
+                if (!(*syms[i].fn = dlsym(dl, syms[i].name))) {
+                        log_debug("%s has no %s: %s", MHD_SONAME, syms[i].name, dlerror());
+                        dlclose(dl);
+                        return -ELIBBAD;
+                }
+        mhd.loaded = true;
+        return 0;
+}
+
 struct PromServer {
         struct MHD_Daemon *httpd;
         sd_event_source *io, *timer;
@@ -163,11 +215,11 @@ struct PromServer {
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *text) {
         struct MHD_Response *resp =
-                MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+                mhd.create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
         if (!resp)
                 return MHD_NO;
-        enum MHD_Result ret = MHD_queue_response(c, status, resp);
-        MHD_destroy_response(resp);
+        enum MHD_Result ret = mhd.queue_response(c, status, resp);
+        mhd.destroy_response(resp);
         return ret;
 }
 
@@ -194,14 +246,14 @@ static enum MHD_Result on_http(void *cls, struct MHD_Connection *c, const char *
                 return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot render the metrics\n");
         }
         struct MHD_Response *resp =
-                MHD_create_response_from_buffer(size, text, MHD_RESPMEM_MUST_FREE);
+                mhd.create_response_from_buffer(size, text, MHD_RESPMEM_MUST_FREE);
         if (!resp) {
                 free(text);
                 return MHD_NO;
         }
-        MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
-        MHD_destroy_response(resp);
+        mhd.add_response_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+        enum MHD_Result ret = mhd.queue_response(c, MHD_HTTP_OK, resp);
+        mhd.destroy_response(resp);
         return ret;
 }
 
@@ -210,13 +262,13 @@ static int on_io(sd_event_source *es, int fd, uint32_t revents, void *userdata) 
         (void)es;
         (void)fd;
         (void)revents;
-        MHD_run(s->httpd);
+        mhd.run(s->httpd);
         return 0;
 }
 
 static int on_timer(sd_event_source *es, uint64_t usec, void *userdata) {
         PromServer *s = userdata;
-        MHD_run(s->httpd);
+        mhd.run(s->httpd);
         sd_event_source_set_time(es, usec + USEC_PER_SEC);
         return 0;
 }
@@ -238,21 +290,24 @@ int prom_server_start(sd_event *e, const char *listen, PromRenderFn render, void
                 return -EINVAL;
         sa.sin_port = htons((uint16_t)port);
 
+        int r = mhd_load();
+        if (r < 0)
+                return r;
         _cleanup_(prom_server_freep) PromServer *s = calloc(1, sizeof(PromServer));
         if (!s)
                 return -ENOMEM;
         s->render = render;
         s->userdata = userdata;
-        s->httpd = MHD_start_daemon(MHD_USE_EPOLL, (uint16_t)port, NULL, NULL, on_http, s,
+        s->httpd = mhd.start_daemon(MHD_USE_EPOLL, (uint16_t)port, NULL, NULL, on_http, s,
                                     MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_LIMIT,
                                     (unsigned)16, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
                                     MHD_OPTION_END);
         if (!s->httpd)
                 return -EADDRINUSE;
-        const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->httpd, MHD_DAEMON_INFO_EPOLL_FD);
+        const union MHD_DaemonInfo *info = mhd.get_daemon_info(s->httpd, MHD_DAEMON_INFO_EPOLL_FD);
         if (!info)
                 return -EIO;
-        int r = sd_event_add_io(e, &s->io, info->epoll_fd, EPOLLIN, on_io, s);
+        r = sd_event_add_io(e, &s->io, info->epoll_fd, EPOLLIN, on_io, s);
         if (r >= 0)
                 r = sd_event_add_time_relative(e, &s->timer, CLOCK_MONOTONIC, USEC_PER_SEC,
                                                USEC_PER_SEC, on_timer, s);
@@ -270,7 +325,7 @@ PromServer *prom_server_free(PromServer *s) {
         sd_event_source_disable_unref(s->io);
         sd_event_source_disable_unref(s->timer);
         if (s->httpd)
-                MHD_stop_daemon(s->httpd);
+                mhd.stop_daemon(s->httpd);
         free(s);
         return NULL;
 }
