@@ -95,6 +95,14 @@ def proc_mem_kib(pid):
             k, _, v = line.partition(":")
             if k in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
                 out[k] = int(v.split()[0])
+    # The proportional share: shared library pages divided among every process mapping them.
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    out["Pss"] = int(line.split()[1])
+    except OSError:
+        pass
     return out
 
 
@@ -274,6 +282,8 @@ def steady_state(pid, window, fleet=None):
     if fleet:
         out["loadgenCpuPercent"] = round(100 * (fleet.cpu_seconds() - f0) / (t1 - t0), 1)
     out.update({k: v for k, v in proc_mem_kib(pid).items()})
+    out["openFds"] = len(os.listdir(f"/proc/{pid}/fd"))
+    out["threads"] = len(os.listdir(f"/proc/{pid}/task"))
     return out
 
 
