@@ -774,6 +774,13 @@ def dig(d, path):
     return d
 
 
+def strip_runs(d):
+    """The figures without each run's own (the medians stay): what a baseline keeps."""
+    if isinstance(d, dict):
+        return {k: strip_runs(v) for k, v in d.items() if k != "runs"}
+    return d
+
+
 def compare(results, baseline, ratio):
     bad = []
     for n, base in baseline["sizes"].items():
@@ -837,6 +844,8 @@ def main():
     p.add_argument("--ratio", type=float, default=3.0)
     p.add_argument("--check", action="store_true",
                    help="exit 1 on a regression beyond --ratio of --baseline (else only report)")
+    p.add_argument("--write-baseline", action="store_true",
+                   help="store this run's figures as --baseline's for this mode (quick or full)")
     p.add_argument("--quick", action="store_true",
                    help="100 hosts, short windows, few runs: a smoke run (well under a minute)")
     args = p.parse_args()
@@ -886,11 +895,25 @@ def main():
             json.dump(results, f, indent=1, sort_keys=True)
         log(f"results in {args.out}")
     rc = 0
-    if args.baseline and not os.path.exists(args.baseline):
+    # The baseline file has one section per mode: a quick run is compared with quick figures.
+    mode = "quick" if args.quick else "full"
+    if args.baseline and args.write_baseline and not PROBLEMS:
+        all_modes = {}
+        if os.path.exists(args.baseline):
+            with open(args.baseline) as f:
+                all_modes = json.load(f)
+        all_modes[mode] = strip_runs(results)
+        with open(args.baseline, "w") as f:
+            json.dump(all_modes, f, indent=1, sort_keys=True)
+            f.write("\n")
+        log(f"baseline ({mode}) written to {args.baseline}")
+    elif args.baseline and not os.path.exists(args.baseline):
         print(f"no baseline {args.baseline} to compare with")
+    elif args.baseline and mode not in json.load(open(args.baseline)):
+        print(f"no {mode} figures in {args.baseline} to compare with")
     elif args.baseline:
         with open(args.baseline) as f:
-            baseline = json.load(f)
+            baseline = json.load(f)[mode]
         bad = compare(results, baseline, args.ratio)
         if bad:
             print(("REGRESSION" if args.check else "slower") + " than " + args.baseline +

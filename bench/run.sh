@@ -10,6 +10,8 @@
 #   bench/run.sh --quick         100 hosts, short windows (~40 s after the build)
 #   bench/run.sh --check         exit 1 when a figure is worse than the baseline by more than
 #                                --ratio (default 3x); without it a regression is only printed
+#   bench/run.sh --write-baseline   store this run's figures in bench/baseline.json (its mode's
+#                                section: quick or full); commit it with the change that moved them
 #   bench/run.sh --sizes 1000 --skip md,agent --perf fanout   (bench/bench.py --help)
 #
 # Exit status 2 is a correctness failure whatever the timings: a simulated agent that did not
