@@ -650,6 +650,7 @@ environment:
 
 def run_agent(args, work):
     """The real anvil-agent: memory and CPU idle after enrolling, and during a provision."""
+    subprocess.run(["rm", "-rf", work], check=True)  # a Host left provisioned by the last run
     co = Coordinator(args.build, work)
     co.start()
     d = os.path.join(work, "agent")
