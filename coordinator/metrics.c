@@ -60,12 +60,26 @@ struct Metrics {
         void *replicas; /* tsearch: ReplicaEntry by key */
 };
 
-static int cmp_machine(const void *a, const void *b) {
-        return strcmp(((const MachineEntry *)a)->key, ((const MachineEntry *)b)->key);
+/* MachineEntry and ReplicaEntry both begin with their key: one comparison and one insertion
+ * serve both trees. */
+typedef struct KeyedEntry {
+        char *key;
+} KeyedEntry;
+
+static int cmp_key(const void *a, const void *b) {
+        return strcmp(((const KeyedEntry *)a)->key, ((const KeyedEntry *)b)->key);
 }
 
-static int cmp_replicas(const void *a, const void *b) {
-        return strcmp(((const ReplicaEntry *)a)->key, ((const ReplicaEntry *)b)->key);
+/* A zeroed entry of size bytes under key, inserted in *root; NULL when out of memory. */
+static void *keyed_insert(void **root, size_t size, const char *key) {
+        KeyedEntry *e = calloc(1, size);
+        if (!e || !(e->key = strdup(key)) || !tsearch(e, root, cmp_key)) {
+                if (e)
+                        free(e->key);
+                free(e);
+                return NULL;
+        }
+        return e;
 }
 
 static int kind_index(const char *kind) {
@@ -147,12 +161,12 @@ static unsigned machine_group(Metrics *x, const char *ns, const char *cluster) {
 
 static void machine_changed(Metrics *x, const char *key, const Obj *machine) {
         MachineEntry probe = {.key = (char *)key};
-        void *node = tfind(&probe, &x->machines, cmp_machine);
+        void *node = tfind(&probe, &x->machines, cmp_key);
         MachineEntry *e = node ? *(MachineEntry **)node : NULL;
         if (e) {
                 x->groups[e->group].count[e->phase]--;
                 if (!machine) {
-                        tdelete(e, &x->machines, cmp_machine);
+                        tdelete(e, &x->machines, cmp_key);
                         free(e->key);
                         free(e);
                         return;
@@ -163,15 +177,8 @@ static void machine_changed(Metrics *x, const char *key, const Obj *machine) {
                                    strempty(obj_get_str(machine, "spec.clusterName")));
         if (g == UINT_MAX)
                 return; /* out of memory: this machine is not counted */
-        if (!e) {
-                e = calloc(1, sizeof(MachineEntry));
-                if (!e || !(e->key = strdup(key)) || !tsearch(e, &x->machines, cmp_machine)) {
-                        if (e)
-                                free(e->key);
-                        free(e);
-                        return;
-                }
-        }
+        if (!e && !(e = keyed_insert(&x->machines, sizeof(MachineEntry), key)))
+                return;
         const char *phase = obj_get_str(machine, "status.phase");
         unsigned p = N_MACHINE_PHASES - 1;
         for (unsigned i = 0; phase && i + 1 < N_MACHINE_PHASES; i++)
@@ -190,25 +197,18 @@ static void machine_changed(Metrics *x, const char *key, const Obj *machine) {
 
 static void replicas_changed(Metrics *x, const char *key, bool kcp, const Obj *o) {
         ReplicaEntry probe = {.key = (char *)key};
-        void *node = tfind(&probe, &x->replicas, cmp_replicas);
+        void *node = tfind(&probe, &x->replicas, cmp_key);
         ReplicaEntry *e = node ? *(ReplicaEntry **)node : NULL;
         if (!o) {
                 if (e) {
-                        tdelete(e, &x->replicas, cmp_replicas);
+                        tdelete(e, &x->replicas, cmp_key);
                         free(e->key);
                         free(e);
                 }
                 return;
         }
-        if (!e) {
-                e = calloc(1, sizeof(ReplicaEntry));
-                if (!e || !(e->key = strdup(key)) || !tsearch(e, &x->replicas, cmp_replicas)) {
-                        if (e)
-                                free(e->key);
-                        free(e);
-                        return;
-                }
-        }
+        if (!e && !(e = keyed_insert(&x->replicas, sizeof(ReplicaEntry), key)))
+                return;
         e->kcp = kcp;
         e->desired = 1;
         obj_get_int(o, "spec.replicas", &e->desired);
@@ -464,14 +464,8 @@ int metrics_start(Metrics *x, const char *listen) {
         return 0;
 }
 
-static void machine_entry_free(void *p) {
-        MachineEntry *e = p;
-        free(e->key);
-        free(e);
-}
-
-static void replica_entry_free(void *p) {
-        ReplicaEntry *e = p;
+static void keyed_entry_free(void *p) {
+        KeyedEntry *e = p;
         free(e->key);
         free(e);
 }
@@ -480,8 +474,8 @@ Metrics *metrics_free(Metrics *x) {
         if (!x)
                 return NULL;
         x->server = prom_server_free(x->server);
-        tdestroy(x->machines, machine_entry_free);
-        tdestroy(x->replicas, replica_entry_free);
+        tdestroy(x->machines, keyed_entry_free);
+        tdestroy(x->replicas, keyed_entry_free);
         for (size_t i = 0; i < x->n_groups; i++) {
                 free(x->groups[i].ns);
                 free(x->groups[i].cluster);
