@@ -285,6 +285,15 @@ static void replica_visit(const void *node, VISIT which, void *closure) {
         }
 }
 
+/* The labels of a machine group's phase: namespace, cluster, phase. */
+static void group_labels(const Metrics *x, size_t g, size_t p, char *buf, size_t size) {
+        char ns[160], cluster[160];
+        snprintf(buf, size, "namespace=\"%s\",cluster=\"%s\",phase=\"%s\"",
+                 prom_escape(x->groups[g].ns, ns, sizeof(ns)),
+                 prom_escape(x->groups[g].cluster, cluster, sizeof(cluster)),
+                 isempty(machine_phases[p]) ? "None" : machine_phases[p]);
+}
+
 static int render(FILE *f, void *userdata) {
         Metrics *x = userdata;
         Manager *m = x->m;
@@ -292,7 +301,7 @@ static int render(FILE *f, void *userdata) {
         if (m->fanout)
                 fanout_get_stats(m->fanout, &fs);
         RenderCtx c = {.f = f};
-        char labels[512], e1[160], e2[160];
+        char labels[512];
 
         prom_family(f, "anvil_build_info", "gauge", "The coordinator's version (always 1).");
         prom_sample(f, "anvil_build_info", "version=\"" ANVIL_VERSION "\"", 1);
@@ -309,11 +318,7 @@ static int render(FILE *f, void *userdata) {
                 for (size_t p = 0; p < N_MACHINE_PHASES; p++) {
                         if (!x->groups[g].count[p] && isempty(machine_phases[p]))
                                 continue;
-                        snprintf(labels, sizeof(labels),
-                                 "namespace=\"%s\",cluster=\"%s\",phase=\"%s\"",
-                                 prom_escape(x->groups[g].ns, e1, sizeof(e1)),
-                                 prom_escape(x->groups[g].cluster, e2, sizeof(e2)),
-                                 isempty(machine_phases[p]) ? "None" : machine_phases[p]);
+                        group_labels(x, g, p, labels, sizeof(labels));
                         prom_sample_u64(f, "anvil_machines", labels, x->groups[g].count[p]);
                 }
         prom_family(f, "anvil_machines_oldest_in_phase_seconds", "gauge",
@@ -330,11 +335,7 @@ static int render(FILE *f, void *userdata) {
                                 int64_t since = oldest[g * N_MACHINE_PHASES + p];
                                 if (!since || !x->groups[g].count[p])
                                         continue;
-                                snprintf(labels, sizeof(labels),
-                                         "namespace=\"%s\",cluster=\"%s\",phase=\"%s\"",
-                                         prom_escape(x->groups[g].ns, e1, sizeof(e1)),
-                                         prom_escape(x->groups[g].cluster, e2, sizeof(e2)),
-                                         isempty(machine_phases[p]) ? "None" : machine_phases[p]);
+                                group_labels(x, g, p, labels, sizeof(labels));
                                 prom_sample(f, "anvil_machines_oldest_in_phase_seconds", labels,
                                             now > since ? (double)(now - since) / 1e6 : 0);
                         }
