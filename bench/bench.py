@@ -783,6 +783,8 @@ def strip_runs(d):
 
 
 def compare(results, baseline, ratio):
+    """Figures worse than ratio x the baseline's. A figure missing from the results (its
+    scenario skipped, or failed: that is a PROBLEM already) is not compared."""
     bad = []
     for n, base in baseline["sizes"].items():
         cur = results["sizes"].get(n)
@@ -792,14 +794,14 @@ def compare(results, baseline, ratio):
             b, c = dig(base, path), dig(cur, path)
             if b is None:
                 continue
-            if c is None or c > b * ratio + slack:
+            if c is not None and c > b * ratio + slack:
                 bad.append(f"{n} hosts: {path} = {c} (baseline {b}, limit {b * ratio + slack:.2f})")
     for (path,) in HIGHER:
         b, c = dig(baseline, path), dig(results, path)
-        if b is not None and (c is None or c < b / ratio):
+        if b is not None and c is not None and c < b / ratio:
             bad.append(f"{path} = {c} (baseline {b}, limit {b / ratio:.0f})")
     ab, ac = dig(baseline, "agent.idle.RssAnon"), dig(results, "agent.idle.RssAnon")
-    if ab is not None and (ac is None or ac > ab * ratio + 512):
+    if ab is not None and ac is not None and ac > ab * ratio + 512:
         bad.append(f"agent.idle.RssAnon = {ac} KiB (baseline {ab})")
     return bad
 
