@@ -45,6 +45,18 @@ typedef struct HostLink {
          * for the heartbeat grace, and is marked unreachable then, by the tick, as any
          * silent host — it only stops being sent to until it says something again. */
         bool unroutable;
+        /* The encoded DESIRED of desired_gen, built from the committed Host when its change
+         * was dispatched (no store read at send time, and a retransmit costs none either);
+         * NULL when it must be built at send time (a bootstrap bundle is read from its
+         * Secret then) or once acknowledged. */
+        char *desired_msg;
+        size_t desired_size;
+        int64_t desired_msg_gen;
+        char desired_action[16]; /* its action (test hooks, logs) */
+        /* The store revision of this host's last status write that only raised
+         * observedGeneration of an idle, unclaimed host: its watch event wakes nothing
+         * (fanout_quiet_write()). 0 = none. */
+        int64_t quiet_rev;
 } HostLink;
 
 /* A connection to shut down at the next tick: after the REVOKED queued to it had time to
@@ -62,6 +74,8 @@ struct Fanout {
         void *by_uuid; /* tsearch: HostLink by product UUID (enrollment looks up machines) */
         HostLink **dirty;
         size_t n_dirty, cap_dirty;
+        HostLink **quiet; /* links with a quiet_rev written in the open store batch */
+        size_t n_quiet, cap_quiet;
         sd_event_source *tick;
         FanoutStats stats;
         RateLimit log_limit; /* lines about bad or unauthorised peer messages */
@@ -96,9 +110,18 @@ static HostLink *find_by_uuid(Fanout *f, const char *uuid) {
         return n ? *(HostLink **)n : NULL;
 }
 
+static void drop_desired_msg(HostLink *l) {
+        free(l->desired_msg);
+        l->desired_msg = NULL;
+        l->desired_size = 0;
+        l->desired_msg_gen = 0;
+}
+
 /* Brings the totals up to date with a link that may have changed: its host, its connection
  * or its generations. Called after every such change. */
 static void link_count(Fanout *f, HostLink *l) {
+        if (l->desired_msg && l->desired_msg_gen <= l->acked_gen)
+                drop_desired_msg(l); /* delivered: no retransmit will need it */
         bool connected = l->host && l->connected;
         bool pending = l->host && l->desired_gen > l->acked_gen;
         if (connected != l->counted_connected) {
@@ -114,6 +137,8 @@ static void link_count(Fanout *f, HostLink *l) {
 /* Forgets the host of a link (deleted, or its name moved to another key): the key is
  * unknown from now on. */
 static void unlink_host(Fanout *f, HostLink *l) {
+        drop_desired_msg(l);
+        l->quiet_rev = 0;
         if (l->host)
                 tdelete(l, &f->by_host, cmp_host);
         if (l->uuid)
@@ -320,6 +345,8 @@ uint64_t fanout_host_last_seen(Fanout *f, const char *host) {
         return l ? l->last_seen : 0;
 }
 
+static void cache_desired(HostLink *l, const Obj *host);
+
 static void apply_host(Fanout *f, HostLink *l, const Obj *host) {
         int64_t og = 0;
         obj_get_int(host, "status.observedGeneration", &og);
@@ -334,8 +361,11 @@ static void apply_host(Fanout *f, HostLink *l, const Obj *host) {
                 l->revoked = true;
                 cut_link(f, l, "revoked by the operator");
         }
-        if (l->connected && l->desired_gen > l->acked_gen && l->desired_gen != l->sent_gen)
-                mark_dirty(f, l);
+        if (l->connected && l->desired_gen > l->acked_gen) {
+                cache_desired(l, host);
+                if (l->desired_gen != l->sent_gen)
+                        mark_dirty(f, l);
+        }
         link_count(f, l);
 }
 
@@ -382,18 +412,24 @@ int fanout_load_host(Fanout *f, const Obj *host) {
 
 /* ---- sending ---- */
 
+static int send_encoded(Fanout *f, HostLink *l, const char *buf, size_t size) {
+        if (zmq_send(f->m->router, l->rid, l->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+            zmq_send(f->m->router, buf, size, ZMQ_DONTWAIT) < 0) {
+                int r = negative_errno();
+                if (r == -EHOSTUNREACH)
+                        l->unroutable = true;
+                return r;
+        }
+        return 0;
+}
+
 static int send_to(Fanout *f, HostLink *l, MsgType type, const Obj *body) {
         char *buf;
         size_t size;
         int r = wire_encode(type, body, &buf, &size);
         if (r < 0)
                 return r;
-        if (zmq_send(f->m->router, l->rid, l->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-            zmq_send(f->m->router, buf, size, ZMQ_DONTWAIT) < 0) {
-                r = negative_errno();
-                if (r == -EHOSTUNREACH)
-                        l->unroutable = true;
-        }
+        r = send_encoded(f, l, buf, size);
         free(buf);
         return r;
 }
@@ -405,11 +441,15 @@ int fanout_send(Fanout *f, const char *host, MsgType type, const Obj *body) {
         return send_to(f, l, type, body);
 }
 
-static int build_desired(Fanout *f, const char *name, Obj **ret, int64_t *ret_gen) {
-        _cleanup_(obj_freep) Obj *host = NULL;
-        int r = registry_get(f->m->reg, &kind_host, NULL, name, &host);
-        if (r < 0)
-                return r;
+/* Whether a Host's DESIRED carries a bootstrap bundle (read from its Secret). */
+static bool needs_bootstrap(const Obj *host) {
+        return obj_get_str(host, "spec.bootstrapSecretRef.name") &&
+               streq_ptr(obj_get_str(host, "spec.action"), "Provision");
+}
+
+/* The DESIRED body of host's generation; reads the bootstrap Secret when there is one. */
+static int desired_body(Fanout *f, const Obj *host, Obj **ret) {
+        int r;
         _cleanup_(obj_freep) Obj *body = obj_new_map();
         int64_t gen = meta_generation(host);
         const char *action = obj_get_str(host, "spec.action");
@@ -437,8 +477,29 @@ static int build_desired(Fanout *f, const char *name, Obj **ret, int64_t *ret_ge
                         return r;
         }
         *ret = TAKE_PTR(body);
-        *ret_gen = gen;
         return 0;
+}
+
+/* Encodes the DESIRED of host's generation into l's cache when it needs nothing but the
+ * committed Host at hand (no bootstrap bundle, which stays in its Secret and is read when
+ * sent): sending it then costs no store read and no decoding. Its size is that of the
+ * Host's spec (a few hundred bytes), kept only until the agent acknowledges it. */
+static void cache_desired(HostLink *l, const Obj *host) {
+        int64_t gen = meta_generation(host);
+        if (l->desired_msg && l->desired_msg_gen == gen)
+                return;
+        drop_desired_msg(l);
+        if (gen <= l->acked_gen || needs_bootstrap(host))
+                return;
+        _cleanup_(obj_freep) Obj *body = NULL;
+        if (desired_body(NULL, host, &body) < 0 ||
+            wire_encode(MSG_DESIRED, body, &l->desired_msg, &l->desired_size) < 0) {
+                l->desired_msg = NULL; /* built at send time instead */
+                return;
+        }
+        l->desired_msg_gen = gen;
+        snprintf(l->desired_action, sizeof(l->desired_action), "%s",
+                 strempty(obj_get_str(body, "action")));
 }
 
 #ifdef ANVIL_TEST_HOOKS
@@ -472,15 +533,36 @@ static void send_desired(Fanout *f, HostLink *l) {
         /* No route yet (enrolled, its own connection not seen yet): its HELLO will ask. */
         if (!l->host || !l->connected || l->unroutable || l->revoked || l->rid_len == 0)
                 return;
-        _cleanup_(obj_freep) Obj *body = NULL;
-        int64_t gen = 0;
-        int r = build_desired(f, l->host, &body, &gen);
-        if (r < 0) {
-                log_debug_errno(r, "Cannot build desired state of host %s yet: %m", l->host);
+        int r;
+        bool bundle = false;
+        if (!l->desired_msg || l->desired_msg_gen != l->desired_gen) {
+                /* Not cached (a bootstrap bundle, or loaded at startup): from the store. */
+                _cleanup_(obj_freep) Obj *host = NULL;
+                _cleanup_(obj_freep) Obj *body = NULL;
+                r = registry_get(f->m->reg, &kind_host, NULL, l->host, &host);
+                if (r >= 0)
+                        r = desired_body(f, host, &body);
+                if (r < 0) {
+                        log_debug_errno(r, "Cannot build desired state of host %s yet: %m",
+                                        l->host);
+                        return;
+                }
+                drop_desired_msg(l);
+                r = wire_encode(MSG_DESIRED, body, &l->desired_msg, &l->desired_size);
+                if (r < 0) {
+                        l->desired_msg = NULL;
+                        return;
+                }
+                l->desired_msg_gen = meta_generation(host);
+                bundle = obj_map_get(body, "bootstrap") != NULL;
+                snprintf(l->desired_action, sizeof(l->desired_action), "%s",
+                         strempty(obj_get_str(body, "action")));
+        }
+        int64_t gen = l->desired_msg_gen;
+        if (gen <= l->acked_gen) {
+                drop_desired_msg(l);
                 return;
         }
-        if (gen <= l->acked_gen)
-                return;
         uint64_t now = now_usec(CLOCK_MONOTONIC);
         if (l->sent_gen == gen) {
                 l->retry_usec = l->retry_usec ? l->retry_usec * 2 : RETRY_MIN_USEC;
@@ -490,11 +572,11 @@ static void send_desired(Fanout *f, HostLink *l) {
                 l->retry_usec = RETRY_MIN_USEC;
         l->sent_gen = gen;
         l->sent_at = now;
-        r = send_to(f, l, MSG_DESIRED, body);
+        r = send_encoded(f, l, l->desired_msg, l->desired_size);
         if (r >= 0 && test_duplicate_desired())
-                r = send_to(f, l, MSG_DESIRED, body);
+                r = send_encoded(f, l, l->desired_msg, l->desired_size);
         if (r >= 0)
-                test_crash_point("desired-sent", obj_get_str(body, "action"));
+                test_crash_point("desired-sent", l->desired_action);
         LOG_FIELD_SCOPE(LOG_FIELD_HOST, l->host);
         if (r < 0 && r != -EAGAIN)
                 log_debug_errno(r, "Could not send generation %lld to %s now, will retry: %m",
@@ -504,6 +586,9 @@ static void send_desired(Fanout *f, HostLink *l) {
                 metrics_desired_sent(f->m->metrics, gen);
                 log_debug("Sent generation %lld to %s.", (long long)gen, l->host);
         }
+        /* A bundle is not kept: it is large, and its Secret is the truth. */
+        if (bundle)
+                drop_desired_msg(l);
 }
 
 /* After every commit: send what the committed changes call for. */
@@ -520,22 +605,32 @@ void fanout_flush(Fanout *f) {
 
 typedef int (*StatusEdit)(Obj *host, const Obj *body, void *userdata);
 
-/* Read-modify-write of a Host's status; writes only when something changed. */
-static int edit_host_status(Fanout *f, const char *name, StatusEdit edit, const Obj *body,
-                            void *userdata) {
+/* Read-modify-write of a Host's status (an edit touches nothing else); writes only when
+ * something changed. Returns the store revision written, 0 when nothing was. */
+static int64_t edit_host_status_rev(Fanout *f, const char *name, StatusEdit edit, const Obj *body,
+                                    void *userdata) {
         _cleanup_(obj_freep) Obj *host = NULL;
         int r = registry_get(f->m->reg, &kind_host, NULL, name, &host);
         if (r < 0)
                 return r;
-        _cleanup_(obj_freep) Obj *orig = obj_dup(host);
-        if (!orig)
+        const Obj *st = obj_map_get(host, "status");
+        _cleanup_(obj_freep) Obj *orig = st ? obj_dup(st) : NULL;
+        if (st && !orig)
                 return -ENOMEM;
         r = edit(host, body, userdata);
         if (r < 0)
                 return r;
-        if (obj_equal(obj_map_get(orig, "status"), obj_map_get(host, "status")))
+        if (obj_equal(orig, obj_map_get(host, "status")))
                 return 0;
-        return registry_update_status(f->m->reg, host);
+        /* Read just now, in this same turn of the loop: written as it is, the revision it
+         * was read at is the precondition. */
+        return registry_update_status_as_read(f->m->reg, host);
+}
+
+static int edit_host_status(Fanout *f, const char *name, StatusEdit edit, const Obj *body,
+                            void *userdata) {
+        int64_t rev = edit_host_status_rev(f, name, edit, body, userdata);
+        return rev < 0 ? (int)rev : 0;
 }
 
 static int set_if(Obj *host, const char *path, const Obj *v) {
@@ -586,15 +681,53 @@ static int edit_hello(Obj *host, const Obj *body, void *userdata) {
         return r;
 }
 
+/* Whether a Host's status.observedGeneration matters to no controller: unclaimed, idle, not
+ * to be reset. The Host controller's phase (Available, Unreachable or Revoked) does not look
+ * at it then, and no Machine or AnvilMachine follows the Host. */
+static bool observed_generation_unused(const Obj *host) {
+        const char *action = obj_get_str(host, "spec.action");
+        const char *state = obj_get_str(host, "status.agentState");
+        return !obj_get(host, "spec.consumerRef") &&
+               !obj_get_bool(host, "spec.resetRequired", false) &&
+               (!action || streq(action, "Idle")) && (!state || streq(state, "Idle"));
+}
+
 static int edit_ack(Obj *host, const Obj *body, void *userdata) {
-        (void)userdata;
+        bool *quiet = userdata;
         int64_t g = 0, og = 0;
         obj_get_int(body, "generation", &g);
         obj_get_int(host, "status.observedGeneration", &og);
         /* Stale or duplicate ACKs change nothing; an ACK from the future is a lie. */
         if (g <= og || g > meta_generation(host))
                 return 0;
+        *quiet = observed_generation_unused(host);
         return obj_set_int(host, "status.observedGeneration", g);
+}
+
+/* Remembers that the status write at rev only raised observedGeneration where nobody looks
+ * at it, for fanout_quiet_write(); for the open store batch only. */
+static void mark_quiet(Fanout *f, HostLink *l, int64_t rev) {
+        if (f->n_quiet == f->cap_quiet) {
+                size_t nc = f->cap_quiet ? f->cap_quiet * 2 : 256;
+                HostLink **n = realloc(f->quiet, nc * sizeof(HostLink *));
+                if (!n)
+                        return; /* its event is then dispatched as any other */
+                f->quiet = n;
+                f->cap_quiet = nc;
+        }
+        f->quiet[f->n_quiet++] = l;
+        l->quiet_rev = rev;
+}
+
+bool fanout_quiet_write(Fanout *f, const char *name, int64_t rev) {
+        HostLink *l = find_by_host(f, name);
+        return l && l->quiet_rev > 0 && l->quiet_rev == rev;
+}
+
+void fanout_batch_done(Fanout *f) {
+        for (size_t i = 0; i < f->n_quiet; i++)
+                f->quiet[i]->quiet_rev = 0;
+        f->n_quiet = 0;
 }
 
 static int edit_status(Obj *host, const Obj *body, void *userdata) {
@@ -709,7 +842,11 @@ static void dispatch(Fanout *f, HostLink *l, MsgType type, const Obj *body) {
                 if (g > l->acked_gen && g <= l->desired_gen) {
                         l->acked_gen = g;
                         metrics_ack(f->m->metrics, g, l->changed_at);
-                        r = edit_host_status(f, l->host, edit_ack, body, NULL);
+                        bool quiet = false;
+                        int64_t rev = edit_host_status_rev(f, l->host, edit_ack, body, &quiet);
+                        if (rev > 0 && quiet)
+                                mark_quiet(f, l, rev);
+                        r = rev < 0 ? (int)rev : 0;
                 }
                 break;
         }
@@ -965,6 +1102,7 @@ int fanout_new(Manager *m, Fanout **ret) {
 
 static void free_link(void *p) {
         HostLink *l = p;
+        free(l->desired_msg);
         free(l->host);
         free(l->uuid);
         free(l);
@@ -982,6 +1120,7 @@ Fanout *fanout_free(Fanout *f) {
         tdestroy(f->by_uuid, noop);
         tdestroy(f->by_key, free_link);
         free(f->dirty);
+        free(f->quiet);
         free(f);
         return NULL;
 }

@@ -33,6 +33,12 @@ int fanout_on_router(void *zsock, void *userdata);
 void fanout_flush(Fanout *f);
 /* A committed change to a Host (obj NULL when deleted; name always given). */
 void fanout_host_changed(Fanout *f, const char *name, const Obj *host);
+/* Whether the Host write at store revision rev was the fan-out's own that only raised
+ * status.observedGeneration of a Host where no controller looks at it (unclaimed, idle):
+ * its watch event then needs no decoding, indexing nor reconcile. Valid for the batch being
+ * committed; fanout_batch_done() after each commit, whatever its outcome, forgets them. */
+bool fanout_quiet_write(Fanout *f, const char *name, int64_t rev);
+void fanout_batch_done(Fanout *f);
 
 typedef enum KeyStatus {
         KEY_UNKNOWN,

@@ -159,8 +159,8 @@ bool meta_owned_by(const Obj *o, const Obj *owner) {
 
 static Obj *owner_ref_new(const Obj *owner, bool controller) {
         _cleanup_(obj_freep) Obj *ref = obj_new_map();
-        if (!ref || obj_map_set_str(ref, "apiVersion", strempty(obj_get_str(owner, "apiVersion"))) <
-                            0 ||
+        if (!ref ||
+            obj_map_set_str(ref, "apiVersion", strempty(obj_get_str(owner, "apiVersion"))) < 0 ||
             obj_map_set_str(ref, "kind", strempty(obj_get_str(owner, "kind"))) < 0 ||
             obj_map_set_str(ref, "name", strempty(meta_name(owner))) < 0 ||
             obj_map_set_str(ref, "uid", strempty(meta_uid(owner))) < 0)
@@ -211,7 +211,8 @@ int meta_set_controller_ref(Obj *o, const Obj *owner) {
 
 Obj *object_ref(const Obj *o) {
         _cleanup_(obj_freep) Obj *ref = obj_new_map();
-        if (!ref || obj_map_set_str(ref, "apiVersion", strempty(obj_get_str(o, "apiVersion"))) < 0 ||
+        if (!ref ||
+            obj_map_set_str(ref, "apiVersion", strempty(obj_get_str(o, "apiVersion"))) < 0 ||
             obj_map_set_str(ref, "kind", strempty(obj_get_str(o, "kind"))) < 0 ||
             obj_map_set_str(ref, "name", strempty(meta_name(o))) < 0)
                 return NULL;
@@ -516,6 +517,25 @@ int registry_update(Registry *r, Obj *obj) {
 
 int registry_update_status(Registry *r, Obj *obj) {
         return update_common(r, obj, true);
+}
+
+int64_t registry_update_status_as_read(Registry *r, Obj *obj) {
+        const KindInfo *k = kind_lookup(strempty(obj_get_str(obj, "kind")));
+        if (!k)
+                return -EINVAL;
+        const char *name = meta_name(obj);
+        int64_t rev = parse_rv(obj);
+        if (!name || rev <= 0)
+                return -EINVAL;
+        _cleanup_free_ char *key = registry_key(k, k->namespaced ? meta_namespace(obj) : "", name);
+        if (!key)
+                return -ENOMEM;
+        /* The caller read obj at rev: the compare in put() is the whole precondition, and
+         * nothing but its status differs from what is stored. */
+        int q = put(r, k, key, obj, rev);
+        if (q < 0)
+                return q;
+        return parse_rv(obj);
 }
 
 int registry_delete(Registry *r, const KindInfo *k, const char *ns, const char *name,

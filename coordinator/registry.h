@@ -56,6 +56,11 @@ int registry_create(Registry *r, Obj *obj);
 int registry_update(Registry *r, Obj *obj);
 /* Replaces status only; same precondition. */
 int registry_update_status(Registry *r, Obj *obj);
+/* Writes obj as it is: an object read with registry_get() whose status alone the caller then
+ * changed (the status subresource without reading it again, for the fan-out's per-message
+ * writes). Same precondition (-ESTALE when the object moved since it was read); refreshes
+ * obj's resourceVersion and returns the store revision of the write. */
+int64_t registry_update_status_as_read(Registry *r, Obj *obj);
 /* Deletes or, with finalizers, marks for deletion. Returns 1 when marked, 0 when removed,
  * -ENOENT when absent. If uid is given it must match (-ESTALE otherwise). */
 int registry_delete(Registry *r, const KindInfo *k, const char *ns, const char *name,
@@ -72,8 +77,8 @@ int meta_set_annotation(Obj *o, const char *key, const char *value);
 bool meta_deleting(const Obj *o);
 int64_t meta_generation(const Obj *o);
 bool meta_has_finalizer(const Obj *o, const char *f);
-int meta_add_finalizer(Obj *o, const char *f);   /* 1 if added */
-int meta_remove_finalizer(Obj *o, const char *f);/* 1 if removed */
+int meta_add_finalizer(Obj *o, const char *f);    /* 1 if added */
+int meta_remove_finalizer(Obj *o, const char *f); /* 1 if removed */
 /* The controller owner reference, if any. */
 const Obj *meta_controller_ref(const Obj *o);
 bool meta_owned_by(const Obj *o, const Obj *owner);
