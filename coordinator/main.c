@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* anvil-coordinator: parse configuration, make the Manager, run its loop. */
 #include <getopt.h>
-#include <malloc.h>
 #include <sodium.h>
 #include <systemd/sd-daemon.h>
 
@@ -28,20 +27,6 @@ static void help(void) {
                "  -h, --help                this help\n"
                "      --version             print the version\n",
                DEFAULT_CONFIG);
-}
-
-/* libzmq allocates per connection four 16 KiB pipe chunks (message queues to the socket
- * and to the ZAP handler) of which it writes a page or two. From fresh pages the rest stays
- * untouched and costs no memory; from memory a closed connection freed (the 10,000
- * enrollment connections of a wave, each followed by the host's own) it is resident. Served
- * by mmap() instead, such chunks are always fresh pages and go back to the kernel when
- * freed: measured at 1,000 hosts just enrolled, 83 -> 70 MiB (docs/performance.md). The
- * kernel merges the adjacent mappings (~250 at 1,000 hosts, far below vm.max_map_count),
- * and malloc falls back to its heap if mmap() fails. MALLOC_MMAP_THRESHOLD_ in the
- * environment overrides it. */
-static void tune_malloc(void) {
-        if (!getenv("MALLOC_MMAP_THRESHOLD_"))
-                (void)mallopt(M_MMAP_THRESHOLD, 12 * 1024);
 }
 
 int main(int argc, char **argv) {
@@ -180,7 +165,6 @@ int main(int argc, char **argv) {
                 log_set_max_level(l);
         }
 
-        tune_malloc();
         _cleanup_(manager_freep) Manager *m = NULL;
         r = manager_new(&mc, &m);
         if (r < 0)
