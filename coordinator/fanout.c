@@ -577,6 +577,8 @@ static int edit_hello(Obj *host, const Obj *body, void *userdata) {
             (r = obj_set_int(host, "status.observedGeneration", g)) < 0)
                 return r;
         if ((r = obj_set_bool(host, "status.connected", true)) < 0 ||
+            (obj_map_get(body, "state") &&
+             (r = obj_set_int(host, "status.agentGeneration", g)) < 0) ||
             (r = set_if(host, "status.agentState", obj_map_get(body, "state"))) < 0 ||
             (r = set_if(host, "status.agentAction", obj_map_get(body, "action"))) < 0 ||
             (r = set_if(host, "status.facts", same_machine_facts(host, body))) < 0)
@@ -605,7 +607,7 @@ static int edit_status(Obj *host, const Obj *body, void *userdata) {
                 return 0; /* about an older desired state: of no interest now */
         const char *state = obj_get_str(body, "state");
         int r = obj_set_str(host, "status.agentState", state);
-        if (r < 0)
+        if (r < 0 || (r = obj_set_int(host, "status.agentGeneration", g)) < 0)
                 return r;
         if ((r = set_if(host, "status.agentAction", obj_map_get(body, "action"))) < 0)
                 return r;
