@@ -1917,6 +1917,15 @@ int agent_new(AgentConfig *config, AgentConfigSource *src, Agent **ret) {
                 return log_oom();
         bool created;
         r = keypair_load_or_create(key_path, &a->keys, &created);
+        if (r == -EPERM) {
+                mode_t mode = 0;
+                (void)key_file_check(key_path, &mode);
+                return log_error_errno(r,
+                                       "Key file %s has mode %04o: group or others may read "
+                                       "it. Refusing to use an unprotected private key; fix "
+                                       "with: chmod 600 %s",
+                                       key_path, (unsigned)mode, key_path);
+        }
         if (r < 0)
                 return log_error_errno(r, "Failed to load the agent key %s: %m", key_path);
         if (created)
