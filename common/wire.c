@@ -202,9 +202,9 @@ static const SchemaField revoked_fields[] = {
 };
 
 static const char *const api_ops[] = {
-        "apply",      "get",   "delete",       "describe",   "scale",        "label",
-        "annotate",   "info",  "token-create", "token-list", "token-delete", "host-revoke",
-        "kubeconfig", "watch", "version",      NULL,
+        "apply",      "get",   "delete",       "describe",     "scale",        "label",
+        "annotate",   "info",  "token-create", "token-list",   "token-delete", "host-revoke",
+        "kubeconfig", "watch", "version",      "host-revoked", NULL,
 };
 
 static const SchemaField api_request_fields[] = {

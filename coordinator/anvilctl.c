@@ -1547,7 +1547,44 @@ static int cmd_host(int argc, char **argv) {
         }
         if (argc == 2 && streq(argv[0], "delete"))
                 return cmd_delete_one(kind_resolve("host"), argv[1]);
-        fprintf(stderr, "Usage: anvilctl host revoke NAME | anvilctl host delete NAME\n");
+        if (argc == 1 && streq(argv[0], "revoked")) {
+                /* The keys refused for good: they outlive their Hosts. */
+                _cleanup_(obj_freep) Obj *req = request("host-revoked"), *resp = NULL;
+                if (!req)
+                        return log_oom();
+                int r = call_ok(req, &resp);
+                if (r < 0)
+                        return r;
+                Obj *items = obj_map_get(resp, "items");
+                OBJ_LIST_FOREACH(t, items, i)
+                obj_map_del(t, "key");
+                if (arg_output && (streq(arg_output, "json") || streq(arg_output, "yaml"))) {
+                        _cleanup_free_ char *text = NULL;
+                        r = streq(arg_output, "json") ? json_emit(items, true, &text)
+                                                      : yaml_emit(items, &text);
+                        if (r < 0)
+                                return log_oom();
+                        printf("%s%s", text, streq(arg_output, "json") ? "\n" : "");
+                        return 0;
+                }
+                if (obj_len(items) == 0) {
+                        fprintf(stderr, "No revoked keys.\n");
+                        return 0;
+                }
+                printf("%-40s %-20s %-36s %s\n", "FINGERPRINT", "HOST", "PRODUCT-UUID", "REVOKED");
+                OBJ_LIST_FOREACH(t, items, i) {
+                        int64_t at = 0;
+                        char ts[32] = "?";
+                        if (obj_get_int(t, "revokedAt", &at))
+                                format_rfc3339(at, ts);
+                        printf("%-40s %-20s %-36s %s\n", strna(obj_get_str(t, "fingerprint")),
+                               strna(obj_get_str(t, "host")), strna(obj_get_str(t, "productUUID")),
+                               ts);
+                }
+                return 0;
+        }
+        fprintf(stderr, "Usage: anvilctl host revoke NAME | host delete NAME [--force] | host "
+                        "revoked [-o json|yaml]\n");
         return -EINVAL;
 }
 
@@ -1821,11 +1858,15 @@ static const Command commands[] = {
          "  token list                            tokens, without their secrets\n"
          "  token delete ID                       revoke a token (its first 6 characters)\n\n"
          "A host enrolling with the token gets the token's labels.\n"},
-        {"host", "host revoke|delete NAME [--force]", "cut a host off, or forget it",
-         "  host revoke NAME   refuse the host's key from now on (its Host stays, Revoked)\n"
+        {"host", "host revoke|delete NAME [--force] | host revoked", "cut a host off, or forget it",
+         "  host revoke NAME   refuse the host's key from now on (its Host stays, Revoked);\n"
+         "                     the key stays refused after the host is deleted\n"
          "  host delete NAME   remove the Host object; refused while a machine claims the\n"
          "                     host unless --force (delete the machine instead: its host\n"
-         "                     is reset and released)\n"},
+         "                     is reset and released)\n"
+         "  host revoked       the revoked keys: fingerprint, host, product UUID, when\n\n"
+         "A machine whose key was revoked enrolls again only with a new key and a token\n"
+         "created after the revocation.\n"},
         {"info", "info [-o json|yaml]", "the coordinator's endpoint, key and counts", ""},
         {"version", "version [--client]", "client and server versions",
          "Options:\n"

@@ -871,6 +871,14 @@ static int handle(Manager *m, const Obj *req, Obj *resp) {
                 _cleanup_free_ char *msg = asprintf_safe("host/%s revoked", name);
                 return resp_ok(resp, msg);
         }
+        if (streq(op, "host-revoked")) {
+                _cleanup_(obj_freep) Obj *items = NULL;
+                r = revoked_key_list(m, &items);
+                if (r < 0)
+                        return r;
+                r = resp_ok(resp, NULL);
+                return r < 0 ? r : obj_map_set(resp, "items", TAKE_PTR(items));
+        }
         if (streq(op, "kubeconfig")) {
                 _cleanup_free_ char *text = NULL, *err = NULL;
                 const char *name = obj_get_str(req, "name");

@@ -863,7 +863,8 @@ static void tick_visit(const void *node, VISIT which, void *closure) {
         TickCtx *c = closure;
         if (!l->host)
                 return;
-        if (l->desired_gen > l->acked_gen)
+        /* A revoked host is never sent anything again: not awaited. */
+        if (l->desired_gen > l->acked_gen && !l->revoked)
                 c->pending++;
         uint64_t grace = c->f->m->config.heartbeat_grace_usec;
         /* Connected in memory and silent for the grace period; or, after a restart of the
