@@ -23,6 +23,7 @@
 #include "facts.h"
 #include "fileio.h"
 #include "health.h"
+#include "hostid.h"
 #include "json.h"
 #include "keys.h"
 #include "link.h"
@@ -1948,6 +1949,23 @@ int agent_new(AgentConfig *config, AgentConfigSource *src, Agent **ret) {
                                           "data).");
         if (r < 0)
                 return log_error_errno(r, "Failed to collect hardware facts: %m");
+        /* Configured values were checked with the configuration; these come from the
+         * machine (DMI, gethostname()), and name the Host and its node. */
+        const char *uuid = obj_get_str(a->facts, "productUUID");
+        if (!product_uuid_valid(uuid, true))
+                return log_error_errno(-EINVAL,
+                                       "The product UUID '%s' (from "
+                                       "/sys/class/dmi/id/product_uuid) is not a UUID: set "
+                                       "product-uuid in the configuration or --product-uuid.",
+                                       strna(uuid));
+        const char *hn = obj_get_str(a->facts, "hostname");
+        if (!hostname_valid(hn))
+                return log_error_errno(-EINVAL,
+                                       "The host name '%s' is not a valid DNS-1123 subdomain "
+                                       "(lowercase letters, digits, '-' and '.', as Kubernetes "
+                                       "node names): set hostname in the configuration or "
+                                       "--hostname.",
+                                       strna(hn));
         log_field_set(LOG_FIELD_HOST, obj_get_str(a->state, "host"));
         set_log_context(a);
 
