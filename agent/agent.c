@@ -1462,10 +1462,16 @@ static void send_enroll(Agent *a) {
             obj_map_set_str(b, "proof", proof) < 0 ||
             obj_map_set(b, "facts", obj_dup(a->facts)) < 0)
                 return;
+        /* The disk is the truth about the machine: a Host deleted while it held a machine
+         * (or whose reset failed) comes back needing a reset, not as a clean host. */
+        bool needs_reset = !streq(plan_state(a), "Idle") || kubeadm_touched(a);
+        if (needs_reset && obj_map_set_bool(b, "needsReset", true) < 0)
+                return;
         char fp[64];
         key_fingerprint(a->keys.public_z85, fp, sizeof(fp));
-        log_info("Enrolling with the coordinator (product UUID %s, key %s).",
-                 strna(obj_get_str(a->facts, "productUUID")), fp);
+        log_info("Enrolling with the coordinator (product UUID %s, key %s%s).",
+                 strna(obj_get_str(a->facts, "productUUID")), fp,
+                 needs_reset ? "; this host needs a reset first" : "");
         /* If neither ENROLLED nor REFUSED comes back (lost, or our send was dropped), ask
          * again: enrolling twice is answered, not applied, twice. */
         arm_enroll_timer(a, send_msg(a, MSG_ENROLL, b) < 0 ? RESYNC_SOON_USEC : ENROLL_ANSWER_USEC);

@@ -53,6 +53,9 @@ static const SchemaField enroll_fields[] = {
         {"agentKey", ST_STRING, SF_REQUIRED, .max = KEY_Z85_LEN, .check = check_curve_key},
         {"proof", ST_STRING, SF_REQUIRED | SF_NONEMPTY, .max = KEY_PROOF_MAX},
         {"facts", ST_OBJECT, SF_REQUIRED, .fields = wire_facts_fields},
+        /* The machine still holds what a Machine left (kubeadm's files, or a plan that did
+         * not end in a reset): its Host must be reset before it is handed out. */
+        {"needsReset", ST_BOOL},
         SCHEMA_END,
 };
 

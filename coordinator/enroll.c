@@ -664,6 +664,16 @@ int enroll_handle(Manager *m, const char *enroll_key, const char *address, const
                     obj_set_str(host, "status.phase", "Available") < 0)
                         return -ENOMEM;
         }
+        /* The agent's disk says the machine is not clean (a Host deleted with --force while
+         * it held a node, or whose reset failed): reset before it is handed out, exactly as
+         * a host released while unreachable (the Host controller clears it once the agent
+         * is idle at the reset's generation). Never handed out in between: the Host is
+         * created so, not fixed up later. */
+        bool needs_reset = obj_get_bool(body, "needsReset", false);
+        if (needs_reset && (obj_set_bool(host, "spec.resetRequired", true) < 0 ||
+                            obj_set_str(host, "spec.action", "Deprovision") < 0 ||
+                            obj_set_str(host, "status.phase", "Deprovisioning") < 0))
+                return -ENOMEM;
         /* The new key's identity, on a new Host or on the re-keyed one: labels from the
          * token, delivery from generation 0. */
         char ts[32];
@@ -722,15 +732,19 @@ int enroll_handle(Manager *m, const char *enroll_key, const char *address, const
                 return r;
         fanout_host_heard(m->fanout, agent_key);
         LOG_FIELD_SCOPE(LOG_FIELD_HOST, meta_name(host));
+        const char *reset_note = needs_reset ? " It still holds a machine's installation: it is "
+                                               "reset before it is handed out."
+                                             : "";
         if (rekey)
                 log_event(LOG_NOTICE, ANVIL_MESSAGE_HOST_ENROLLED,
                           "Host %s enrolled again from %s with a new key (product UUID %s, key "
-                          "%s, was %s, token %s); its labels are now the token's.",
-                          meta_name(host), strempty(address), uuid, fp, strna(old_fp), id);
+                          "%s, was %s, token %s); its labels are now the token's.%s",
+                          meta_name(host), strempty(address), uuid, fp, strna(old_fp), id,
+                          reset_note);
         else
                 log_event(LOG_NOTICE, ANVIL_MESSAGE_HOST_ENROLLED,
-                          "Host %s enrolled from %s (product UUID %s, key %s, token %s).",
-                          meta_name(host), strempty(address), uuid, fp, id);
+                          "Host %s enrolled from %s (product UUID %s, key %s, token %s).%s",
+                          meta_name(host), strempty(address), uuid, fp, id, reset_note);
         return reply_enrolled(m, rid, rid_len, meta_name(host));
 }
 
