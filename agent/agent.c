@@ -40,6 +40,7 @@
 #define ENROLL_RETRY_MIN    (5 * USEC_PER_SEC)
 #define ENROLL_RETRY_MAX    (300 * USEC_PER_SEC)
 #define ENROLL_ANSWER_USEC  (30 * USEC_PER_SEC) /* no ENROLLED/REFUSED by then: ask again */
+#define BYE_LINGER_MSEC     500                 /* how long stopping waits for BYE to leave */
 #define RESYNC_SOON_USEC    (1 * USEC_PER_SEC)  /* a dropped message: HELLO again this soon */
 
 typedef enum StepKind {
@@ -1739,6 +1740,14 @@ static void on_health_changed(Health *h, void *userdata) {
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Agent *a = userdata;
         log_info("Received %s, stopping.", strsignal((int)si->ssi_signo));
+        /* Say goodbye, so that the coordinator stops counting on this host at once rather
+         * than after the heartbeat grace (a crash still takes the grace). */
+        if (!a->enrolling && a->link && link_connected(a->link)) {
+                _cleanup_(obj_freep) Obj *b = obj_new_map();
+                if (b && obj_map_set_str(b, "reason", "Stopping") >= 0 &&
+                    link_send_last(a->link, MSG_BYE, b, BYE_LINGER_MSEC) >= 0)
+                        log_debug("Told the coordinator this host is stopping.");
+        }
         (void)sd_notify(false, "STOPPING=1");
         set_activity(a, "stopping");
         return sd_event_exit(sd_event_source_get_event(s), 0);

@@ -148,6 +148,14 @@ static const SchemaField result_fields[] = {
         SCHEMA_END,
 };
 
+/* The agent is stopping (SIGTERM): the coordinator marks it disconnected at once instead of
+ * after the heartbeat grace. */
+static const char *const bye_reasons[] = {"Stopping", NULL};
+static const SchemaField bye_fields[] = {
+        {"reason", ST_STRING, SF_REQUIRED, .values = bye_reasons},
+        SCHEMA_END,
+};
+
 static const SchemaField enrolled_fields[] = {
         {"host", ST_STRING, SF_REQUIRED, .max = WIRE_MAX_NAME},
         SCHEMA_END,
@@ -260,6 +268,7 @@ static const struct {
         [MSG_REPORT] = {"REPORT", CHANNEL_AGENT_TO_COORDINATOR, report_fields},
         [MSG_HEARTBEAT] = {"HEARTBEAT", CHANNEL_AGENT_TO_COORDINATOR, heartbeat_fields},
         [MSG_RESULT] = {"RESULT", CHANNEL_AGENT_TO_COORDINATOR, result_fields},
+        [MSG_BYE] = {"BYE", CHANNEL_AGENT_TO_COORDINATOR, bye_fields},
         [MSG_ENROLLED] = {"ENROLLED", CHANNEL_COORDINATOR_TO_AGENT, enrolled_fields},
         [MSG_REFUSED] = {"REFUSED", CHANNEL_COORDINATOR_TO_AGENT, refused_fields},
         [MSG_DESIRED] = {"DESIRED", CHANNEL_COORDINATOR_TO_AGENT, desired_fields},

@@ -644,10 +644,26 @@ static int edit_health(Obj *host, const Obj *body, void *userdata) {
 
 static void dispatch(Fanout *f, HostLink *l, MsgType type, const Obj *body) {
         int r = 0;
+        LOG_FIELD_SCOPE(LOG_FIELD_HOST, l->host);
+        if (type == MSG_BYE) {
+                /* A clean stop: disconnected now, not after the grace; nothing is sent to it
+                 * until it speaks again (its HELLO), and a machine that comes back with a
+                 * new key is not refused as connected. */
+                l->connected = false;
+                l->rid_len = 0;
+                l->srcfd = -1;
+                l->peer_tag = 0;
+                log_info("Agent of %s is stopping (%s): marking it disconnected.", l->host,
+                         strna(obj_get_str(body, "reason")));
+                bool no = false;
+                r = edit_host_status(f, l->host, edit_connected, NULL, &no);
+                if (r < 0 && r != -ENOENT)
+                        log_warning_errno(r, "Failed to mark %s disconnected: %m", l->host);
+                return;
+        }
         bool was_connected = l->connected;
         l->connected = true;
         l->last_seen = now_usec(CLOCK_MONOTONIC);
-        LOG_FIELD_SCOPE(LOG_FIELD_HOST, l->host);
 
         switch (type) {
         case MSG_HELLO: {
