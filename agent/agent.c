@@ -185,6 +185,13 @@ static void schedule_resync(Agent *a);
  * message (see docs/protocol.md): everything the agent says is restated by HELLO, which is
  * sent on every new connection and, after a drop, at the next heartbeat. */
 static int send_msg(Agent *a, MsgType t, Obj *body) {
+        /* The enrollment connection carries ENROLL and nothing else (the coordinator drops
+         * anything more): what a host says waits until it is enrolled, and HELLO restates
+         * it then. */
+        if (a->enrolling && t != MSG_ENROLL) {
+                log_debug("Not sending %s: not enrolled.", msg_type_to_string(t));
+                return -ENOTCONN;
+        }
         int r = a->link ? link_send(a->link, t, body) : -ENOTCONN;
         if (r < 0) {
                 log_debug_errno(r, "Could not queue %s, it is restated later: %m",
