@@ -1401,6 +1401,18 @@ static int cmd_version(void) {
         return 0;
 }
 
+/* o as JSON or YAML when -o asks for it: 1 if printed, 0 if a table is wanted. */
+static int print_structured(const Obj *o) {
+        if (!output_is("json") && !output_is("yaml"))
+                return 0;
+        _cleanup_free_ char *text = NULL;
+        int r = output_is("json") ? json_emit(o, true, &text) : yaml_emit(o, &text);
+        if (r < 0)
+                return r;
+        printf("%s%s", text, output_is("json") ? "\n" : "");
+        return 1;
+}
+
 static int cmd_info(void) {
         _cleanup_(obj_freep) Obj *req = request("info"), *resp = NULL;
         if (!req)
@@ -1409,14 +1421,9 @@ static int cmd_info(void) {
         if (r < 0)
                 return r;
         const Obj *o = obj_map_get(resp, "object");
-        if (arg_output && (streq(arg_output, "json") || streq(arg_output, "yaml"))) {
-                _cleanup_free_ char *text = NULL;
-                r = streq(arg_output, "json") ? json_emit(o, true, &text) : yaml_emit(o, &text);
-                if (r < 0)
-                        return r;
-                printf("%s%s", text, streq(arg_output, "json") ? "\n" : "");
-                return 0;
-        }
+        r = print_structured(o);
+        if (r != 0)
+                return r < 0 ? r : 0;
         printf("Coordinator:     %s\n", strna(obj_get_str(o, "endpoint")));
         printf("Public key:      %s\n", strna(obj_get_str(o, "publicKey")));
         printf("Key fingerprint: %s\n", strna(obj_get_str(o, "fingerprint")));
@@ -1558,15 +1565,9 @@ static int cmd_host(int argc, char **argv) {
                 Obj *items = obj_map_get(resp, "items");
                 OBJ_LIST_FOREACH(t, items, i)
                 obj_map_del(t, "key");
-                if (arg_output && (streq(arg_output, "json") || streq(arg_output, "yaml"))) {
-                        _cleanup_free_ char *text = NULL;
-                        r = streq(arg_output, "json") ? json_emit(items, true, &text)
-                                                      : yaml_emit(items, &text);
-                        if (r < 0)
-                                return log_oom();
-                        printf("%s%s", text, streq(arg_output, "json") ? "\n" : "");
-                        return 0;
-                }
+                r = print_structured(items);
+                if (r != 0)
+                        return r < 0 ? r : 0;
                 if (obj_len(items) == 0) {
                         fprintf(stderr, "No revoked keys.\n");
                         return 0;
