@@ -394,8 +394,7 @@ static void test_unknown_field(void **state) {
         /* BYE is strict too: a known reason, nothing else (not a host name to spoof). */
         expect_refused(MSG_BYE, CHANNEL_AGENT_TO_COORDINATOR, "reason: Stopping\nhost: other\n",
                        "host", "unknown field");
-        expect_refused(MSG_BYE, CHANNEL_AGENT_TO_COORDINATOR, "reason: Crashed\n", "reason",
-                       "");
+        expect_refused(MSG_BYE, CHANNEL_AGENT_TO_COORDINATOR, "reason: Crashed\n", "reason", "");
         expect_refused(MSG_BYE, CHANNEL_AGENT_TO_COORDINATOR, "{}\n", "reason", "");
         expect_refused(MSG_ENROLL, CHANNEL_AGENT_TO_COORDINATOR,
                        "agentKey: 'Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID'\nproof: p\n"
