@@ -9,8 +9,11 @@
 #include "log.h"
 #include "schema.h"
 
+#define DAY_USEC (24 * 3600 * USEC_PER_SEC)
+
 const SchemaField agent_config_schema[] = {
-        {"coordinator", ST_STRING, .max = 512, .doc = "tcp://HOST:PORT of the coordinator"},
+        {"coordinator", ST_STRING, .max = 512, .check = check_connect_endpoint,
+         .doc = "tcp://HOST:PORT of the coordinator"},
         {"coordinator-key", ST_STRING, .max = 64, .doc = "its public key (anvilctl info)"},
         {"token", ST_STRING, SF_SECRET, .max = 128, .doc = "enrollment token"},
         {"state-dir", ST_STRING, .max = 4096},
@@ -26,11 +29,14 @@ const SchemaField agent_config_schema[] = {
          .doc = "shell lines that install kubeadm/kubelet $ANVIL_KUBERNETES_VERSION (in-place)"},
         {"units", ST_LIST, .item = ST_STRING, .max = 64},
         {"facts-root", ST_STRING, .max = 4096, .doc = "read facts under this root (tests)"},
-        {"heartbeat-interval", ST_DURATION},
-        {"facts-interval", ST_DURATION, .doc = "how often facts are collected again (60s)"},
-        {"command-timeout", ST_DURATION},
-        {"kubeadm-timeout", ST_DURATION},
-        {"node-check-interval", ST_DURATION, .doc = "how often the Node is read (default 30s)"},
+        /* Durations are bounded: zero would spin or time out at once. */
+        {"heartbeat-interval", ST_DURATION, .min = USEC_PER_SEC / 10, .max = DAY_USEC},
+        {"facts-interval", ST_DURATION, .min = USEC_PER_SEC, .max = DAY_USEC,
+         .doc = "how often facts are collected again (60s)"},
+        {"command-timeout", ST_DURATION, .min = USEC_PER_SEC, .max = DAY_USEC},
+        {"kubeadm-timeout", ST_DURATION, .min = USEC_PER_SEC, .max = DAY_USEC},
+        {"node-check-interval", ST_DURATION, .min = USEC_PER_SEC / 10, .max = DAY_USEC,
+         .doc = "how often the Node is read (default 30s)"},
         {"log-level", ST_STRING,
          .values = (const char *const[]){"debug", "info", "notice", "warning", "err", NULL}},
         SCHEMA_END,
@@ -205,9 +211,11 @@ int agent_config_apply_cmdline(AgentConfig *c, const char *cmdline, char **ret_e
                                     "40-character Z85 key");
                 r = -EINVAL;
         }
-        if (r >= 0 && vals[0] && !startswith(vals[0], "tcp://")) {
-                *ret_error = strdup("kernel command line: anvil.coordinator must be "
-                                    "tcp://HOST:PORT");
+        char why[256];
+        const char *msg;
+        if (r >= 0 && vals[0] &&
+            (msg = endpoint_check(vals[0], ENDPOINT_CONNECT, why, sizeof(why)))) {
+                *ret_error = asprintf_safe("kernel command line: anvil.coordinator: %s", msg);
                 r = -EINVAL;
         }
         if (r >= 0) {
@@ -324,6 +332,30 @@ static int check_identity(const char *path, const Obj *file, char **ret_error) {
         return 0;
 }
 
+/* environment: each item KEY=VALUE with a shell-usable KEY; reported as FILE:LINE:COLUMN
+ * like the schema's problems (a list item's check needs its own mark). */
+static int check_environment(const char *path, const Obj *file, char **ret_error) {
+        _cleanup_(problems_clearp) Problems p = {0};
+        OBJ_LIST_FOREACH(it, obj_map_get(file, "environment"), i) {
+                const char *e = strempty(obj_str(it));
+                size_t k = strspn(e, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                     "0123456789_");
+                if (k > 0 && e[k] == '=' && !isdigit((unsigned char)e[0]))
+                        continue;
+                char field[48];
+                snprintf(field, sizeof(field), "environment[%zu]", i);
+                if (problems_add(&p, it->mark, field,
+                                 "must be KEY=VALUE with KEY made of letters, digits and _, "
+                                 "not '%.64s'",
+                                 e) < 0)
+                        return -ENOMEM;
+        }
+        if (p.n == 0)
+                return 0;
+        *ret_error = problems_format(path, NULL, &p);
+        return -EBADMSG;
+}
+
 int agent_config_load(const AgentConfigSource *src, AgentConfig *ret, char **ret_error) {
         _cleanup_(agent_config_done) AgentConfig c = {0};
         int r;
@@ -341,6 +373,8 @@ int agent_config_load(const AgentConfigSource *src, AgentConfig *ret, char **ret
                 return r;
         }
         if (file && (r = check_identity(src->path, file, ret_error)) < 0)
+                return r;
+        if (file && (r = check_environment(src->path, file, ret_error)) < 0)
                 return r;
         if (file && (r = agent_config_apply_yaml(&c, file)) < 0)
                 return r;
@@ -382,9 +416,13 @@ int agent_config_load(const AgentConfigSource *src, AgentConfig *ret, char **ret
         /* 4. defaults, and what only makes sense whole */
         if ((r = agent_config_finish(&c)) < 0)
                 return r;
-        if (c.coordinator && !startswith(c.coordinator, "tcp://")) {
-                *ret_error = asprintf_safe("coordinator must be tcp://HOST:PORT, not '%s'",
-                                           c.coordinator);
+        /* The file and the kernel command line were checked where they were read: what is
+         * left to check came from a flag. */
+        char why[256];
+        const char *msg;
+        if (f->coordinator &&
+            (msg = endpoint_check(f->coordinator, ENDPOINT_CONNECT, why, sizeof(why)))) {
+                *ret_error = asprintf_safe("--coordinator: %s", msg);
                 return -EINVAL;
         }
         *ret = c;

@@ -19,6 +19,7 @@
 #include "agent.h"
 #include "bundle.h"
 #include "commands.h"
+#include "config.h"
 #include "exec.h"
 #include "facts.h"
 #include "fileio.h"
@@ -53,6 +54,7 @@ typedef enum StepKind {
         STEP_UPGRADE_CMD,
         STEP_KUBEADM_UPGRADE,
         STEP_RESTART_KUBELET,
+        STEP_CHECK_VERSION,
         STEP_USERS,
         STEP_NTP,
 } StepKind;
@@ -345,6 +347,8 @@ static int step_kind(const char *name, size_t *ret_index) {
                 return STEP_KUBEADM_UPGRADE;
         if (streq(name, "restart-kubelet"))
                 return STEP_RESTART_KUBELET;
+        if (streq(name, "check-version") || streq(name, "verify-version"))
+                return STEP_CHECK_VERSION;
         return -EINVAL;
 }
 
@@ -355,6 +359,24 @@ static int build_reset_steps(Agent *a, Obj *steps) {
                 snprintf(n, sizeof(n), "cleanup-%zu", i + 1);
                 r = add_step(steps, n);
         }
+        return r;
+}
+
+/* A machine at a Kubernetes version: first make sure the host has it (what the in-place
+ * upgrade does with upgrade-commands, done before anything is written): check-version asks
+ * the installed kubeadm; if it differs, upgrade-commands-N install the machine's version and
+ * verify-version asks again. check-version skips the rest when the version is there. */
+static int build_version_steps(Agent *a, const char *version, Obj *steps) {
+        if (!version)
+                return 0;
+        int r = add_step(steps, "check-version");
+        char n[48];
+        for (size_t i = 0; r >= 0 && a->c.upgrade && a->c.upgrade[i]; i++) {
+                snprintf(n, sizeof(n), "upgrade-commands-%zu", i + 1);
+                r = add_step(steps, n);
+        }
+        if (r >= 0 && a->c.upgrade && a->c.upgrade[0])
+                r = add_step(steps, "verify-version");
         return r;
 }
 
@@ -447,7 +469,10 @@ static char *node_name_of(const Obj *bundle, const char *fallback) {
         return strdup(fallback);
 }
 
+/* The fields every line carries from now on; a step sets its own while it runs, so none is
+ * left over from an earlier plan (a failed step's name would tag unrelated lines). */
 static void set_log_context(Agent *a) {
+        log_field_set(LOG_FIELD_STEP, NULL);
         const Obj *m = obj_get(a->state, "desired.machine");
         log_field_set(LOG_FIELD_MACHINE, obj_get_str(m, "name"));
         log_field_set(LOG_FIELD_CLUSTER, obj_get_str(m, "cluster"));
@@ -473,6 +498,7 @@ static void plan_fail(Agent *a, const char *step, int code, const char *message,
                   code, message);
         set_activity(a, "step %s failed (exit code %d): %s", step, code, message);
         send_status(a, NULL);
+        log_field_set(LOG_FIELD_STEP, NULL);
 }
 
 static void plan_advance(Agent *a);
@@ -717,6 +743,10 @@ static void describe_step(Agent *a, int kind, const char *name, size_t index, si
         case STEP_RESTART_KUBELET:
                 set_activity(a, "step %zu/%zu: restarting the kubelet", index + 1, total);
                 break;
+        case STEP_CHECK_VERSION:
+                set_activity(a, "step %zu/%zu: checking that Kubernetes %s is installed", index + 1,
+                             total, strna(upgrade_version(a)));
+                break;
         case STEP_USERS:
                 set_activity(a, "step %zu/%zu: creating users", index + 1, total);
                 break;
@@ -751,13 +781,81 @@ static void step_restart_unit(Agent *a, Obj *step, const char *unit, int level, 
         log_info("Asked systemd to restart %s.", unit);
 }
 
-/* The version and mode of the current upgrade plan. */
+/* The version and mode of the current upgrade plan; in a provision plan, the machine's
+ * version and "provision" (for its upgrade-commands). */
 static const char *upgrade_version(Agent *a) {
+        if (!streq(plan_action(a), "Upgrade"))
+                return obj_get_str(plan(a), "version");
         return obj_get_str(plan(a), "upgrade.version");
 }
 
 static const char *upgrade_mode(Agent *a) {
+        if (!streq(plan_action(a), "Upgrade"))
+                return "provision";
         return obj_get_str(plan(a), "upgrade.mode") ?: "node";
+}
+
+/* check-version found want installed: the install steps after it are not needed. */
+static void skip_install_steps(Agent *a, size_t index) {
+        OBJ_LIST_FOREACH(s, obj_map_get(plan(a), "steps"), i) {
+                size_t sub;
+                int kind = step_kind(strempty(obj_get_str(s, "name")), &sub);
+                if (i <= index)
+                        continue;
+                if (kind != STEP_UPGRADE_CMD && kind != STEP_CHECK_VERSION)
+                        break;
+                obj_map_set_str(s, "status", step_status_to_string(STEP_DONE));
+                obj_map_set_bool(s, "skipped", true);
+        }
+}
+
+/* What check-version / verify-version make of `kubeadm version -o short`. */
+static void version_checked(Agent *a, Obj *step, size_t index, int code, const char *out,
+                            const char *tail) {
+        const char *name = obj_get_str(step, "name");
+        const char *want = upgrade_version(a);
+        char have[72] = "", msg[512];
+        bool installs =
+                index + 1 < obj_len(obj_map_get(plan(a), "steps")) &&
+                startswith(strempty(obj_get_str(
+                                   obj_list_get(obj_map_get(plan(a), "steps"), index + 1), "name")),
+                           "upgrade-commands-");
+        if (code != 0 && (!installs || streq(name, "verify-version"))) {
+                plan_fail(a, name, code, "kubeadm version failed: is kubeadm installed?", tail);
+                return;
+        }
+        if (code == 0)
+                sscanf(strempty(out), " %71s", have);
+        if (code != 0)
+                /* A host without kubeadm yet: the upgrade-commands install it. */
+                log_info("kubeadm version failed (exit %d): installing Kubernetes %s with the "
+                         "upgrade-commands.",
+                         code, strna(want));
+        else if (upgrade_versions_match(have, want)) {
+                log_info("kubeadm %s is installed, as machine %s wants.", have,
+                         strna(obj_get_str(a->state, "desired.machine.name")));
+                skip_install_steps(a, index);
+        } else if (streq(name, "verify-version")) {
+                snprintf(msg, sizeof(msg),
+                         "upgrade-commands ran, but kubeadm reports %s, not %s: check the "
+                         "upgrade-commands in agent.yaml",
+                         *have ? have : "nothing", strna(want));
+                plan_fail(a, name, 1, msg, out);
+                return;
+        } else if (!installs) {
+                snprintf(msg, sizeof(msg),
+                         "this host has kubeadm %s, the machine wants %s, and agent.yaml sets no "
+                         "upgrade-commands to install it: install %s on the host or set "
+                         "upgrade-commands",
+                         *have ? have : "(unknown)", strna(want), strna(want));
+                plan_fail(a, name, 1, msg, out);
+                return;
+        } else
+                log_info("kubeadm %s is installed, machine %s wants %s: installing it with the "
+                         "upgrade-commands.",
+                         have, strna(obj_get_str(a->state, "desired.machine.name")), strna(want));
+        step_done(a, step);
+        plan_advance(a);
 }
 
 static void step_start(Agent *a, Obj *step, size_t index) {
@@ -889,6 +987,22 @@ static void step_start(Agent *a, Obj *step, size_t index) {
                 r = run_env(a, argv, env, a->c.command_timeout_usec, false);
                 break;
         }
+        case STEP_CHECK_VERSION: {
+                if (!upgrade_version_valid(upgrade_version(a))) {
+                        plan_fail(a, name, -1, "the machine's version is not a valid version",
+                                  NULL);
+                        return;
+                }
+                char *argv[] = {a->c.kubeadm,
+                                "version",
+                                "-o",
+                                "short",
+                                root_is_slash(a) ? NULL : "--rootfs",
+                                a->c.host_root,
+                                NULL};
+                r = run(a, argv, a->c.command_timeout_usec, true);
+                break;
+        }
         case STEP_KUBEADM_UPGRADE: {
                 _cleanup_strv_free_ char **argv = NULL;
                 r = upgrade_kubeadm_argv(&a->c, upgrade_mode(a), upgrade_version(a), &argv);
@@ -1015,9 +1129,12 @@ static void on_exec_done(Exec *x, int code, const char *tail_in, void *userdata)
                 /* A periodic node check. */
                 bool ready = false;
                 _cleanup_(obj_freep) Obj *conds = NULL;
+                /* A kubelet replaced by another version is news too (KubeletUpToDate). */
+                _cleanup_free_ char *was = a->kubelet_version ? strdup(a->kubelet_version) : NULL;
                 if (code == 0 &&
                     parse_node(out ? out : "", &ready, &a->kubelet_version, &conds) >= 0) {
-                        bool changed = !obj_equal(conds, a->node_conditions);
+                        bool changed = !obj_equal(conds, a->node_conditions) ||
+                                       !streq_ptr(was, a->kubelet_version);
                         if (ready != a->node_ready || !a->reported || changed) {
                                 if (ready != a->node_ready || !a->reported)
                                         log_info("Node %s is %s.",
@@ -1053,6 +1170,10 @@ static void on_exec_done(Exec *x, int code, const char *tail_in, void *userdata)
                         return;
                 }
                 plan_advance(a);
+                return;
+        }
+        if (kind == STEP_CHECK_VERSION) {
+                version_checked(a, step, index, code, out, tail);
                 return;
         }
         if (kind == STEP_WAIT_NODE) {
@@ -1383,6 +1504,12 @@ static void handle_desired(Agent *a, const Obj *body) {
                         r = open_bundle(a, &a->bundle, err, sizeof(err));
                         p = obj_map_take(a->state, "plan");
                         steps = obj_map_get(p, "steps");
+                        const char *version = obj_get_str(a->state, "desired.machine.version");
+                        if (r >= 0 && version) {
+                                /* Kept with the plan: a later desired version is an upgrade. */
+                                obj_map_set_str(p, "version", version);
+                                r = build_version_steps(a, version, steps);
+                        }
                         if (r >= 0) {
                                 r = build_provision_steps(a->bundle, steps);
                                 _cleanup_free_ char *node =
@@ -1776,6 +1903,37 @@ static void swap_str(char **a, char **b) {
         *b = t;
 }
 
+/* A reload cannot change who this agent is or where it lives: say which changed settings
+ * wait for a restart, rather than leave the operator thinking they apply. */
+static void warn_restart_only(Agent *a, const AgentConfig *n) {
+        static const struct {
+                const char *name;
+                size_t off;
+        } keys[] = {
+                {"coordinator", offsetof(AgentConfig, coordinator)},
+                {"coordinator-key", offsetof(AgentConfig, coordinator_key)},
+                {"state-dir", offsetof(AgentConfig, state_dir)},
+                {"host-root", offsetof(AgentConfig, host_root)},
+                {"product-uuid", offsetof(AgentConfig, product_uuid)},
+                {"hostname", offsetof(AgentConfig, hostname)},
+        };
+        char changed[256] = "";
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                const char *was = *(char *const *)((const char *)&a->c + keys[i].off),
+                           *now = *(char *const *)((const char *)n + keys[i].off);
+                if (!streq_ptr(was, now))
+                        snprintf(changed + strlen(changed), sizeof(changed) - strlen(changed),
+                                 "%s%s", changed[0] ? ", " : "", keys[i].name);
+        }
+        if (!strv_equal(a->c.cleanup, n->cleanup))
+                snprintf(changed + strlen(changed), sizeof(changed) - strlen(changed), "%s%s",
+                         changed[0] ? ", " : "", "cleanup-commands");
+        if (changed[0])
+                log_warning("Reload of %s: %s changed and takes effect only after 'systemctl "
+                            "restart anvil-agent'.",
+                            a->src.path, changed);
+}
+
 /* SIGHUP: read the configuration again and apply what can change while running: log level,
  * heartbeat interval, watched units, environment, kubeadm/kubectl paths, timeouts, and the
  * enrollment token. Identity (coordinator, its key, state directory, host root, product
@@ -1793,10 +1951,12 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
         _cleanup_(agent_config_done) AgentConfig n = {0};
         _cleanup_free_ char *error = NULL;
         int r = agent_config_load(&a->src, &n, &error);
-        if (r < 0)
+        if (r < 0) {
+                _cleanup_free_ char *line = error ? config_errors_one_line(error) : NULL;
                 log_error_errno(r, "Not reloading, the running configuration stays: %s",
-                                error ? error : strerror(-r));
-        else {
+                                line ? line : strerror(-r));
+        } else {
+                warn_restart_only(a, &n);
                 int level = LOG_INFO;
                 const char *env = getenv("ANVIL_LOG_LEVEL");
                 if (n.has_log_level)
@@ -1834,9 +1994,9 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
                 }
                 a->c.command_timeout_usec = n.command_timeout_usec;
                 a->c.kubeadm_timeout_usec = n.kubeadm_timeout_usec;
-                log_info("Reloaded %s: log level %d, heartbeat every %llums, %zu watched units, "
+                log_info("Reloaded %s: log level %s, heartbeat every %llums, %zu watched units, "
                          "kubeadm %s.",
-                         a->src.path, level,
+                         a->src.path, log_level_to_string(level),
                          (unsigned long long)(a->c.heartbeat_usec / USEC_PER_MSEC),
                          strv_length(a->c.units), a->c.kubeadm);
         }

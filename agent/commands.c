@@ -3,8 +3,11 @@
 
 #include "commands.h"
 #include "exec.h"
+#include "json.h"
 #include "log.h"
 #include "schema.h"
+#include "upgrade.h"
+#include "yamlio.h"
 
 #define RECENT     16
 #define QUEUE_MAX  64
@@ -17,7 +20,8 @@ struct CommandRunner {
         void *userdata;
         Obj *queue;        /* OBJ_LIST of pending COMMAND bodies (with "self") */
         Obj *running;      /* the body being run */
-        int phase;         /* etcd-remove-member: 0 list, 1 remove */
+        int phase;         /* etcd-remove-member: 0 list, 1 remove; kubeadm-config-update: 0
+                            * get, 1 patch */
         Exec *exec;
         Obj *recent[RECENT];
         size_t n_recent;
@@ -32,6 +36,126 @@ static bool valid_token(const char *s) {
                 if (i != 6 && !islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]))
                         return false;
         return true;
+}
+
+/* ---- kubeadm-config-update ---- */
+
+/* The ClusterConfiguration fields the command may set, as Cluster API's KCP manages them;
+ * kubernetesVersion and imageRepository are plain strings, the others JSON texts (null
+ * removes the field). */
+static const char *const config_fields[] = {"featureGates", "apiServer", "controllerManager",
+                                            "scheduler",    "etcd",      NULL};
+
+static bool valid_image_repository(const char *s) {
+        if (isempty(s) || strlen(s) > 253)
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!isalnum((unsigned char)*p) && !strchr("./:_-", *p))
+                        return false;
+        return true;
+}
+
+/* A field's JSON text: an object, or null (which json-c reads as no object at all). */
+static int parse_field(const char *text, Obj **ret) {
+        if (streq(text, "null")) {
+                *ret = obj_new_null();
+                return *ret ? 0 : -ENOMEM;
+        }
+        int r = json_parse(text, strlen(text), ret);
+        if (r < 0)
+                return r;
+        return obj_is(*ret, OBJ_MAP) ? 0 : -EBADMSG;
+}
+
+static int config_args_check(const Obj *args, char *err, size_t errsz) {
+        OBJ_MAP_FOREACH(e, args) {
+                bool known = streq(e->key, "kubernetesVersion") || streq(e->key, "imageRepository");
+                for (size_t i = 0; !known && config_fields[i]; i++)
+                        known = streq(e->key, config_fields[i]);
+                if (!known) {
+                        snprintf(err, errsz, "unknown argument %s", e->key);
+                        return -EINVAL;
+                }
+        }
+        if (!upgrade_version_valid(obj_get_str(args, "kubernetesVersion"))) {
+                snprintf(err, errsz, "invalid or missing args.kubernetesVersion");
+                return -EINVAL;
+        }
+        const char *repo = obj_get_str(args, "imageRepository");
+        if (repo && !valid_image_repository(repo)) {
+                snprintf(err, errsz, "invalid args.imageRepository");
+                return -EINVAL;
+        }
+        for (size_t i = 0; config_fields[i]; i++) {
+                const char *text = obj_get_str(args, config_fields[i]);
+                _cleanup_(obj_freep) Obj *v = NULL;
+                if (text && parse_field(text, &v) < 0) {
+                        snprintf(err, errsz, "args.%s is not a JSON object or null",
+                                 config_fields[i]);
+                        return -EINVAL;
+                }
+        }
+        return 0;
+}
+
+int kubeadm_config_patch(const char *configmap_json, const Obj *args, char **ret_patch, char *err,
+                         size_t errsz) {
+        int r = config_args_check(args, err, errsz);
+        if (r < 0)
+                return r;
+        _cleanup_(obj_freep) Obj *cm = NULL;
+        if (json_parse(configmap_json, strlen(configmap_json), &cm) < 0 || !obj_is(cm, OBJ_MAP)) {
+                snprintf(err, errsz, "kubectl printed something that is not a ConfigMap");
+                return -EBADMSG;
+        }
+        const char *text = obj_get_str(cm, "data.ClusterConfiguration");
+        const char *rv = obj_get_str(cm, "metadata.resourceVersion");
+        if (!text || !rv) {
+                snprintf(err, errsz, "the kubeadm-config ConfigMap has no %s",
+                         text ? "resourceVersion" : "data.ClusterConfiguration");
+                return -ENODATA;
+        }
+        _cleanup_(obj_freep) Obj *cc = NULL;
+        YamlError ye;
+        if (yaml_parse_one(text, strlen(text), &cc, &ye) < 0 || !obj_is(cc, OBJ_MAP)) {
+                snprintf(err, errsz,
+                         "the ClusterConfiguration in kubeadm-config is not valid YAML");
+                return -EBADMSG;
+        }
+        _cleanup_(obj_freep) Obj *want = obj_dup(cc);
+        if (!want ||
+            obj_map_set_str(want, "kubernetesVersion", obj_get_str(args, "kubernetesVersion")) < 0)
+                return -ENOMEM;
+        const char *repo = obj_get_str(args, "imageRepository");
+        if (repo && obj_map_set_str(want, "imageRepository", repo) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; config_fields[i]; i++) {
+                const char *t = obj_get_str(args, config_fields[i]);
+                _cleanup_(obj_freep) Obj *v = NULL;
+                if (!t)
+                        continue;
+                if (parse_field(t, &v) < 0)
+                        return -EINVAL; /* checked above */
+                if (obj_is(v, OBJ_NULL))
+                        obj_map_del(want, config_fields[i]);
+                else if (obj_map_set(want, config_fields[i], TAKE_PTR(v)) < 0)
+                        return -ENOMEM;
+        }
+        if (obj_equal(cc, want)) {
+                *ret_patch = NULL;
+                return 0;
+        }
+        /* A merge patch with the resourceVersion read: if someone changed the ConfigMap since,
+         * the API server refuses it (Conflict) and the coordinator asks again. */
+        _cleanup_free_ char *yaml = NULL;
+        _cleanup_(obj_freep) Obj *patch = obj_new_map();
+        if ((r = yaml_emit(want, &yaml)) < 0)
+                return r;
+        if (!patch || obj_set_str(patch, "metadata.resourceVersion", rv) < 0 ||
+            obj_set_str(patch, "data.ClusterConfiguration", yaml) < 0)
+                return -ENOMEM;
+        r = json_emit(patch, false, ret_patch);
+        return r < 0 ? r : 1;
 }
 
 static void finish(CommandRunner *r, int code, const char *output) {
@@ -70,6 +194,40 @@ static void on_done(Exec *x, int code, const char *tail, void *userdata) {
         r->exec = exec_free(r->exec);
         const char *cmd = obj_get_str(r->running, "command");
         const char *node = obj_get_str(r->running, "args.node");
+
+        if (streq_ptr(cmd, "kubeadm-config-update")) {
+                /* A missing ConfigMap is a failure here, not "already done". */
+                if (r->phase == 0 && code == 0) {
+                        char err[256];
+                        _cleanup_free_ char *patch = NULL;
+                        int k = kubeadm_config_patch(strempty(out), obj_map_get(r->running, "args"),
+                                                     &patch, err, sizeof(err));
+                        if (k < 0) {
+                                finish(r, 1, err);
+                                return;
+                        }
+                        if (k == 0) {
+                                log_info("kubeadm-config already has what was asked for.");
+                                finish(r, 0, "kubeadm-config is up to date");
+                                return;
+                        }
+                        r->phase = 1;
+                        _cleanup_free_ char *kc =
+                                agent_config_host_path(r->c, "/etc/kubernetes/admin.conf");
+                        char *argv[] = {
+                                r->c->kubectl, "--kubeconfig", kc,          "-n",
+                                "kube-system", "patch",        "configmap", "kubeadm-config",
+                                "--type",      "merge",        "-p",        patch,
+                                NULL};
+                        log_info("Updating kube-system/kubeadm-config: kubernetesVersion %s.",
+                                 strna(obj_get_str(r->running, "args.kubernetesVersion")));
+                        if (start(r, argv, 60 * USEC_PER_SEC, false) < 0)
+                                finish(r, -1, "could not run kubectl");
+                        return;
+                }
+                finish(r, code, t);
+                return;
+        }
 
         /* Idempotence: what is already gone counts as done. */
         if (code != 0 && t &&
@@ -142,7 +300,8 @@ static void run_next(CommandRunner *r) {
         log_info("Running command %s (%s)%s%s.", strna(cmd), strna(obj_get_str(r->running, "id")),
                  node ? " for node " : "", strempty(node));
 
-        bool needs_node = !streq_ptr(cmd, "token-create");
+        bool needs_node =
+                !streq_ptr(cmd, "token-create") && !streq_ptr(cmd, "kubeadm-config-update");
         if (needs_node && (!node || !is_dns_subdomain(node))) {
                 finish(r, 2, "invalid or missing args.node");
                 return;
@@ -190,6 +349,17 @@ static void run_next(CommandRunner *r) {
                                 streq(cmd, "cordon-node") ? "cordon" : "uncordon", (char *)node,
                                 NULL};
                 r2 = start(r, argv, 60 * USEC_PER_SEC, false);
+        } else if (streq_ptr(cmd, "kubeadm-config-update")) {
+                char err[256];
+                if (config_args_check(args, err, sizeof(err)) < 0) {
+                        finish(r, 2, err);
+                        return;
+                }
+                char *argv[] = {r->c->kubectl, "--kubeconfig", admin,       "-n",
+                                "kube-system", "get",          "configmap", "kubeadm-config",
+                                "-o",          "json",         NULL};
+                r->phase = 0;
+                r2 = start(r, argv, 60 * USEC_PER_SEC, true);
         } else if (streq_ptr(cmd, "etcd-remove-member")) {
                 const char *self = obj_get_str(r->running, "self");
                 if (!self) {

@@ -10,6 +10,10 @@
  *   cordon-node         kubectl cordon NODE
  *   uncordon-node       kubectl uncordon NODE
  *   etcd-remove-member  kubectl exec etcd-SELF -- etcdctl member list, then member remove ID
+ *   kubeadm-config-update
+ *                       kubectl -n kube-system get configmap kubeadm-config -o json, then (only
+ *                       when something differs) kubectl patch ... --type merge with the new
+ *                       ClusterConfiguration and the resourceVersion read (a conflict fails)
  *
  * Each is idempotent (a gone node or member is success), so the coordinator may ask again
  * after a restart of either side. One command runs at a time, beside the step plan; a
@@ -34,3 +38,13 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(CommandRunner *, command_runner_free);
 
 /* A COMMAND body {id, command, args}. self_node: this host's node name (for etcd). */
 void command_runner_submit(CommandRunner *r, const Obj *body, const char *self_node);
+
+/*
+ * kubeadm-config-update's edit: from the kubeadm-config ConfigMap as `kubectl get -o json`
+ * prints it and the command's args (kubernetesVersion; imageRepository; featureGates,
+ * apiServer, controllerManager, scheduler, etcd as JSON texts, null removing the field), the
+ * JSON merge patch to send — the new ClusterConfiguration YAML and the resourceVersion read.
+ * Returns 1 with *ret_patch, 0 when nothing differs (*ret_patch NULL), < 0 with err set.
+ */
+int kubeadm_config_patch(const char *configmap_json, const Obj *args, char **ret_patch, char *err,
+                         size_t errsz);

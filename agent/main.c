@@ -177,8 +177,11 @@ int main(int argc, char **argv) {
         }
         if (heartbeat) {
                 int64_t us;
-                if (parse_go_duration(heartbeat, &us) < 0 || us < (int64_t)USEC_PER_SEC / 10) {
-                        fprintf(stderr, "anvil-agent: --heartbeat: invalid duration '%s'\n",
+                if (parse_go_duration(heartbeat, &us) < 0 || us < (int64_t)USEC_PER_SEC / 10 ||
+                    us > 24 * 3600 * (int64_t)USEC_PER_SEC) {
+                        fprintf(stderr,
+                                "anvil-agent: --heartbeat: must be a duration between 100ms "
+                                "and 24h, not '%s'\n",
                                 heartbeat);
                         return 2;
                 }

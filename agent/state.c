@@ -21,6 +21,8 @@ static const SchemaField step_fields[] = {
         {"name", ST_STRING, SF_REQUIRED, .max = 128},
         {"status", ST_STRING, SF_REQUIRED, .values = step_status_names},
         {"exitCode", ST_INT},
+        {"resetFirst", ST_BOOL}, /* a kubeadm step: kubeadm reset runs before it */
+        {"skipped", ST_BOOL},    /* done without running: not needed */
         SCHEMA_END,
 };
 
@@ -36,6 +38,7 @@ static const SchemaField plan_fields[] = {
         {"machine", ST_STRING},
         {"steps", ST_LIST, .item = ST_OBJECT, .fields = step_fields, .max = 1024},
         {"nodeName", ST_STRING},
+        {"version", ST_STRING, .max = 64}, /* a provision plan's Kubernetes version */
         {"upgrade", ST_OBJECT},
         {"failure", ST_OBJECT, .fields = failure_fields},
         SCHEMA_END,

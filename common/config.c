@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <arpa/inet.h>
+#include <ctype.h>
+
 #include "config.h"
 #include "fileio.h"
 #include "yamlio.h"
@@ -75,4 +78,120 @@ uint64_t config_duration(const Obj *c, const char *key, uint64_t def_usec) {
         if (!s || parse_go_duration(s, &us) < 0 || us < 0)
                 return def_usec;
         return (uint64_t)us;
+}
+
+/* Splits "tcp://HOST:PORT": NULL when well-formed (host copied to host[], port to *port),
+ * else what is wrong. An IPv6 host is written in brackets, as ZeroMQ wants it. */
+static const char *endpoint_split(const char *s, char host[static 256], unsigned *port) {
+        if (!startswith(s, "tcp://"))
+                return "must be tcp://HOST:PORT";
+        const char *rest = s + strlen("tcp://");
+        const char *colon = strrchr(rest, ':');
+        if (!colon || colon == rest)
+                return "must be tcp://HOST:PORT";
+        size_t hl = (size_t)(colon - rest);
+        if (hl >= 256)
+                return "host name too long";
+        memcpy(host, rest, hl);
+        host[hl] = 0;
+        if (host[0] == '[' ? host[hl - 1] != ']' || hl < 3 : strchr(host, ':') != NULL)
+                return "must be tcp://HOST:PORT (an IPv6 address in brackets: tcp://[::1]:7443)";
+        char *end;
+        errno = 0;
+        unsigned long p = strtoul(colon + 1, &end, 10);
+        if (!isdigit((unsigned char)colon[1]) || *end || errno || p < 1 || p > 65535)
+                return "the port must be a number from 1 to 65535";
+        *port = (unsigned)p;
+        return NULL;
+}
+
+static bool host_is_wildcard(const char *h) {
+        return streq(h, "*") || streq(h, "0.0.0.0") || streq(h, "[::]") || streq(h, "[::0]");
+}
+
+const char *endpoint_check(const char *s, EndpointUse use, char *buf, size_t bufsz) {
+        char host[256];
+        unsigned port;
+        const char *why = endpoint_split(s, host, &port);
+        if (why && startswith(s, "ipc://") && use == ENDPOINT_BIND)
+                why = "must be tcp://HOST:PORT (agents connect over TCP with CURVE)";
+        if (!why && use != ENDPOINT_BIND && host_is_wildcard(host))
+                why = use == ENDPOINT_ADVERTISE
+                              ? "a wildcard address cannot be advertised: give the name or "
+                                "address agents reach this coordinator at"
+                              : "a wildcard address cannot be connected to: give the "
+                                "coordinator's name or address";
+        if (!why)
+                return NULL;
+        snprintf(buf, bufsz, "%s, not '%.128s'", why, s);
+        return buf;
+}
+
+bool endpoint_is_local(const char *s) {
+        char host[256];
+        unsigned port;
+        if (endpoint_split(s, host, &port))
+                return false;
+        return host_is_wildcard(host) || startswith(host, "127.") || streq(host, "localhost") ||
+               streq(host, "[::1]");
+}
+
+const char *addr_port_check(const char *s, char *buf, size_t bufsz) {
+        const char *colon = strrchr(s, ':');
+        char host[64];
+        struct in_addr a;
+        char *end;
+        if (colon && (size_t)(colon - s) < sizeof(host)) {
+                memcpy(host, s, (size_t)(colon - s));
+                host[colon - s] = 0;
+                errno = 0;
+                unsigned long p = strtoul(colon + 1, &end, 10);
+                if (inet_pton(AF_INET, host, &a) == 1 && isdigit((unsigned char)colon[1]) &&
+                    !*end && !errno && p <= 65535)
+                        return NULL;
+        }
+        snprintf(buf, bufsz,
+                 "must be IPv4ADDR:PORT (e.g. 127.0.0.1:9450), or \"\" to disable, not '%.128s'",
+                 s);
+        return buf;
+}
+
+static const char *check_endpoint_obj(const Obj *v, EndpointUse use, char *buf, size_t bufsz) {
+        return obj_str(v) ? endpoint_check(obj_str(v), use, buf, bufsz) : NULL;
+}
+
+const char *check_listen_endpoint(const Obj *v, char *buf, size_t bufsz) {
+        return check_endpoint_obj(v, ENDPOINT_BIND, buf, bufsz);
+}
+
+const char *check_connect_endpoint(const Obj *v, char *buf, size_t bufsz) {
+        return check_endpoint_obj(v, ENDPOINT_CONNECT, buf, bufsz);
+}
+
+const char *check_advertise_endpoint(const Obj *v, char *buf, size_t bufsz) {
+        return check_endpoint_obj(v, ENDPOINT_ADVERTISE, buf, bufsz);
+}
+
+const char *check_addr_port_or_empty(const Obj *v, char *buf, size_t bufsz) {
+        const char *s = obj_str(v);
+        return isempty(s) ? NULL : addr_port_check(s, buf, bufsz);
+}
+
+char *config_errors_one_line(const char *errors) {
+        /* A log message is one line: journald and the stderr "[host=…]" suffix expect it. */
+        size_t n = 0;
+        for (const char *p = strempty(errors); *p; p++)
+                n += *p == '\n' ? 2 : 1;
+        char *out = malloc(n + 1), *q = out;
+        if (!out)
+                return NULL;
+        for (const char *p = strempty(errors); *p; p++)
+                if (*p != '\n')
+                        *q++ = *p;
+                else if (p[1]) {
+                        *q++ = ';';
+                        *q++ = ' ';
+                }
+        *q = 0;
+        return out;
 }

@@ -199,7 +199,7 @@ static const SchemaField machine_status[] = {
         {"infrastructureReady", ST_BOOL, .doc = "the AnvilMachine is ready"},
         {"observedGeneration", ST_INT, .doc = "the generation last reconciled"},
         {"conditions", ST_LIST, .item = ST_OBJECT, .fields = condition_fields,
-         .doc = "Ready, BootstrapReady, InfrastructureReady, NodeHealthy"},
+         .doc = "Ready, BootstrapReady, InfrastructureReady, NodeHealthy, KubeletUpToDate"},
         {"deletion", ST_OBJECT, .doc = "not written by Anvil"},
         {"inPlaceUpgrade", ST_OBJECT, .doc = "Anvil: progress of an in-place upgrade"},
         SCHEMA_END,

@@ -665,6 +665,12 @@ static const SchemaField last_remediation_fields[] = {
         SCHEMA_END,
 };
 
+static const SchemaField kcp_kubeadm_config_fields[] = {
+        {"kubernetesVersion", ST_STRING, .doc = "the kubernetesVersion it was set to"},
+        {"hash", ST_STRING, .doc = "a hash of everything that was set"},
+        SCHEMA_END,
+};
+
 static const SchemaField kcp_status[] = {
         {"selector", ST_STRING, .doc = "the Machines' selector in -l syntax"},
         {"replicas", ST_INT, .doc = "control plane Machines that exist"},
@@ -681,6 +687,10 @@ static const SchemaField kcp_status[] = {
          .doc = "Ready, Available, CertificatesAvailable, MachinesReady, Resized"},
         {"lastRemediation", ST_OBJECT, .fields = last_remediation_fields,
          .doc = "not written by Anvil"},
+        {"kubeadmConfig", ST_OBJECT, .fields = kcp_kubeadm_config_fields,
+         .doc = "Anvil: what the workload cluster's kube-system/kubeadm-config was last brought "
+                "to before a machine joined (kubernetesVersion and the managed parts of "
+                "ClusterConfiguration)"},
         SCHEMA_END,
 };
 

@@ -81,8 +81,8 @@ int log_level_from_string(const char *s) {
                 const char *name;
                 int level;
         } t[] = {
-                {"emerg", LOG_EMERG}, {"alert", LOG_ALERT},     {"crit", LOG_CRIT},
-                {"err", LOG_ERR},     {"error", LOG_ERR},       {"warning", LOG_WARNING},
+                {"emerg", LOG_EMERG},  {"alert", LOG_ALERT},   {"crit", LOG_CRIT},
+                {"err", LOG_ERR},      {"error", LOG_ERR},     {"warning", LOG_WARNING},
                 {"warn", LOG_WARNING}, {"notice", LOG_NOTICE}, {"info", LOG_INFO},
                 {"debug", LOG_DEBUG},
         };
@@ -90,6 +90,12 @@ int log_level_from_string(const char *s) {
                 if (streq(s, t[i].name))
                         return t[i].level;
         return -EINVAL;
+}
+
+const char *log_level_to_string(int level) {
+        static const char *const names[] = {"emerg",   "alert",  "crit", "err",
+                                            "warning", "notice", "info", "debug"};
+        return level >= 0 && level < (int)ELEMENTSOF(names) ? names[level] : "?";
 }
 
 void log_field_set(LogField f, const char *value) {

@@ -56,6 +56,7 @@ void log_setup(const char *ident, LogTarget target);
 void log_set_max_level(int level);
 int log_get_max_level(void);
 int log_level_from_string(const char *s); /* -EINVAL if unknown */
+const char *log_level_to_string(int level); /* "debug", "info", ... */
 const char *log_ident(void);
 bool log_to_journal(void);
 

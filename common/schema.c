@@ -191,6 +191,31 @@ const char *check_label_key(const Obj *v, char *buf, size_t bufsz) {
         return NULL;
 }
 
+char *format_go_duration(int64_t usec, char buf[static 32]) {
+        /* Largest units first, as Go's Duration.String() writes "1h30m0s"; zero parts are
+         * left out so the limits in messages read "1s" and "24h". */
+        if (usec == 0)
+                return strcpy(buf, "0s");
+        uint64_t u = usec < 0 ? (uint64_t)0 - (uint64_t)usec : (uint64_t)usec;
+        size_t n = 0;
+        if (usec < 0)
+                buf[n++] = '-';
+        buf[n] = 0;
+        uint64_t h = u / (3600 * USEC_PER_SEC), m = u / (60 * USEC_PER_SEC) % 60,
+                 sec = u / USEC_PER_SEC % 60, sub = u % USEC_PER_SEC;
+        if (h)
+                n += (size_t)snprintf(buf + n, 32 - n, "%lluh", (unsigned long long)h);
+        if (m)
+                n += (size_t)snprintf(buf + n, 32 - n, "%llum", (unsigned long long)m);
+        if (sec)
+                n += (size_t)snprintf(buf + n, 32 - n, "%llus", (unsigned long long)sec);
+        if (sub % 1000 == 0 && sub)
+                (void)snprintf(buf + n, 32 - n, "%llums", (unsigned long long)(sub / 1000));
+        else if (sub)
+                (void)snprintf(buf + n, 32 - n, "%lluus", (unsigned long long)sub);
+        return buf;
+}
+
 /* Go's time.ParseDuration grammar: [-+]?([0-9]*(\.[0-9]*)?unit)+ or "0", with at least one
  * digit per number and a unit from the table. Accumulated in integer nanoseconds as Go does
  * (so "1.001s" is exactly 1001000 µs) and truncated to µs at the end; the total must fit an
@@ -436,6 +461,11 @@ static int mismatch(Problems *p, const Obj *v, const char *path, SchemaType want
                                             "integer out of range (%s); at most %lld", s,
                                             (long long)INT64_MAX);
         }
+        /* "0" or "30" parse as integers: say what a duration looks like. */
+        if (want == ST_DURATION)
+                return problems_add(p, v->mark, path,
+                                    "expected a duration such as \"10s\" or \"1m\", got %s",
+                                    obj_type_name(v->type));
         return problems_add(p, v->mark, path, "expected %s, got %s", type_name(want),
                             obj_type_name(v->type));
 }
@@ -510,6 +540,18 @@ static int validate_item(const SchemaField *f, SchemaType t, const Obj *v, const
                                             "invalid duration \"%s\": use a form like \"300s\", "
                                             "\"10m\" or \"1h30m\"",
                                             v->str.s);
+                /* .min/.max bound a duration in µs (a zero interval makes no sense). */
+                if ((f->min && us < f->min) || (f->max && us > f->max)) {
+                        char lo[32], hi[32];
+                        format_go_duration(f->min, lo);
+                        if (!f->max)
+                                return problems_add(p, v->mark, path,
+                                                    "must be at least %s, not \"%s\"", lo,
+                                                    v->str.s);
+                        return problems_add(p, v->mark, path,
+                                            "must be between %s and %s, not \"%s\"", lo,
+                                            format_go_duration(f->max, hi), v->str.s);
+                }
                 break;
         }
         case ST_TIME: {

@@ -105,6 +105,8 @@ const char *check_label_key(const Obj *v, char *buf, size_t bufsz);
 
 /* Parses a Go duration ("1h30m", "300s", "0"); -EINVAL if malformed. */
 int parse_go_duration(const char *s, int64_t *ret_usec);
+/* Formats µs as a Go duration without zero parts: "24h", "1m30s", "500ms". */
+char *format_go_duration(int64_t usec, char buf[static 32]);
 /* Parses RFC 3339 "2006-01-02T15:04:05Z" (and with fractional seconds / offsets). */
 int parse_rfc3339(const char *s, int64_t *ret_usec);
 /* Formats a realtime µs timestamp as RFC 3339 UTC with second precision. */

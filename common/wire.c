@@ -203,7 +203,8 @@ static const SchemaField desired_fields[] = {
 static const SchemaField command_fields[] = {
         {"id", ST_STRING, SF_REQUIRED, .max = 64},
         {"command", ST_STRING, SF_REQUIRED, .max = 64},
-        {"args", ST_STRMAP, .max = 64, .item_max = WIRE_MAX_NAME},
+        /* kubeadm-config-update carries parts of a ClusterConfiguration as JSON texts */
+        {"args", ST_STRMAP, .max = 64, .item_max = WIRE_MAX_TEXT},
         SCHEMA_END,
 };
 

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "config.h"
 #include "explain.h"
 #include "fileio.h"
 #include "json.h"
@@ -495,6 +496,39 @@ static int check_output_format(void) {
             streq(o, "name"))
                 return 0;
         fprintf(stderr, "error: unknown output format '%s' (yaml, json, name, wide)\n", o);
+        return -EINVAL;
+}
+
+/* Extra words after a command are refused: ignoring them would hide a typo (a flag
+ * without its dashes, a name meant for another command). */
+static int refuse_extra(const char *cmd, int argc, char **argv, int allowed) {
+        if (argc <= allowed)
+                return 0;
+        fprintf(stderr,
+                "error: unexpected argument '%s' for 'anvilctl %s'\n"
+                "Run 'anvilctl %.*s --help' for usage.\n",
+                argv[allowed], cmd, (int)strcspn(cmd, " "), cmd);
+        return -EINVAL;
+}
+
+/* -o for a command that prints no objects, or a format it does not print, is refused rather
+ * than ignored. formats: NULL-terminated; NULL = -o is not supported at all. */
+static int output_allowed(const char *cmd, const char *const *formats) {
+        if (!arg_output)
+                return 0;
+        for (const char *const *f = formats; f && *f; f++)
+                if (streq(*f, arg_output))
+                        return 0;
+        if (!formats) {
+                fprintf(stderr, "error: -o/--output is not supported by 'anvilctl %s'\n", cmd);
+                return -EINVAL;
+        }
+        char list[128] = "";
+        for (const char *const *f = formats; *f; f++)
+                snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+                         f == formats ? "" : ", ", *f);
+        fprintf(stderr, "error: -o %s is not supported by 'anvilctl %s' (%s)\n", arg_output, cmd,
+                list);
         return -EINVAL;
 }
 
@@ -1103,6 +1137,9 @@ static int cmd_describe(int argc, char **argv) {
                                 "Run 'anvilctl describe --help' for usage.\n");
                 return -EINVAL;
         }
+        int r = refuse_extra("describe", argc, argv, strchr(argv[0], '/') ? 1 : 2);
+        if (r < 0)
+                return r;
         const KindInfo *k = resolve_kind(kind);
         if (!k)
                 return -EINVAL;
@@ -1110,7 +1147,7 @@ static int cmd_describe(int argc, char **argv) {
         if (!req || obj_map_set_str(req, "kind", k->kind) < 0 ||
             obj_map_set_str(req, "name", name) < 0)
                 return log_oom();
-        int r = call_ok(req, &resp);
+        r = call_ok(req, &resp);
         if (r < 0)
                 return r;
         fputs(strempty(obj_get_str(resp, "text")), stdout);
@@ -1279,19 +1316,35 @@ static int cmd_delete(int argc, char **argv, const char *file) {
         return result;
 }
 
-static int parse_kv_list(const char *s, Obj **ret) {
+/* k=v,k2=v2 for flag (--labels): an empty entry or a key given twice is a mistake, not
+ * something to guess about. */
+static int parse_kv_list(const char *flag, const char *s, Obj **ret) {
         _cleanup_(obj_freep) Obj *m = obj_new_map();
         _cleanup_free_ char *copy = strdup(s);
         if (!m || !copy)
                 return -ENOMEM;
-        char *save = NULL;
-        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        char *p = copy;
+        for (;;) {
+                char *t = strsep(&p, ",");
+                if (!t)
+                        break;
+                if (isempty(t)) {
+                        fprintf(stderr,
+                                "error: %s: empty entry in '%s' (a leading, trailing or doubled "
+                                "comma)\n",
+                                flag, s);
+                        return -EINVAL;
+                }
                 char *eq = strchr(t, '=');
                 if (!eq || eq == t) {
-                        fprintf(stderr, "error: '%s' is not key=value\n", t);
+                        fprintf(stderr, "error: %s: '%s' is not key=value\n", flag, t);
                         return -EINVAL;
                 }
                 *eq = 0;
+                if (obj_map_get(m, t)) {
+                        fprintf(stderr, "error: %s: key '%s' is given twice\n", flag, t);
+                        return -EINVAL;
+                }
                 if (obj_map_set_str(m, t, eq + 1) < 0)
                         return -ENOMEM;
         }
@@ -1357,6 +1410,9 @@ static int cmd_scale(int argc, char **argv, int64_t replicas) {
                                 "Run 'anvilctl scale --help' for usage.\n");
                 return -EINVAL;
         }
+        int r = refuse_extra("scale", argc, argv, strchr(argv[0], '/') ? 1 : 2);
+        if (r < 0)
+                return r;
         const KindInfo *k = resolve_kind(kind);
         if (!k)
                 return -EINVAL;
@@ -1365,7 +1421,7 @@ static int cmd_scale(int argc, char **argv, int64_t replicas) {
             obj_map_set_str(req, "name", name) < 0 ||
             obj_map_set_int(req, "replicas", replicas) < 0)
                 return log_oom();
-        int r = call_ok(req, &resp);
+        r = call_ok(req, &resp);
         if (r < 0)
                 return r;
         printf("%s\n", strempty(obj_get_str(resp, "message")));
@@ -1389,12 +1445,27 @@ static int cmd_explain(int argc, char **argv) {
         return r;
 }
 
-static int cmd_version(void) {
+/* The endpoint agents are told must be reachable from them: a wildcard or loopback address
+ * (the packaged default listen: tcp://0.0.0.0:7443 without advertise:) is not. */
+static void warn_local_endpoint(const char *endpoint) {
+        if (!endpoint || !endpoint_is_local(endpoint))
+                return;
+        fprintf(stderr,
+                "warning: the coordinator's agent endpoint %s is a wildcard or loopback "
+                "address that other hosts cannot use: set 'advertise: tcp://HOST:PORT' in "
+                "/etc/anvil/coordinator.yaml and run 'systemctl restart anvil-coordinator'\n",
+                endpoint);
+}
+
+static int cmd_version(int argc, char **argv) {
+        int r = refuse_extra("version", argc, argv, 0);
+        if (r < 0 || (r = output_allowed("version", NULL)) < 0)
+                return r;
         printf("Client Version: %s\n", ANVIL_VERSION);
         if (arg_client_only)
                 return 0;
         _cleanup_(obj_freep) Obj *req = request("version"), *resp = NULL;
-        int r = req ? call_ok(req, &resp) : -ENOMEM;
+        r = req ? call_ok(req, &resp) : -ENOMEM;
         if (r < 0)
                 return r;
         printf("Server Version: %s\n", strna(obj_get_str(obj_map_get(resp, "object"), "version")));
@@ -1413,14 +1484,18 @@ static int print_structured(const Obj *o) {
         return 1;
 }
 
-static int cmd_info(void) {
+static int cmd_info(int argc, char **argv) {
+        int r = refuse_extra("info", argc, argv, 0);
+        if (r < 0 || (r = output_allowed("info", (const char *const[]){"json", "yaml", NULL})) < 0)
+                return r;
         _cleanup_(obj_freep) Obj *req = request("info"), *resp = NULL;
         if (!req)
                 return log_oom();
-        int r = call_ok(req, &resp);
+        r = call_ok(req, &resp);
         if (r < 0)
                 return r;
         const Obj *o = obj_map_get(resp, "object");
+        warn_local_endpoint(obj_get_str(o, "endpoint"));
         r = print_structured(o);
         if (r != 0)
                 return r < 0 ? r : 0;
@@ -1439,31 +1514,116 @@ static int cmd_info(void) {
         return 0;
 }
 
-static int cmd_token(int argc, char **argv, const char *ttl, int64_t uses, const char *labels,
+/* The limits the coordinator enforces on token-create, checked here so the message names
+ * the flag. */
+#define TOKEN_TTL_MAX_SEC     (366LL * 86400)
+#define TOKEN_USES_MAX        1000000LL
+#define TOKEN_DESCRIPTION_MAX 1024
+
+static int64_t arg_token_uses; /* --uses, checked when parsed */
+
+static int parse_ttl(const char *ttl, int64_t *ret_sec) {
+        int64_t us = 24LL * 3600 * USEC_PER_SEC;
+        int r = ttl ? parse_go_duration(ttl, &us) : 0;
+        if (r == -ERANGE || (r >= 0 && us > TOKEN_TTL_MAX_SEC * (int64_t)USEC_PER_SEC)) {
+                fprintf(stderr,
+                        "error: --ttl: must be at most 8784h (366 days), or 0 for never, "
+                        "not '%s'\n",
+                        ttl);
+                return -EINVAL;
+        }
+        if (r < 0 || us < 0) {
+                fprintf(stderr,
+                        "error: --ttl: invalid duration '%s' (e.g. 24h, 30m, 0 for never)\n", ttl);
+                return -EINVAL;
+        }
+        /* Under a second would round to 0, which means never. */
+        if (us > 0 && us < (int64_t)USEC_PER_SEC) {
+                fprintf(stderr, "error: --ttl: must be at least 1s, or 0 for never, not '%s'\n",
+                        ttl);
+                return -EINVAL;
+        }
+        *ret_sec = us / (int64_t)USEC_PER_SEC;
+        return 0;
+}
+
+static int check_description(const char *d) {
+        if (strlen(d) > TOKEN_DESCRIPTION_MAX) {
+                fprintf(stderr, "error: --description: at most %d characters\n",
+                        TOKEN_DESCRIPTION_MAX);
+                return -EINVAL;
+        }
+        /* One line: it is a cell of 'token list'. */
+        for (const char *p = d; *p; p++)
+                if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+                        fprintf(stderr,
+                                "error: --description: control characters (newline, tab, ...) "
+                                "are not allowed\n");
+                        return -EINVAL;
+                }
+        return 0;
+}
+
+/* token list -o json|yaml: the tokens as data, times in RFC 3339, null for never/unlimited. */
+static int print_tokens_structured(const Obj *items) {
+        _cleanup_(obj_freep) Obj *out = obj_new_map(), *list = obj_new_list();
+        if (!out || !list || obj_map_set_str(out, "kind", "TokenList") < 0)
+                return log_oom();
+        OBJ_LIST_FOREACH(t, items, i) {
+                _cleanup_(obj_freep) Obj *o = obj_new_map();
+                int64_t exp = 0, left = -1;
+                obj_get_int(t, "expires", &exp);
+                obj_get_int(t, "usesLeft", &left);
+                char ts[32];
+                const Obj *labels = obj_map_get(t, "labels");
+                Obj *lc = labels ? obj_dup(labels) : obj_new_map();
+                if (!o || obj_map_set_str(o, "id", strempty(obj_get_str(t, "id"))) < 0 ||
+                    obj_map_set_str(o, "description", strempty(obj_get_str(t, "description"))) <
+                            0 ||
+                    obj_map_set(o, "labels", lc) < 0 ||
+                    obj_map_set(o, "expires",
+                                exp > 0 ? obj_new_str(format_rfc3339(exp, ts)) : obj_new_null()) <
+                            0 ||
+                    obj_map_set_bool(o, "expired",
+                                     exp > 0 && exp < (int64_t)now_usec(CLOCK_REALTIME)) < 0 ||
+                    obj_map_set(o, "usesLeft", left >= 0 ? obj_new_int(left) : obj_new_null()) <
+                            0 ||
+                    obj_list_append(list, TAKE_PTR(o)) < 0)
+                        return log_oom();
+        }
+        if (obj_map_set(out, "items", TAKE_PTR(list)) < 0)
+                return log_oom();
+        _cleanup_free_ char *text = NULL;
+        int r = output_is("json") ? json_emit(out, true, &text) : yaml_emit(out, &text);
+        if (r < 0)
+                return r;
+        printf("%s%s", text, output_is("json") ? "\n" : "");
+        return 0;
+}
+
+static int cmd_token(int argc, char **argv, const char *ttl, const char *labels,
                      const char *description, bool agent_args, bool pxe) {
         if (argc < 1) {
-                fprintf(stderr, "Usage: anvilctl token create|list|delete\n");
+                fprintf(stderr, "error: token needs create, list or delete\n"
+                                "Run 'anvilctl token --help' for usage.\n");
                 return -EINVAL;
         }
         int r;
         if (streq(argv[0], "create")) {
-                int64_t ttl_us = 24LL * 3600 * USEC_PER_SEC;
-                if (ttl && (parse_go_duration(ttl, &ttl_us) < 0 || ttl_us < 0)) {
-                        fprintf(stderr,
-                                "error: --ttl: invalid duration '%s' (e.g. 24h, 30m, 0 "
-                                "for never)\n",
-                                ttl);
-                        return -EINVAL;
-                }
+                int64_t ttl_sec;
+                if ((r = refuse_extra("token create", argc, argv, 1)) < 0 ||
+                    (r = output_allowed("token create", NULL)) < 0 ||
+                    (r = parse_ttl(ttl, &ttl_sec)) < 0 ||
+                    (description && (r = check_description(description)) < 0))
+                        return r;
                 _cleanup_(obj_freep) Obj *req = request("token-create"), *resp = NULL;
-                if (!req ||
-                    obj_map_set_int(req, "ttlSeconds", ttl_us / (int64_t)USEC_PER_SEC) < 0 ||
-                    obj_map_set_int(req, "uses", uses) < 0 ||
+                if (!req || obj_map_set_int(req, "ttlSeconds", ttl_sec) < 0 ||
+                    obj_map_set_int(req, "uses", arg_token_uses) < 0 ||
                     (description && obj_map_set_str(req, "description", description) < 0))
                         return log_oom();
                 if (labels) {
                         Obj *l = NULL;
-                        if ((r = parse_kv_list(labels, &l)) < 0)
+                        if ((r = parse_kv_list("--labels", labels, &l)) < 0)
                                 return r;
                         if (obj_map_set(req, "labels", l) < 0)
                                 return log_oom();
@@ -1473,6 +1633,8 @@ static int cmd_token(int argc, char **argv, const char *ttl, int64_t uses, const
                         return r;
                 const char *token = obj_get_str(resp, "text");
                 const Obj *info = obj_map_get(resp, "object");
+                if (agent_args || pxe)
+                        warn_local_endpoint(obj_get_str(info, "endpoint"));
                 printf("%s\n", strna(token));
                 if (agent_args)
                         printf("anvil-agent --coordinator %s --coordinator-key '%s' --token %s\n",
@@ -1485,6 +1647,10 @@ static int cmd_token(int argc, char **argv, const char *ttl, int64_t uses, const
                 return 0;
         }
         if (streq(argv[0], "list")) {
+                if ((r = refuse_extra("token list", argc, argv, 1)) < 0 ||
+                    (r = output_allowed("token list", (const char *const[]){"json", "yaml", "name",
+                                                                            "wide", NULL})) < 0)
+                        return r;
                 _cleanup_(obj_freep) Obj *req = request("token-list"), *resp = NULL;
                 if (!req)
                         return log_oom();
@@ -1492,6 +1658,13 @@ static int cmd_token(int argc, char **argv, const char *ttl, int64_t uses, const
                 if (r < 0)
                         return r;
                 const Obj *items = obj_map_get(resp, "items");
+                if (output_is("json") || output_is("yaml"))
+                        return print_tokens_structured(items);
+                if (output_is("name")) {
+                        OBJ_LIST_FOREACH(t, items, i)
+                        printf("token/%s\n", strna(obj_get_str(t, "id")));
+                        return 0;
+                }
                 if (obj_len(items) == 0) {
                         fprintf(stderr, "No tokens.\n");
                         return 0;
@@ -1517,12 +1690,26 @@ static int cmd_token(int argc, char **argv, const char *ttl, int64_t uses, const
                                 if (w > 0 && (size_t)w < sizeof(lb) - n)
                                         n += (size_t)w;
                         }
+                        /* Descriptions made before control characters were refused: one
+                         * line per token all the same. */
+                        _cleanup_free_ char *d = strdup(strempty(obj_get_str(t, "description")));
+                        for (char *c = d; c && *c; c++)
+                                if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                                        *c = ' ';
                         printf("%-8s %-22s %-10s %-30s %s\n", strna(obj_get_str(t, "id")), ts,
-                               uses_s, n ? lb : "<none>", strempty(obj_get_str(t, "description")));
+                               uses_s, n ? lb : "<none>", strempty(d));
                 }
                 return 0;
         }
-        if (streq(argv[0], "delete") && argc == 2) {
+        if (streq(argv[0], "delete")) {
+                if (argc < 2) {
+                        fprintf(stderr, "error: token delete needs a token ID\n"
+                                        "Run 'anvilctl token --help' for usage.\n");
+                        return -EINVAL;
+                }
+                if ((r = refuse_extra("token delete", argc, argv, 2)) < 0 ||
+                    (r = output_allowed("token delete", NULL)) < 0)
+                        return r;
                 _cleanup_(obj_freep) Obj *req = request("token-delete"), *resp = NULL;
                 /* Accept the whole token too: only its id is used. */
                 char id[16];
@@ -1535,18 +1722,33 @@ static int cmd_token(int argc, char **argv, const char *ttl, int64_t uses, const
                 printf("%s\n", strempty(obj_get_str(resp, "message")));
                 return 0;
         }
-        fprintf(stderr, "Usage: anvilctl token create [--ttl 24h] [--uses N] [--labels k=v,...] "
-                        "[--description TEXT] [--agent-args] [--pxe] | token list | token delete "
-                        "ID\n");
+        fprintf(stderr,
+                "error: unknown token command '%s' (create, list, delete)\n"
+                "Run 'anvilctl token --help' for usage.\n",
+                argv[0]);
         return -EINVAL;
 }
 
 static int cmd_host(int argc, char **argv) {
+        int r;
+        if (argc >= 1 && (streq(argv[0], "revoke") || streq(argv[0], "delete"))) {
+                if (argc < 2) {
+                        fprintf(stderr,
+                                "error: host %s needs a host name\n"
+                                "Run 'anvilctl host --help' for usage.\n",
+                                argv[0]);
+                        return -EINVAL;
+                }
+                if ((r = refuse_extra(streq(argv[0], "revoke") ? "host revoke" : "host delete",
+                                      argc, argv, 2)) < 0 ||
+                    (r = output_allowed("host", NULL)) < 0)
+                        return r;
+        }
         if (argc == 2 && streq(argv[0], "revoke")) {
                 _cleanup_(obj_freep) Obj *req = request("host-revoke"), *resp = NULL;
                 if (!req || obj_map_set_str(req, "name", argv[1]) < 0)
                         return log_oom();
-                int r = call_ok(req, &resp);
+                r = call_ok(req, &resp);
                 if (r < 0)
                         return r;
                 printf("%s\n", strempty(obj_get_str(resp, "message")));
@@ -1554,12 +1756,16 @@ static int cmd_host(int argc, char **argv) {
         }
         if (argc == 2 && streq(argv[0], "delete"))
                 return cmd_delete_one(kind_resolve("host"), argv[1]);
-        if (argc == 1 && streq(argv[0], "revoked")) {
+        if (argc >= 1 && streq(argv[0], "revoked")) {
                 /* The keys refused for good: they outlive their Hosts. */
+                if ((r = refuse_extra("host revoked", argc, argv, 1)) < 0 ||
+                    (r = output_allowed("host revoked",
+                                        (const char *const[]){"json", "yaml", NULL})) < 0)
+                        return r;
                 _cleanup_(obj_freep) Obj *req = request("host-revoked"), *resp = NULL;
                 if (!req)
                         return log_oom();
-                int r = call_ok(req, &resp);
+                r = call_ok(req, &resp);
                 if (r < 0)
                         return r;
                 Obj *items = obj_map_get(resp, "items");
@@ -1856,8 +2062,20 @@ static const Command commands[] = {
         {"token", "token create|list|delete", "enrollment tokens for new hosts",
          "  token create [--ttl 24h] [--uses N] [--labels k=v,...] [--description TEXT]\n"
          "               [--agent-args] [--pxe]   a new token (printed once)\n"
-         "  token list                            tokens, without their secrets\n"
+         "  token list [-o json|yaml|name|wide]   tokens, without their secrets\n"
          "  token delete ID                       revoke a token (its first 6 characters)\n\n"
+         "Options of token create:\n"
+         "      --ttl DUR         how long the token can be used: 1s to 8784h (366 days),\n"
+         "                        or 0 for a token that never expires (default 24h)\n"
+         "      --uses N          how many hosts may enroll with it: 1 to 1000000, or 0\n"
+         "                        for unlimited (default 0)\n"
+         "      --labels k=v,...  labels every host enrolled with it gets (each key once)\n"
+         "      --description T   a note shown by token list (one line, at most 1024\n"
+         "                        characters)\n"
+         "      --agent-args      also print the anvil-agent flags that use the token\n"
+         "      --pxe             also print the kernel command line parameters\n"
+         "The endpoint printed by --agent-args and --pxe is the coordinator's advertise:\n"
+         "setting; a warning says when it is a wildcard or loopback address.\n\n"
          "A host enrolling with the token gets the token's labels.\n"},
         {"host", "host revoke|delete NAME [--force] | host revoked", "cut a host off, or forget it",
          "  host revoke NAME   refuse the host's key from now on (its Host stays, Revoked);\n"
@@ -1909,6 +2127,16 @@ static void help(void) {
 }
 
 /* --timeout takes seconds (kubectl's old habit) or a duration. */
+/* After a bad option: the help of the command it was given to, if one was named. */
+static void help_hint(int argc, char **argv) {
+        for (int i = 1; i < argc; i++)
+                if (find_command(argv[i]) && !streq(argv[i], "help")) {
+                        fprintf(stderr, "Run 'anvilctl %s --help' for usage.\n", argv[i]);
+                        return;
+                }
+        fprintf(stderr, "Run 'anvilctl --help' for usage.\n");
+}
+
 static int parse_timeout(const char *s) {
         char *end;
         long v = strtol(s, &end, 10);
@@ -1976,11 +2204,13 @@ int main(int argc, char **argv) {
                 {},
         };
         const char *file = NULL, *ttl = NULL, *labels = NULL, *description = NULL;
-        int64_t replicas = -1, uses = 0;
+        int64_t replicas = -1;
         bool agent_args = false, pxe = false, overwrite = false, want_help = false;
         int c;
         log_setup("anvilctl", LOG_TARGET_STDERR);
         log_set_max_level(LOG_WARNING);
+        /* getopt's messages start with argv[0]: the name, not the path it was run by. */
+        argv[0] = program_invocation_short_name;
         while ((c = getopt_long(argc, argv, "s:n:Al:o:f:wh", options, NULL)) >= 0) {
                 char *end;
                 switch (c) {
@@ -2024,8 +2254,10 @@ int main(int argc, char **argv) {
                         }
                         break;
                 case ARG_REPLICAS:
+                        errno = 0;
                         replicas = strtoll(optarg, &end, 10);
-                        if (*end || replicas < 0 || replicas > INT32_MAX) {
+                        if (!isdigit((unsigned char)optarg[0]) || *end || errno ||
+                            replicas > INT32_MAX) {
                                 fprintf(stderr, "error: --replicas: not a number >= 0: %s\n",
                                         optarg);
                                 return 1;
@@ -2035,9 +2267,14 @@ int main(int argc, char **argv) {
                         ttl = optarg;
                         break;
                 case ARG_USES:
-                        uses = strtoll(optarg, &end, 10);
-                        if (*end || uses < 0) {
-                                fprintf(stderr, "error: --uses: not a number >= 0: %s\n", optarg);
+                        errno = 0;
+                        arg_token_uses = strtoll(optarg, &end, 10);
+                        if (!isdigit((unsigned char)optarg[0]) || *end || errno ||
+                            arg_token_uses > TOKEN_USES_MAX) {
+                                fprintf(stderr,
+                                        "error: --uses: must be a number from 0 (unlimited) to "
+                                        "%lld, not '%s'\n",
+                                        TOKEN_USES_MAX, optarg);
                                 return 1;
                         }
                         break;
@@ -2088,7 +2325,8 @@ int main(int argc, char **argv) {
                         printf("anvilctl %s\n", ANVIL_VERSION);
                         return 0;
                 default:
-                        fprintf(stderr, "Run 'anvilctl --help' for usage.\n");
+                        /* getopt said what was wrong; point to the command's own help. */
+                        help_hint(argc, argv);
                         return 1;
                 }
         }
@@ -2124,6 +2362,11 @@ int main(int argc, char **argv) {
                 return 1;
         }
         int r;
+        static const char *const no_output[] = {"apply", "describe", "delete",  "scale",
+                                                "label", "annotate", "explain", "rollout"};
+        for (size_t i = 0; i < ELEMENTSOF(no_output); i++)
+                if (streq(cmd, no_output[i]) && output_allowed(cmd, NULL) < 0)
+                        return 1;
         if (streq(cmd, "apply")) {
                 if (!file || n > 0) {
                         fprintf(stderr, "error: apply needs -f FILE|DIR|- and no other "
@@ -2146,15 +2389,15 @@ int main(int argc, char **argv) {
         else if (streq(cmd, "explain"))
                 r = cmd_explain(n, rest);
         else if (streq(cmd, "token"))
-                r = cmd_token(n, rest, ttl, uses, labels, description, agent_args, pxe);
+                r = cmd_token(n, rest, ttl, labels, description, agent_args, pxe);
         else if (streq(cmd, "host"))
                 r = cmd_host(n, rest);
         else if (streq(cmd, "rollout"))
                 r = cmd_rollout(n, rest);
         else if (streq(cmd, "info"))
-                r = cmd_info();
+                r = cmd_info(n, rest);
         else if (streq(cmd, "version"))
-                r = cmd_version();
+                r = cmd_version(n, rest);
         else {
                 fprintf(stderr, "error: unknown command \"%s\"\nRun 'anvilctl --help' for usage.\n",
                         cmd);

@@ -184,10 +184,11 @@ static int apply_defaults(const KindInfo *k, Obj *doc) {
         return r;
 }
 
-/* Applies one validated document. *ret_action gets "created", "configured", "unchanged". */
-/* *ret_name: the object's name when the document had only generateName, else NULL. */
+/* Applies one validated document. *ret_action gets "created", "configured", "unchanged";
+ * *ret_name the object's name when the document had only generateName, else NULL;
+ * *ret_before the object as it was, for an update (checked again after the whole apply). */
 static int apply_one(Manager *m, const KindInfo *k, const Obj *doc_in, Problems *p,
-                     const char **ret_action, char **ret_name) {
+                     const char **ret_action, char **ret_name, Obj **ret_before) {
         _cleanup_(obj_freep) Obj *doc = obj_dup(doc_in);
         if (!doc)
                 return -ENOMEM;
@@ -285,7 +286,7 @@ static int apply_one(Manager *m, const KindInfo *k, const Obj *doc_in, Problems 
                 r = k->validate_update(live, merged, p);
         if (r < 0)
                 return r;
-        /* Upgrades: one minor version at a time, no kubelet newer than its API server. */
+        /* Upgrades: one minor version at a time (the rules between objects: check_skew()). */
         r = skew_check_update(m, k, live, merged, p);
         if (r < 0)
                 return r;
@@ -304,7 +305,46 @@ static int apply_one(Manager *m, const KindInfo *k, const Obj *doc_in, Problems 
         if (r < 0)
                 return r;
         *ret_action = "configured";
+        *ret_before = TAKE_PTR(live);
         return 0;
+}
+
+/* Upgrades: no kubelet newer than its API server (nor too old) — judged on the state after the
+ * whole apply (the store group holds every document's write), so the order of the documents
+ * in the file does not matter. */
+static int check_skew(Manager *m, const KindInfo *k, const Obj *doc_in, const Obj *before,
+                      Problems *p) {
+        _cleanup_(obj_freep) Obj *after = NULL;
+        int r = registry_get(m->reg, k, meta_namespace(before), meta_name(before), &after);
+        if (r == -ENOENT)
+                return 0; /* the apply removed it (its last finalizer): nothing to compare */
+        if (r < 0)
+                return r;
+        size_t n = p->n;
+        r = skew_check_applied(m, k, before, after, p);
+        if (r < 0)
+                return r;
+        for (size_t i = n; i < p->n; i++)
+                p->items[i].mark = mark_in_doc(doc_in, p->items[i].path);
+        return p->n > n ? -EINVAL : 0;
+}
+
+/* Adds the problems doc got (those after the first `before` of p) to lines, and remembers
+ * the first failure and its document. Returns r, or the error adding them. */
+static int note_result(Obj *lines, const char *file, const Obj *doc, const Problems *p,
+                       size_t before, int r, int *failed, char **fail_label) {
+        if (p->n > before) {
+                _cleanup_free_ char *label = doc_label(doc);
+                Problems sub = {.items = p->items + before, .n = p->n - before};
+                int q = add_problem_lines(lines, file, label, &sub);
+                if (q < 0)
+                        r = q;
+        }
+        if (r < 0 && !*failed) {
+                *failed = r;
+                *fail_label = doc_label(doc);
+        }
+        return r;
 }
 
 int api_apply(Manager *m, const char *file, const char *content, Obj *resp) {
@@ -459,40 +499,45 @@ int api_apply_in(Manager *m, const char *file, const char *content, const char *
                 return r;
         }
         _cleanup_(obj_freep) Obj *results = obj_new_list();
+        /* Each document's object as it was before (null when created), for pass 3. */
+        _cleanup_(obj_freep) Obj *befores = obj_new_list();
         _cleanup_(problems_clearp) Problems p = {0};
-        int failed = 0;
-        const char *fail_label = NULL;
-        _cleanup_free_ char *fail_buf = NULL;
+        int failed = results && befores ? 0 : -ENOMEM;
+        _cleanup_free_ char *fail_label = NULL;
         OBJ_LIST_FOREACH(doc, docs, i) {
+                if (failed == -ENOMEM)
+                        break;
                 const char *action = NULL;
                 _cleanup_free_ char *generated = NULL;
                 size_t before = p.n;
-                r = apply_one(m, kinds[i], doc, &p, &action, &generated);
-                if (p.n > before) {
-                        _cleanup_free_ char *label = doc_label(doc);
-                        Problems sub = {.items = p.items + before, .n = p.n - before};
-                        int q = add_problem_lines(lines, file, label, &sub);
-                        if (q < 0)
-                                r = q;
+                Obj *was = NULL;
+                r = apply_one(m, kinds[i], doc, &p, &action, &generated, &was);
+                if (obj_list_append(befores, was ? was : obj_new_null()) < 0) {
+                        failed = -ENOMEM;
+                        break;
                 }
-                if (r < 0) {
-                        if (!failed) {
-                                failed = r;
-                                fail_buf = doc_label(doc);
-                                fail_label = fail_buf;
-                        }
+                if (note_result(lines, file, doc, &p, before, r, &failed, &fail_label) < 0)
                         continue;
-                }
-                char apiv[128];
                 const KindInfo *k = kinds[i];
                 _cleanup_free_ char *line =
                         asprintf_safe("%s%s%s/%s %s", k->singular, isempty(k->group) ? "" : ".",
                                       k->group, generated ?: strempty(meta_name(doc)), action);
-                (void)apiv;
                 if (!line || obj_list_append(results, obj_new_str(line)) < 0) {
                         failed = -ENOMEM;
                         break;
                 }
+        }
+        /* Pass 3: version skew on the state after the whole apply — the store group holds
+         * every document's write — so the order of the documents does not matter. */
+        bool applied = failed == 0;
+        OBJ_LIST_FOREACH(doc, docs, i) {
+                const Obj *was = obj_list_get(befores, i);
+                if (!applied || !obj_is(was, OBJ_MAP))
+                        continue;
+                size_t before = p.n;
+                r = check_skew(m, kinds[i], doc, was, &p);
+                if (note_result(lines, file, doc, &p, before, r, &failed, &fail_label) == -ENOMEM)
+                        break;
         }
         free(kinds);
         (void)store_group_end(m->store, failed == 0);

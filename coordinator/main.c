@@ -22,7 +22,7 @@ static void help(void) {
                "  -d, --state-dir DIR       store and keys (default /var/lib/anvil)\n"
                "      --metrics-listen A:P  Prometheus endpoint (default 127.0.0.1:9450,\n"
                "                            \"\" disables)\n"
-               "      --heartbeat-grace D   e.g. 30s\n"
+               "      --heartbeat-grace D   1s to 24h (default 30s)\n"
                "      --log-level LEVEL     debug, info, notice, warning, err\n"
                "  -h, --help                this help\n"
                "      --version             print the version\n",
@@ -90,6 +90,20 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "anvil-coordinator: unexpected argument '%s'\n", argv[optind]);
                 return 2;
         }
+        /* Flags are checked before the file is read and before anything is created. */
+        char why[256];
+        const char *bad = NULL, *msg = NULL;
+        if (listen && (msg = endpoint_check(listen, ENDPOINT_BIND, why, sizeof(why))))
+                bad = "--listen";
+        else if (advertise &&
+                 (msg = endpoint_check(advertise, ENDPOINT_ADVERTISE, why, sizeof(why))))
+                bad = "--advertise";
+        else if (!isempty(metrics) && (msg = addr_port_check(metrics, why, sizeof(why))))
+                bad = "--metrics-listen";
+        if (bad) {
+                fprintf(stderr, "anvil-coordinator: %s: %s\n", bad, msg);
+                return 2;
+        }
         if (sodium_init() < 0) {
                 log_error("Failed to initialise libsodium.");
                 return 1;
@@ -112,6 +126,8 @@ int main(int argc, char **argv) {
 
         ManagerConfig mc;
         coordinator_config_apply(cfg, &mc);
+        if (coordinator_config_remember_startup(cfg) < 0)
+                return log_oom(), 1;
         if (listen)
                 mc.listen = (char *)listen;
         if (advertise)
@@ -128,10 +144,11 @@ int main(int argc, char **argv) {
         mc.level_from_flag = level != NULL;
         if (grace) {
                 int64_t us;
-                if (parse_go_duration(grace, &us) < 0 || us <= 0) {
+                if (parse_go_duration(grace, &us) < 0 || us < (int64_t)USEC_PER_SEC ||
+                    us > 24 * 3600 * (int64_t)USEC_PER_SEC) {
                         fprintf(stderr,
-                                "anvil-coordinator: --heartbeat-grace: invalid duration "
-                                "'%s'\n",
+                                "anvil-coordinator: --heartbeat-grace: must be a duration "
+                                "between 1s and 24h, not '%s'\n",
                                 grace);
                         return 2;
                 }

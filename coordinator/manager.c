@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "config.h"
 #include "controllers/controllers.h"
+#include "coordinator-config.h"
 #include "enroll.h"
 #include "fanout.h"
 #include "fileio.h"
@@ -243,10 +244,11 @@ static void reload(Manager *m) {
         int r = path ? config_load(path, coordinator_config_schema, &cfg, &errors) : -ENOENT;
         if (r == -ENOENT && !m->config.config_path_given)
                 r = (cfg = obj_new_map()) ? 0 : -ENOMEM;
-        if (r == -EBADMSG)
-                log_error("Not reloading: %s is invalid, the running configuration stays:\n%s",
-                          path, strempty(errors));
-        else if (r < 0)
+        if (r == -EBADMSG) {
+                _cleanup_free_ char *line = config_errors_one_line(errors);
+                log_error("Not reloading: %s is invalid, the running configuration stays: %s", path,
+                          strna(line));
+        } else if (r < 0)
                 log_error_errno(r, "Not reloading: cannot read %s: %m", strna(path));
         else {
                 const char *level = obj_get_str(cfg, "log-level");
@@ -272,9 +274,14 @@ static void reload(Manager *m) {
                                         m->resync_timer, resync ? SD_EVENT_ON : SD_EVENT_OFF);
                         }
                 }
-                log_info("Reloaded %s: log level %d, heartbeat grace %llus, resync every %llus; "
+                _cleanup_free_ char *restart = coordinator_config_restart_changes(cfg);
+                if (restart)
+                        log_warning("Reload of %s: %s changed and takes effect only after "
+                                    "'systemctl restart anvil-coordinator'.",
+                                    strna(path), restart);
+                log_info("Reloaded %s: log level %s, heartbeat grace %llus, resync every %llus; "
                          "re-checking every object.",
-                         strna(path), log_get_max_level(),
+                         strna(path), log_level_to_string(log_get_max_level()),
                          (unsigned long long)(m->config.heartbeat_grace_usec / USEC_PER_SEC),
                          (unsigned long long)(m->config.resync_usec / USEC_PER_SEC));
                 (void)controllers_enqueue_all(m);

@@ -67,16 +67,31 @@ done
 if [ -n "$RANGE" ] && [ -n "$PROXY" ]; then die "--dhcp-range and --proxy exclude each other"; fi
 [ -n "$RANGE" ] || [ -n "$PROXY" ] || die "one of --dhcp-range (full DHCP) or --proxy (proxy DHCP) is required"
 
-# The agent's arguments: all three, well-formed, and writable in an iPXE script.
-for k in anvil.coordinator anvil.coordinator_key anvil.token; do
+# The agent's arguments: well-formed (the agent refuses to start on any it does not know,
+# so a typo here would stop every server that boots), and writable in an iPXE script.
+for k in anvil.coordinator anvil.token; do
   [[ " $KARGS " == *" $k="* ]] || die "--kernel-args lacks $k= (use: anvilctl token create --pxe)"
 done
-for word in $KARGS; do
+Z85_KEY='^[]0-9a-zA-Z.:+=^!/*?&<>()[{}@%$#-]{40}$'  # ']' first, '-' last: a bracket expression
+read -ra KWORDS <<<"$KARGS"   # split on blanks, never globbed (a Z85 key may hold * and ?)
+for word in "${KWORDS[@]}"; do
   case $word in
-  anvil.coordinator=tcp://*) ;;
-  anvil.coordinator=*) die "--kernel-args: anvil.coordinator must be tcp://HOST:PORT" ;;
+  anvil.coordinator=tcp://?*:[0-9]*) ;;
+  anvil.coordinator=*) die "--kernel-args: anvil.coordinator must be tcp://HOST:PORT, not '${word#*=}'" ;;
+  anvil.coordinator_key=*)
+    [[ "${word#*=}" =~ $Z85_KEY ]] ||
+      die "--kernel-args: anvil.coordinator_key must be the 40-character Z85 public key 'anvilctl info' prints" ;;
+  anvil.token=*) [ -n "${word#*=}" ] || die "--kernel-args: anvil.token is empty" ;;
+  anvil.state_dir=*) ;;
+  anvil.*) die "--kernel-args: unknown parameter '${word%%=*}' (the agent knows anvil.coordinator, anvil.coordinator_key, anvil.token, anvil.state_dir)" ;;
   esac
 done
+if [[ " $KARGS " != *" anvil.coordinator_key="* ]]; then
+  echo "pxe-config: --kernel-args has no anvil.coordinator_key=: the image's /etc/anvil/agent.yaml must carry coordinator-key (build-image.sh --overlay), or the agents will not start" >&2
+fi
+if [[ "$KARGS" =~ tcp://(127\.|localhost[:/]|\[::1\]) ]]; then
+  die "--kernel-args: anvil.coordinator is a loopback address, which a booting server cannot reach; set 'advertise:' in /etc/anvil/coordinator.yaml and create the token again"
+fi
 if [[ "$KARGS" == *'tcp://0.0.0.0:'* || "$KARGS" == *'tcp://*:'* ]]; then
   die "--kernel-args: anvil.coordinator is a wildcard address; set 'advertise:' in /etc/anvil/coordinator.yaml to the address hosts reach, restart the coordinator and create the token again"
 fi
@@ -102,7 +117,10 @@ render() {
   local ra=
   if [ -n "$RA" ]; then
     ra="# IPv6 router advertisements: iPXE otherwise waits ~13 s for IPv6 configuration.
+# Router lifetime 0: the prefix is announced but this server is never anyone's default
+# router (in proxy mode it sits on the production network).
 enable-ra
+ra-param=${IFACE},0,0
 dhcp-range=::,constructor:${IFACE},ra-only"
   fi
   local url=$HTTP_URL

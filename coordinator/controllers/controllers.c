@@ -32,28 +32,55 @@ static const struct {
 };
 
 /* Garbage collection: the dependents of a deleted object go too (background cascading
- * deletion, as Kubernetes' garbage collector does). Keys look like "_gc/<ns>/<uid>". */
+ * deletion, as Kubernetes' garbage collector does). Keys look like "_gc/<ns>/<uid>". As in
+ * Kubernetes, a dependent that still has another owner (a template two clusters share)
+ * stays: only the reference to the deleted owner is removed from it. */
 typedef struct GcCtx {
         Manager *m;
         const char *uid;
         size_t n;
 } GcCtx;
 
+/* The owner ref names exists (same uid: not a namesake made since) and is not being deleted
+ * (two clusters deleted together must not each leave the shared template to the other). */
+static bool owner_exists(Manager *m, const Obj *ref, const char *ns) {
+        const KindInfo *k = kind_lookup(strempty(obj_get_str(ref, "kind")));
+        const char *name = obj_get_str(ref, "name");
+        _cleanup_(obj_freep) Obj *o = NULL;
+        if (!k || !name || registry_get(m->reg, k, k->namespaced ? ns : "", name, &o) < 0)
+                return false;
+        return streq_ptr(meta_uid(o), obj_get_str(ref, "uid")) && !meta_deleting(o);
+}
+
 static int gc_cb(Obj *o, void *userdata) {
         GcCtx *c = userdata;
-        OBJ_LIST_FOREACH(ref, obj_get(o, "metadata.ownerReferences"), i) {
-                if (!streq_ptr(obj_get_str(ref, "uid"), c->uid))
-                        continue;
-                const KindInfo *k = kind_lookup(strempty(obj_get_str(o, "kind")));
-                if (k && !meta_deleting(o)) {
-                        int r = registry_delete(c->m->reg, k, k->namespaced ? meta_namespace(o) : "",
-                                                meta_name(o), meta_uid(o));
-                        if (r < 0 && r != -ENOENT && r != -ESTALE)
-                                return r;
-                        c->n++;
-                }
-                break;
+        Obj *refs = obj_get(o, "metadata.ownerReferences");
+        bool mine = false, others = false;
+        OBJ_LIST_FOREACH(ref, refs, i) {
+                if (streq_ptr(obj_get_str(ref, "uid"), c->uid))
+                        mine = true;
+                else if (!others && owner_exists(c->m, ref, meta_namespace(o)))
+                        others = true;
         }
+        const KindInfo *k = kind_lookup(strempty(obj_get_str(o, "kind")));
+        if (!mine || !k || meta_deleting(o))
+                return 0;
+        int r;
+        if (others) {
+                for (size_t i = obj_len(refs); i > 0; i--)
+                        if (streq_ptr(obj_get_str(obj_list_get(refs, i - 1), "uid"), c->uid)) {
+                                char path[64];
+                                snprintf(path, sizeof(path), "metadata.ownerReferences[%zu]",
+                                         i - 1);
+                                obj_del(o, path);
+                        }
+                r = registry_update(c->m->reg, o);
+        } else
+                r = registry_delete(c->m->reg, k, k->namespaced ? meta_namespace(o) : "",
+                                    meta_name(o), meta_uid(o));
+        if (r < 0 && r != -ENOENT && r != -ESTALE)
+                return r;
+        c->n++;
         return 0;
 }
 
@@ -244,6 +271,31 @@ int get_owner_cluster(Manager *m, const Obj *obj, Obj **ret) {
         return registry_get(m->reg, &kind_cluster, meta_namespace(obj), name, ret);
 }
 
+int cluster_own_template(Manager *m, const Obj *cluster, const Obj *ref, const char *ns) {
+        const char *kind = obj_get_str(ref, "kind");
+        const char *name = obj_get_str(ref, "name");
+        size_t kl = kind ? strlen(kind) : 0;
+        if (!cluster || !name || kl < 8 || !streq(kind + kl - 8, "Template"))
+                return 0;
+        const KindInfo *k = kind_lookup(kind);
+        if (!k)
+                return 0;
+        const char *rns = obj_get_str(ref, "namespace");
+        _cleanup_(obj_freep) Obj *t = NULL;
+        int r = registry_get(m->reg, k, rns ? rns : ns, name, &t);
+        if (r == -ENOENT || (r >= 0 && meta_owned_by(t, cluster)))
+                return 0; /* a missing template is reported where it is used */
+        if (r < 0)
+                return r;
+        _cleanup_(obj_freep) Obj *orig = obj_dup(t);
+        if (!orig)
+                return -ENOMEM;
+        if ((r = meta_add_owner_ref(t, cluster, false)) < 0)
+                return r;
+        log_debug("%s %s: owned by Cluster %s now.", kind, name, meta_name(cluster));
+        return patch_save(m->reg, orig, t);
+}
+
 char *machine_host_name(Manager *m, const Obj *machine) {
         const char *am_name = obj_get_str(machine, "spec.infrastructureRef.name");
         _cleanup_(obj_freep) Obj *am = NULL;
@@ -258,6 +310,13 @@ bool machine_is_ready(const Obj *machine) {
         return obj_get(machine, "status.nodeRef") != NULL &&
                streq_ptr(obj_get_str(machine, "status.phase"), "Running") &&
                condition_is_true(machine, "NodeHealthy");
+}
+
+bool machine_kubelet_matches(const Obj *machine) {
+        const char *want = obj_get_str(machine, "spec.version");
+        const char *have = obj_get_str(machine, "status.nodeInfo.kubeletVersion");
+        int c;
+        return !want || !have || (k8s_version_cmp(want, have, &c) >= 0 && c == 0);
 }
 
 bool machine_is_available(const Obj *machine, int64_t min_ready_seconds) {

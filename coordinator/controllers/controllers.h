@@ -62,6 +62,11 @@ int controllers_enqueue_all(Manager *m);
 /* Shared helpers. */
 bool cluster_paused(const Obj *cluster, const Obj *obj);
 int get_owner_cluster(Manager *m, const Obj *obj, Obj **ret);
+/* Makes cluster an owner (not the controller) of the template ref names (a kind ending in
+ * "Template", in ref's namespace or ns), as Cluster API's MachineDeployment, MachineSet and
+ * KubeadmControlPlane controllers do: the template then goes with the last cluster using it.
+ * A template that does not exist is left to the caller to report. */
+int cluster_own_template(Manager *m, const Obj *cluster, const Obj *ref, const char *ns);
 /* The name of the Host a Machine holds (through its AnvilMachine), or NULL. */
 char *machine_host_name(Manager *m, const Obj *machine);
 /* The object key of obj, for command requesters. */
@@ -72,6 +77,10 @@ void object_hash(const Obj *o, char out[11]);
 
 /* A Machine whose node is there and Ready (Running, nodeRef, NodeHealthy). */
 bool machine_is_ready(const Obj *machine);
+/* The kubelet of the Machine's node runs spec.version (or either is not known yet). Cluster
+ * API takes this for granted (its machine images carry the version); Anvil's hosts are
+ * reused, so a Machine whose kubelet reports another version is not counted as up to date. */
+bool machine_kubelet_matches(const Obj *machine);
 /* Ready for min_ready_seconds, and not cordoned for an in-place upgrade. */
 bool machine_is_available(const Obj *machine, int64_t min_ready_seconds);
 /* Compares two Kubernetes versions by major.minor.patch; -EINVAL if either is malformed. */
@@ -100,10 +109,15 @@ int machine_inplace_reconcile(Manager *m, Obj *machine, const Obj *host);
  * -ENOENT when the cluster has no control plane machine, -EBUSY while one of them is in an
  * in-place upgrade (or stopped in a failed one). */
 int control_plane_version(Manager *m, const char *ns, const char *cluster, char **ret);
-/* For api.c: version skew rules on an update of a KubeadmControlPlane or MachineDeployment
- * (no minor version skipped; no kubelet newer than the control plane). Adds problems. */
+/* For api.c: version skew rules on an update of a KubeadmControlPlane or MachineDeployment.
+ * skew_check_update: no minor version skipped (live → merged, one document). Adds problems. */
 int skew_check_update(Manager *m, const KindInfo *k, const Obj *live, const Obj *merged,
                       Problems *p);
+/* skew_check_applied: no kubelet newer than the control plane, nor more than three minor
+ * versions older — before → after, once every document of the apply is written (in the open
+ * store group), so it sees the other documents' objects as the apply leaves them. */
+int skew_check_applied(Manager *m, const KindInfo *k, const Obj *before, const Obj *after,
+                       Problems *p);
 
 /* Creates the Machine + KubeadmConfig + AnvilMachine trio for an owner (KCP or
  * MachineSet). */

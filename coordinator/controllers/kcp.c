@@ -21,12 +21,20 @@
  * Remediation: a machine a MachineHealthCheck marked OwnerRemediated=False is removed (etcd
  * member first) and replaced, one at a time, never the last one, and only while the members
  * that stay healthy keep a majority.
+ *
+ * kube-system/kubeadm-config: `kubeadm join --control-plane` takes the ClusterConfiguration
+ * (kubernetesVersion first of all) from that ConfigMap, so before a machine joins, the
+ * ConfigMap is brought to the spec — kubernetesVersion and the parts Cluster API's KCP manages
+ * (imageRepository, featureGates, apiServer, controllerManager, scheduler, etcd) — by a
+ * command on a control plane host; done once per change, recorded in status.kubeadmConfig.
  */
 #include "commands.h"
 #include "controllers.h"
+#include "json.h"
 #include "kubeadm.h"
 #include "log.h"
 #include "resource.h"
+#include "wire.h"
 
 extern const KindInfo kind_kubeadmcontrolplane, kind_machine, kind_anvilmachinetemplate,
         kind_cluster, kind_host;
@@ -42,6 +50,7 @@ typedef struct Machines {
         const Obj *oldest_to_upgrade;
         const Obj *upgrade_failed;
         const Obj *remediate; /* oldest machine marked OwnerRemediated=False */
+        const Obj *stale_kubelet; /* a machine whose kubelet runs another version */
         char *lowest_version;
 } Machines;
 
@@ -111,8 +120,12 @@ static int collect_machines(Manager *m, const Obj *kcp, Machines *ret) {
                         ret->upgrading++;
                 if (machine_upgrade_failed(mc))
                         ret->upgrade_failed = mc;
-                if (!outdated && version_ok && !machine_upgrading(mc))
-                        ret->updated++;
+                if (!outdated && version_ok && !machine_upgrading(mc)) {
+                        if (machine_kubelet_matches(mc))
+                                ret->updated++;
+                        else
+                                ret->stale_kubelet = mc;
+                }
                 const Obj *rc = condition_get(mc, "OwnerRemediated");
                 if (rc && streq_ptr(obj_get_str(rc, "status"), COND_FALSE) &&
                     older(mc, ret->remediate))
@@ -218,6 +231,110 @@ static int create_cp_machine(Manager *m, const Obj *kcp, const Obj *cluster, boo
         log_info("Control plane %s: created machine %s (%s).", meta_name(kcp), name,
                  first ? "kubeadm init" : "kubeadm join --control-plane");
         return 0;
+}
+
+/* The kubeadm-config-update arguments for kcp's spec, as Cluster API's KCP mutates the
+ * ConfigMap before a rollout: the version always; with a clusterConfiguration, the image
+ * repository (when set), the feature gates, the API server, controller manager and scheduler
+ * (each replaced whole; null/{} when absent) and etcd (when set). */
+static int kubeadm_config_args(const Obj *kcp, Obj **ret) {
+        _cleanup_(obj_freep) Obj *args = obj_new_map();
+        if (!args ||
+            obj_map_set_str(args, "kubernetesVersion", obj_get_str(kcp, "spec.version")) < 0)
+                return -ENOMEM;
+        const Obj *cc = obj_get(kcp, "spec.kubeadmConfigSpec.clusterConfiguration");
+        static const struct {
+                const char *field, *absent;
+        } parts[] = {
+                {"featureGates", "null"}, {"apiServer", "{}"}, {"controllerManager", "{}"},
+                {"scheduler", "{}"},      {"etcd", NULL},
+        };
+        const char *repo = obj_get_str(cc, "imageRepository");
+        if (!isempty(repo) && obj_map_set_str(args, "imageRepository", repo) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; cc && i < ELEMENTSOF(parts); i++) {
+                const Obj *v = obj_map_get(cc, parts[i].field);
+                _cleanup_free_ char *json = NULL;
+                if (v) {
+                        int r = json_emit(v, false, &json);
+                        if (r < 0)
+                                return r;
+                }
+                const char *text = json ? json : parts[i].absent;
+                if (text && obj_map_set_str(args, parts[i].field, text) < 0)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(args);
+        return 0;
+}
+
+/*
+ * Brings kube-system/kubeadm-config to kcp's spec before a machine joins (a command on a
+ * control plane host). Idempotent on the agent (it changes the ConfigMap only when it
+ * differs) and recorded in status.kubeadmConfig when done, so a coordinator restart neither
+ * skips it nor does harm by asking again. Returns 1 when the ConfigMap is known to match, 0
+ * while waiting (the condition `cond` says why), < 0 on errors.
+ */
+static int sync_kubeadm_config(Manager *m, Obj *kcp, const char *cluster, const char *cond) {
+        _cleanup_(obj_freep) Obj *args = NULL;
+        int r = kubeadm_config_args(kcp, &args);
+        if (r < 0)
+                return r;
+        char hash[11];
+        object_hash(args, hash);
+        const char *version = obj_get_str(kcp, "spec.version");
+        if (streq_ptr(obj_get_str(kcp, "status.kubeadmConfig.hash"), hash))
+                return 1;
+        OBJ_MAP_FOREACH(e, args) {
+                if (strlen(strempty(obj_str(e->value))) <= WIRE_MAX_TEXT)
+                        continue;
+                condition_set(kcp, cond, COND_FALSE, "KubeadmConfigUpdateFailed", SEVERITY_ERROR,
+                              "clusterConfiguration.%s is too large to send (more than %d bytes "
+                              "as JSON)",
+                              e->key, WIRE_MAX_TEXT);
+                return 0;
+        }
+        _cleanup_free_ char *cp = NULL;
+        r = pick_control_plane_host(m, meta_namespace(kcp), cluster, NULL, &cp);
+        if (r == -ENOENT) {
+                condition_set(kcp, cond, COND_FALSE, "UpdatingKubeadmConfig", SEVERITY_INFO,
+                              "waiting for a connected control plane host to update "
+                              "kube-system/kubeadm-config to %s before a machine joins",
+                              strna(version));
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        char id[64];
+        snprintf(id, sizeof(id), "kubeadm-config-%.36s-%s", strempty(meta_uid(kcp)), hash);
+        _cleanup_free_ char *key = object_key(kcp);
+        if (!key)
+                return -ENOMEM;
+        int code = 0;
+        const char *out = NULL;
+        CommandState cs = command_run(m->commands, id, cp, "kubeadm-config-update", args, key,
+                                      90 * USEC_PER_SEC, &code, &out);
+        if (cs == COMMAND_PENDING) {
+                condition_set(kcp, cond, COND_FALSE, "UpdatingKubeadmConfig", SEVERITY_INFO,
+                              "updating kube-system/kubeadm-config to %s (on %s) before a "
+                              "machine joins",
+                              strna(version), cp);
+                return 0;
+        }
+        command_forget(m->commands, id);
+        if (cs == COMMAND_FAILED) {
+                condition_set(kcp, cond, COND_FALSE, "KubeadmConfigUpdateFailed", SEVERITY_WARNING,
+                              "updating kube-system/kubeadm-config to %s on %s failed (exit %d), "
+                              "retrying: %s",
+                              strna(version), cp, code, strna(out));
+                return 0;
+        }
+        log_info("Control plane %s: kube-system/kubeadm-config is at %s now.", meta_name(kcp),
+                 strna(version));
+        if ((r = obj_set_str(kcp, "status.kubeadmConfig.kubernetesVersion", version)) < 0 ||
+            (r = obj_set_str(kcp, "status.kubeadmConfig.hash", hash)) < 0)
+                return r;
+        return 1;
 }
 
 /*
@@ -341,6 +458,9 @@ static int rollout_and_remediate(Manager *m, Obj *kcp, const Obj *cluster, Machi
                                       "others to settle",
                                       ms->outdated);
                 else if (spare > 0) {
+                        r = sync_kubeadm_config(m, kcp, meta_name(cluster), "MachinesSpecUpToDate");
+                        if (r <= 0)
+                                return r;
                         log_info("Control plane %s: rolling out, scaling up first (%zu spare "
                                  "host(s)).",
                                  meta_name(kcp), spare);
@@ -399,7 +519,12 @@ static int rollout_and_remediate(Manager *m, Obj *kcp, const Obj *cluster, Machi
                               ms->updated, live);
                 return 0;
         }
-        condition_set_true(kcp, "MachinesSpecUpToDate");
+        if (ms->stale_kubelet)
+                condition_set(kcp, "MachinesSpecUpToDate", COND_FALSE, "KubeletVersionMismatch",
+                              SEVERITY_WARNING, "machine %s: %s", meta_name(ms->stale_kubelet),
+                              strna(condition_message(ms->stale_kubelet, "KubeletUpToDate")));
+        else
+                condition_set_true(kcp, "MachinesSpecUpToDate");
         return 0;
 }
 
@@ -450,6 +575,10 @@ int reconcile_kcp(Manager *m, const char *ns, const char *name) {
                 return 0;
         if ((r = meta_add_finalizer(kcp, FINALIZER_KCP)) < 0)
                 return r;
+        r = cluster_own_template(m, cluster, obj_get(kcp, "spec.machineTemplate.infrastructureRef"),
+                                 ns);
+        if (r < 0)
+                return r;
 
         int64_t replicas = 1;
         obj_get_int(kcp, "spec.replicas", &replicas);
@@ -469,6 +598,14 @@ int reconcile_kcp(Manager *m, const char *ns, const char *name) {
                 if ((int64_t)live < replicas) {
                         /* One at a time: a new member only when every existing one is ready
                          * (etcd quorum), and joins only after the first has initialised. */
+                        if (settled && live > 0 && initialized) {
+                                /* A join: kubeadm-config first. */
+                                r = sync_kubeadm_config(m, kcp, meta_name(cluster),
+                                                        "MachinesCreated");
+                                if (r < 0)
+                                        return r;
+                                settled = r > 0;
+                        }
                         if (settled && (live == 0 || initialized)) {
                                 r = create_cp_machine(m, kcp, cluster, live == 0);
                                 if (r == -ENOENT)

@@ -29,6 +29,70 @@ static int get_ref(Manager *m, const Obj *machine, const char *path, const KindI
 }
 
 /*
+ * As Cluster API's Machine controller does with the objects a Machine references: the
+ * Machine becomes their controller, and they get its cluster-name label. A MachineSet's or
+ * control plane's machine made them so already; a standalone Machine's were applied by the
+ * operator and wait for this (the KubeadmConfig and the AnvilMachine act only for their
+ * owner Machine). -EBUSY when another controller holds obj (Cluster API refuses too).
+ */
+static int adopt(Manager *m, const Obj *machine, Obj *obj) {
+        const Obj *ctrl = meta_controller_ref(obj);
+        if (ctrl && !streq_ptr(obj_get_str(ctrl, "uid"), meta_uid(machine)))
+                return -EBUSY;
+        const char *cluster = obj_get_str(machine, "spec.clusterName");
+        if (ctrl && (!cluster || streq_ptr(meta_label(obj, LABEL_CLUSTER_NAME), cluster)))
+                return 0;
+        _cleanup_(obj_freep) Obj *orig = obj_dup(obj);
+        if (!orig)
+                return -ENOMEM;
+        int r = meta_set_controller_ref(obj, machine);
+        if (r >= 0 && cluster)
+                r = meta_set_label(obj, LABEL_CLUSTER_NAME, cluster);
+        if (r < 0)
+                return r;
+        log_info("Machine %s: controls %s %s now.", meta_name(machine), obj_get_str(obj, "kind"),
+                 meta_name(obj));
+        r = patch_save(m->reg, orig, obj);
+        return r < 0 ? r : 0;
+}
+
+/* KubeletUpToDate: the node's kubelet runs spec.version (Anvil's: see
+ * machine_kubelet_matches()). */
+static void kubelet_condition(Obj *machine, const char *node) {
+        const char *want = obj_get_str(machine, "spec.version");
+        const char *have = obj_get_str(machine, "status.nodeInfo.kubeletVersion");
+        if (!want || !have)
+                return;
+        if (machine_kubelet_matches(machine))
+                condition_set_true(machine, "KubeletUpToDate");
+        else if (machine_upgrading(machine))
+                condition_set(machine, "KubeletUpToDate", COND_FALSE, "UpgradingInPlace",
+                              SEVERITY_INFO, "the kubelet runs %s; upgrading in place to %s", have,
+                              want);
+        else
+                condition_set(machine, "KubeletUpToDate", COND_FALSE, "KubeletVersionMismatch",
+                              SEVERITY_WARNING,
+                              "node %s reports kubelet %s, but spec.version is %s: the host runs "
+                              "other Kubernetes packages (upgrade-commands in its agent.yaml "
+                              "install the machine's version)",
+                              strna(node), have, want);
+}
+
+/* adopt(), or a condition saying why not. Returns < 0 on errors to retry, 0 when obj is
+ * the machine's, 1 when it is someone else's (the condition says so). */
+static int adopt_or_say(Manager *m, Obj *machine, Obj *obj, const char *condition) {
+        int r = adopt(m, machine, obj);
+        if (r != -EBUSY)
+                return r;
+        const Obj *ctrl = meta_controller_ref(obj);
+        condition_set(machine, condition, COND_FALSE, "ControlledByAnother", SEVERITY_ERROR,
+                      "%s %s is controlled by %s %s, not by this machine", obj_get_str(obj, "kind"),
+                      meta_name(obj), strna(obj_get_str(ctrl, "kind")),
+                      strna(obj_get_str(ctrl, "name")));
+        return 1;
+}
+
+/*
  * Cluster API's order of deletion: drain the node (honouring nodeDrainTimeout), release the
  * infrastructure (here: reset the host and return it to the pool), delete the Node, drop the
  * finalizer. The Node goes last because a kubelet still running would register it again.
@@ -233,19 +297,21 @@ int reconcile_machine(Manager *m, const char *ns, const char *name) {
         bool bootstrap_ready = obj_get_str(machine, "spec.bootstrap.dataSecretName") != NULL;
         _cleanup_(obj_freep) Obj *config = NULL;
         r = get_ref(m, machine, "spec.bootstrap.configRef.name", &kind_kubeadmconfig, &config);
-        if (r >= 0) {
-                if (obj_get_bool(config, "status.ready", false) &&
-                    obj_get_str(config, "status.dataSecretName")) {
-                        bootstrap_ready = true;
-                        if ((r = obj_set_str(machine, "spec.bootstrap.dataSecretName",
-                                             obj_get_str(config, "status.dataSecretName"))) < 0)
-                                return r;
-                }
-        } else if (r != -ENOENT)
+        if (r >= 0 && (r = adopt_or_say(m, machine, config, "BootstrapReady")) < 0)
                 return r;
+        if (r < 0 && r != -ENOENT)
+                return r;
+        bool config_foreign = r == 1;
+        if (r == 0 && obj_get_bool(config, "status.ready", false) &&
+            obj_get_str(config, "status.dataSecretName")) {
+                bootstrap_ready = true;
+                if ((r = obj_set_str(machine, "spec.bootstrap.dataSecretName",
+                                     obj_get_str(config, "status.dataSecretName"))) < 0)
+                        return r;
+        }
         if (bootstrap_ready)
                 condition_set_true(machine, "BootstrapReady");
-        else
+        else if (!config_foreign)
                 condition_set(machine, "BootstrapReady", COND_FALSE,
                               condition_reason(config, "DataSecretAvailable") ?: "WaitingForBootstrapData",
                               SEVERITY_INFO, "%s",
@@ -255,7 +321,11 @@ int reconcile_machine(Manager *m, const char *ns, const char *name) {
         bool infra_ready = false, failed = false;
         _cleanup_(obj_freep) Obj *am = NULL, *host = NULL;
         r = get_ref(m, machine, "spec.infrastructureRef.name", &kind_anvilmachine, &am);
-        if (r >= 0) {
+        if (r >= 0 && (r = adopt_or_say(m, machine, am, "InfrastructureReady")) < 0)
+                return r;
+        if (r == 1)
+                am = obj_free(am); /* not ours: as if it did not exist */
+        else if (r >= 0) {
                 infra_ready = obj_get_bool(am, "status.ready", false);
                 const char *pid = obj_get_str(am, "spec.providerID");
                 if (pid && (r = obj_set_str(machine, "spec.providerID", pid)) < 0)
@@ -304,6 +374,7 @@ int reconcile_machine(Manager *m, const char *ns, const char *name) {
                 const char *kv = obj_get_str(host, "status.kubeletVersion");
                 if (kv && (r = obj_set_str(machine, "status.nodeInfo.kubeletVersion", kv)) < 0)
                         return r;
+                kubelet_condition(machine, obj_get_str(host, "status.nodeName"));
                 if (obj_get_bool(host, "status.nodeReady", false))
                         condition_set_true(machine, "NodeHealthy");
                 else

@@ -44,6 +44,7 @@ typedef struct SetInfo {
         int64_t deleting;
         int64_t ready, available, updated, upgrading;
         const Obj *failed; /* a machine whose in-place upgrade failed */
+        const Obj *stale_kubelet; /* a machine whose kubelet runs another version */
         const char *created;
 } SetInfo;
 
@@ -256,8 +257,12 @@ static void count_machines(SetInfo *sets, size_t n, const Obj *machines, int64_t
                                 s->failed = mc;
                         const char *tv = obj_get_str(s->ms, "spec.template.spec.version");
                         if (!machine_upgrading(mc) &&
-                            streq_ptr(obj_get_str(mc, "spec.version"), tv))
-                                s->updated++;
+                            streq_ptr(obj_get_str(mc, "spec.version"), tv)) {
+                                if (machine_kubelet_matches(mc))
+                                        s->updated++;
+                                else if (!s->stale_kubelet)
+                                        s->stale_kubelet = mc;
+                        }
                         break;
                 }
         }
@@ -386,6 +391,11 @@ int reconcile_machinedeployment(Manager *m, const char *ns, const char *name) {
                 r = patch_save(m->reg, orig, md);
                 return r < 0 ? r : 0;
         }
+        /* The templates go with the cluster. */
+        const Obj *tspec = obj_get(md, "spec.template.spec");
+        if ((r = cluster_own_template(m, cluster, obj_get(tspec, "bootstrap.configRef"), ns)) < 0 ||
+            (r = cluster_own_template(m, cluster, obj_get(tspec, "infrastructureRef"), ns)) < 0)
+                return r;
 
         int64_t replicas = 1, min_ready = 0;
         obj_get_int(md, "spec.replicas", &replicas);
@@ -702,6 +712,10 @@ int reconcile_machinedeployment(Manager *m, const char *ns, const char *name) {
                               (long long)updated, (long long)replicas);
         else if (complete)
                 condition_set_true(md, "MachinesUpToDate");
+        else if (cur && cur->stale_kubelet)
+                condition_set(md, "MachinesUpToDate", COND_FALSE, "KubeletVersionMismatch",
+                              SEVERITY_WARNING, "machine %s: %s", meta_name(cur->stale_kubelet),
+                              strna(condition_message(cur->stale_kubelet, "KubeletUpToDate")));
         else if (on_delete && old_left > 0)
                 condition_set(md, "MachinesUpToDate", COND_FALSE, "WaitingForMachineDeletion",
                               SEVERITY_INFO,

@@ -126,6 +126,10 @@ int reconcile_machineset(Manager *m, const char *ns, const char *name) {
                 return r;
         if (cluster_paused(cluster, ms))
                 return 0;
+        const Obj *tspec = obj_get(ms, "spec.template.spec");
+        if ((r = cluster_own_template(m, cluster, obj_get(tspec, "bootstrap.configRef"), ns)) < 0 ||
+            (r = cluster_own_template(m, cluster, obj_get(tspec, "infrastructureRef"), ns)) < 0)
+                return r;
 
         /* Remediation asked for by a MachineHealthCheck: delete, then replace. */
         _cleanup_(obj_freep) Obj *kept = obj_new_list();
@@ -165,7 +169,6 @@ int reconcile_machineset(Manager *m, const char *ns, const char *name) {
                               "replaced here");
         } else if ((int64_t)live < replicas && cluster) {
                 _cleanup_(obj_freep) Obj *bootstrap = NULL, *infra = NULL;
-                const Obj *tspec = obj_get(ms, "spec.template.spec");
                 r = get_template_spec(m, &kind_kubeadmconfigtemplate,
                                       obj_get(tspec, "bootstrap.configRef"), ns, &bootstrap);
                 int ri = get_template_spec(m, &kind_anvilmachinetemplate,

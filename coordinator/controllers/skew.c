@@ -11,9 +11,13 @@
  *  - a kubelet at most three minor versions older than the API server: the control plane may
  *    not leave a MachineDeployment further behind.
  *
- * What the running machines do with a valid version (a MachineDeployment waits until the
- * control plane runs it) is the controllers' business. Expected load: one call per applied
- * document of these two kinds.
+ * The first rule compares an object with itself (skew_check_update, while a document is
+ * applied); the others compare objects with each other and are judged on the state after the
+ * whole apply (skew_check_applied, once every document of the file is written in the open
+ * store group), so a file may list the MachineDeployment before the KubeadmControlPlane it
+ * follows. What the running machines do with a valid version (a MachineDeployment waits until
+ * the control plane runs it) is the controllers' business. Expected load: one call of each per
+ * applied document of these two kinds.
  */
 #include <stdarg.h>
 
@@ -103,49 +107,64 @@ static int kcp_cb(Obj *kcp, void *userdata) {
         return 0;
 }
 
+/* The version path of a kind, and whether it moves one minor version at a time. */
+static const char *version_path(const KindInfo *k, const Obj *o, bool *ret_stepwise) {
+        if (k == &kind_kubeadmcontrolplane) {
+                *ret_stepwise = true;
+                return "spec.version";
+        }
+        if (k == &kind_machinedeployment) {
+                *ret_stepwise =
+                        streq_ptr(meta_annotation(o, ANNOTATION_UPGRADE_STRATEGY), "InPlace");
+                return "spec.template.spec.version";
+        }
+        return NULL;
+}
+
 int skew_check_update(Manager *m, const KindInfo *k, const Obj *live, const Obj *merged,
                       Problems *p) {
+        (void)m;
+        bool stepwise = false;
+        const char *path = version_path(k, merged, &stepwise);
+        const char *from = path ? obj_get_str(live, path) : NULL;
+        const char *to = path ? obj_get_str(merged, path) : NULL;
+        if (!stepwise || !to || streq_ptr(from, to))
+                return 0;
+        return check_step(
+                from, to, obj_get(merged, path), path,
+                k == &kind_kubeadmcontrolplane ? "the control plane" : "the machines in place", p);
+}
+
+int skew_check_applied(Manager *m, const KindInfo *k, const Obj *before, const Obj *after,
+                       Problems *p) {
+        bool stepwise;
+        const char *path = version_path(k, after, &stepwise);
+        const char *from = path ? obj_get_str(before, path) : NULL;
+        const char *to = path ? obj_get_str(after, path) : NULL;
+        if (!to || streq_ptr(from, to))
+                return 0;
+        const Obj *at = obj_get(after, path);
+        int r;
         if (k == &kind_kubeadmcontrolplane) {
-                const char *from = obj_get_str(live, "spec.version");
-                const char *to = obj_get_str(merged, "spec.version");
-                if (streq_ptr(from, to))
-                        return 0;
-                const Obj *at = obj_get(merged, "spec.version");
-                int r = check_step(from, to, at, "spec.version", "the control plane", p);
-                if (r < 0)
-                        return r;
-                const char *cluster = meta_label(merged, LABEL_CLUSTER_NAME);
-                if (!cluster || !to)
+                const char *cluster = meta_label(after, LABEL_CLUSTER_NAME);
+                if (!cluster)
                         return 0;
                 MdCtx c = {.cluster = cluster, .cp_version = to, .at = at, .p = p};
-                r = registry_list(m->reg, &kind_machinedeployment, meta_namespace(merged), md_cb,
+                r = registry_list(m->reg, &kind_machinedeployment, meta_namespace(after), md_cb,
                                   &c);
                 return r < 0 ? r : c.r;
         }
-        if (k == &kind_machinedeployment) {
-                const char *from = obj_get_str(live, "spec.template.spec.version");
-                const char *to = obj_get_str(merged, "spec.template.spec.version");
-                if (streq_ptr(from, to) || !to)
-                        return 0;
-                const Obj *at = obj_get(merged, "spec.template.spec.version");
-                int r;
-                if (streq_ptr(meta_annotation(merged, ANNOTATION_UPGRADE_STRATEGY), "InPlace") &&
-                    (r = check_step(from, to, at, "spec.template.spec.version",
-                                    "the machines in place", p)) < 0)
-                        return r;
-                KcpCtx c = {.cluster = obj_get_str(merged, "spec.clusterName")};
-                r = registry_list(m->reg, &kind_kubeadmcontrolplane, meta_namespace(merged), kcp_cb,
-                                  &c);
-                _cleanup_free_ char *cpv = c.version;
-                if (r < 0)
-                        return r;
-                int cmp;
-                if (cpv && k8s_version_cmp(to, cpv, &cmp) >= 0 && cmp > 0)
-                        return add(p, at, "spec.template.spec.version",
-                                   "cannot upgrade the machines to %s: the control plane is at "
-                                   "%s, and a kubelet is never newer than its API server; "
-                                   "upgrade the KubeadmControlPlane first",
-                                   to, cpv);
-        }
+        KcpCtx c = {.cluster = obj_get_str(after, "spec.clusterName")};
+        r = registry_list(m->reg, &kind_kubeadmcontrolplane, meta_namespace(after), kcp_cb, &c);
+        _cleanup_free_ char *cpv = c.version;
+        if (r < 0)
+                return r;
+        int cmp;
+        if (cpv && k8s_version_cmp(to, cpv, &cmp) >= 0 && cmp > 0)
+                return add(p, at, path,
+                           "cannot upgrade the machines to %s: the control plane is at %s, and a "
+                           "kubelet is never newer than its API server; upgrade the "
+                           "KubeadmControlPlane first (or in the same apply)",
+                           to, cpv);
         return 0;
 }

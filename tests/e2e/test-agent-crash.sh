@@ -3,6 +3,7 @@
 # hard as SIGKILL) and started again converges to the right generation, and kubeadm init runs
 # exactly once:
 #   desired-Provision:after  the new generation is on disk, not yet acknowledged
+#   check-version:before     the machine's version check is marked running, not started
 #   kubeadm-init:before      the step is marked running, kubeadm not started
 #   kubeadm-init:after       kubeadm init ran, the step not yet marked done
 . "$(dirname "$0")/common.sh"
@@ -35,7 +36,8 @@ PY
   echo "$point: converged, kubeadm init ran once"
 }
 
-scenario desired-Provision:after "Step 1/4 write-files started"
-scenario kubeadm-init:before "Step 3/4 kubeadm-init resumed after a restart"
+scenario desired-Provision:after "Step 1/5 check-version started"
+scenario check-version:before "Step 1/5 check-version resumed after a restart"
+scenario kubeadm-init:before "Step 4/5 kubeadm-init resumed after a restart"
 scenario kubeadm-init:after "kubeadm init was interrupted but its files are all there"
 echo PASS

@@ -218,10 +218,10 @@ calls = [json.loads(l) for l in open(sys.argv[1])]
 ok = [c for c in calls if c["argv"][:1] == ["join"] and "--v=5" in c["argv"] and sys.argv[2] in c["argv"]]
 sys.exit(0 if ok and ok[-1]["exit"] == 0 else 1)
 PY
-  # the plan, in cloud-init's module order
+  # the plan: the version check, then cloud-init's module order
   steps=$(/usr/bin/python3 -c 'import sys, yaml; print(" ".join(s["name"] for s in yaml.safe_load(open(sys.argv[1]))["plan"]["steps"]))' \
           "$WORK/agents/$w/state/state.yaml")
-  assert_eq "$steps" "write-files users ntp kubeadm-join wait-node" "$w: plan steps"
+  assert_eq "$steps" "check-version write-files users ntp kubeadm-join wait-node" "$w: plan steps"
 done
 # w-1's own ops was adjusted, not replaced: its GECOS, shell and uid stay.
 assert_eq "$(field "$WORK/agents/w-1/root/etc/passwd" ops 5)" "Old Ops" "w-1: ops's GECOS"

@@ -3,7 +3,8 @@
 # after nodeDeletionTimeout, the host is not handed out again until it returns and has
 # reset; then it is reused. The same for an agent that died (connection closed) right before
 # its machine's deletion. Finally deleting the cluster resets every host and leaves no
-# object behind.
+# object behind — its templates included (the Cluster owns them, as in Cluster API), except
+# those a second cluster still uses, which go with that one.
 . "$(dirname "$0")/common.sh"
 ANVIL_GRACE=4s
 anvil_start_coordinator
@@ -60,12 +61,72 @@ anvil_wait 60 "$vhost reset after its agent restarted" bash -c \
 anvil_wait 60 "4 machines Running again" anvil_machines_running 4
 echo "ok: a dead agent's machine deleted; its host reset when the agent came back"
 
+# A second cluster whose (empty) MachineDeployment uses demo's worker templates too.
+cat >"$WORK/other.yaml" <<'YAML'
+apiVersion: cluster.x-k8s.io/v1beta1
+kind: Cluster
+metadata:
+  name: other
+  namespace: default
+---
+apiVersion: cluster.x-k8s.io/v1beta1
+kind: MachineDeployment
+metadata:
+  name: other-md-0
+  namespace: default
+spec:
+  clusterName: other
+  replicas: 0
+  selector:
+    matchLabels: {}
+  template:
+    spec:
+      clusterName: other
+      version: v1.30.2
+      bootstrap:
+        configRef:
+          apiVersion: bootstrap.cluster.x-k8s.io/v1beta1
+          kind: KubeadmConfigTemplate
+          name: demo-md-0
+      infrastructureRef:
+        apiVersion: infrastructure.anvil.dev/v1alpha1
+        kind: AnvilMachineTemplate
+        name: demo-md-0
+YAML
+anvilctl apply -f "$WORK/other.yaml" >/dev/null
+owners() { # owners KIND NAME: its owner references, "Kind/name" sorted
+  anvilctl get "$1" "$2" -o json |
+    json '" ".join(sorted(r["kind"] + "/" + r["name"] + ("(controller)" if r.get("controller") else "") for r in d["metadata"].get("ownerReferences", [])))'
+}
+owners_are() { [ "$(owners "$1" "$2")" = "$3" ]; }
+anvil_wait 30 "the shared templates owned by both clusters" owners_are kubeadmconfigtemplate demo-md-0 "Cluster/demo Cluster/other"
+assert_eq "$(owners anvilmachinetemplate demo-md-0)" "Cluster/demo Cluster/other" "owners of the shared AnvilMachineTemplate"
+assert_eq "$(owners anvilmachinetemplate demo-control-plane)" "Cluster/demo" "owners of the control plane's template"
+
 # Cluster deletion: ordered teardown, every host Available, nothing left.
 out=$(anvilctl delete cluster demo --wait --timeout 120s) || fail "delete --wait: $out"
 grep -q "deleting: waiting for worker machines" <<<"$out" || fail "delete --wait showed no progress: $out"
 anvil_wait 120 "every host Available" n_hosts_in_phase 4 Available
 anvil_wait 60 "cluster gone" bash -c "! $CTL get cluster demo >/dev/null 2>&1"
-for k in machines machinesets machinedeployments kubeadmcontrolplanes kubeadmconfigs anvilmachines anvilclusters secrets; do
+anvil_wait 30 "the control plane's template gone" bash -c "! $CTL get anvilmachinetemplate demo-control-plane >/dev/null 2>&1"
+for k in machines kubeadmcontrolplanes kubeadmconfigs anvilmachines anvilclusters; do
+  n=$(anvilctl get "$k" -A -o json | json 'len(d["items"])')
+  assert_eq "$n" 0 "$k left after cluster deletion"
+done
+for k in machinesets machinedeployments; do
+  n=$(anvilctl get "$k" -A -o json | json 'len([o for o in d["items"] if o["spec"]["clusterName"] == "demo"])')
+  assert_eq "$n" 0 "$k of demo left after cluster deletion"
+done
+# Its templates go with it, but the ones the other cluster uses stay, owned by it alone.
+anvil_wait 30 "the shared templates owned by the other cluster only" owners_are kubeadmconfigtemplate demo-md-0 "Cluster/other"
+assert_eq "$(owners anvilmachinetemplate demo-md-0)" "Cluster/other" "owners of the shared AnvilMachineTemplate"
+echo "ok: demo deleted; the templates it shared with cluster other stay"
+
+anvilctl delete cluster other --wait --timeout 60s >/dev/null || fail "delete cluster other"
+anvil_wait 30 "the shared templates gone with the last cluster" bash -c \
+  "[ \$($CTL get kubeadmconfigtemplates,anvilmachinetemplates -A -o name | wc -l) -eq 0 ]"
+for k in machines machinesets machinedeployments kubeadmcontrolplanes kubeadmconfigs anvilmachines anvilclusters \
+         kubeadmconfigtemplates anvilmachinetemplates secrets clusters; do
   n=$(anvilctl get "$k" -A -o json | json 'len(d["items"])')
   assert_eq "$n" 0 "$k left after cluster deletion"
 done

@@ -105,6 +105,12 @@ assert_eq "$(in_ct systemctl is-active anvil-agent.service)" inactive "unconfigu
 assert_eq "$(in_ct dpkg-query -W -f='${Conffiles}' anvil-agent | awk '{print $1}')" \
   /etc/anvil/agent.yaml "conffiles of anvil-agent"
 assert_eq "$(in_ct stat -c %a /etc/anvil/agent.yaml)" 600 "mode of /etc/anvil/agent.yaml"
+# ExecReload= runs /bin/kill, which a minbase system (and the PXE image) only has if asked.
+for d in anvil-agent anvil-coordinator; do
+  in_ct dpkg-query -W -f='${Depends}' "$d" | grep -qw procps || fail "$d does not depend on procps"
+done
+in_ct systemctl reload anvil-coordinator.service || { journal; fail "systemctl reload anvil-coordinator"; }
+assert_eq "$(in_ct systemctl is-active anvil-coordinator.service)" active "coordinator after reload"
 # What the units' Documentation= and the catalogs' Support= name is installed; Debian's
 # systemd compiled both catalogs through its dpkg trigger (no update-catalog of ours).
 for d in anvil-agent anvil-coordinator; do

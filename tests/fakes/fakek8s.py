@@ -400,6 +400,87 @@ def serving(c):
     return bool(c and c.get("apiServers"))
 
 
+# ---------------------------------------------------------------- kube-system/kubeadm-config
+def _rendered_cluster_configuration(c):
+    """The ClusterConfiguration `kubeadm init` uploads (upload-config phase), from the cluster."""
+    cc = {"apiVersion": "kubeadm.k8s.io/v1beta3", "kind": "ClusterConfiguration",
+          "clusterName": c.get("clusterName") or "kubernetes",
+          "controlPlaneEndpoint": c.get("controlPlaneEndpoint") or "",
+          "certificatesDir": c.get("certificatesDir") or "/etc/kubernetes/pki",
+          "imageRepository": c.get("imageRepository") or "registry.k8s.io",
+          "kubernetesVersion": c["kubernetesVersion"],
+          "networking": {"dnsDomain": c.get("dnsDomain") or "cluster.local",
+                         "serviceSubnet": c.get("serviceSubnet") or "10.96.0.0/12"},
+          "apiServer": {"timeoutForControlPlane": "4m0s"}, "controllerManager": {}, "scheduler": {},
+          "dns": {}}
+    if c.get("podSubnet"):
+        cc["networking"]["podSubnet"] = c["podSubnet"]
+    if c.get("etcdLocal", True):
+        cc["etcd"] = {"local": {"dataDir": c.get("etcdDataDir") or "/var/lib/etcd"}}
+    else:
+        cc["etcd"] = {"external": {"endpoints": c.get("etcdEndpoints") or []}}
+    for key, field in (("apiServerExtraArgs", "apiServer"), ("controllerManagerExtraArgs", "controllerManager"),
+                       ("schedulerExtraArgs", "scheduler")):
+        if c.get(key):
+            cc[field]["extraArgs"] = c[key]
+    if c.get("etcdExtraArgs") and "local" in cc["etcd"]:
+        cc["etcd"]["local"]["extraArgs"] = c["etcdExtraArgs"]
+    return cc
+
+
+def kubeadm_config_map(c):
+    """kube-system/kubeadm-config as the API server returns it: what was last written to it (by
+    kubeadm init, upgrade apply, or a kubectl patch/replace), else what init uploaded."""
+    stored = c.get("kubeadmConfig") or {}
+    data = stored.get("data") or {"ClusterConfiguration": yaml.safe_dump(_rendered_cluster_configuration(c),
+                                                                         sort_keys=True)}
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "kubeadm-config", "namespace": "kube-system",
+                         "uid": stored.get("uid") or str(uuid.uuid5(uuid.NAMESPACE_URL, c["endpoint"] + "/kubeadm-config")),
+                         "resourceVersion": str(stored.get("resourceVersion", 1)),
+                         "creationTimestamp": c.get("createdAt") or ts()},
+            "data": dict(data)}
+
+
+def write_kubeadm_config(c, data):
+    """A write of the ConfigMap's data (the API server takes any strings). What kubeadm reads from
+    it — join the kubernetesVersion, image repository and control plane settings, upgrade the
+    version — follows ClusterConfiguration; one that does not decode makes them fail as kubeadm
+    fails (clusterConfigurationError)."""
+    old = c.get("kubeadmConfig") or {}
+    c["kubeadmConfig"] = {"resourceVersion": old.get("resourceVersion", 1) + 1, "data": dict(data)}
+    c.pop("clusterConfigurationError", None)
+    try:
+        cc = yaml.safe_load(data.get("ClusterConfiguration") or "")
+        if not isinstance(cc, dict):
+            raise ValueError("no ClusterConfiguration in the ConfigMap")
+        if cc.get("kind") != "ClusterConfiguration" or not str(cc.get("apiVersion", "")).startswith("kubeadm.k8s.io/"):
+            raise ValueError("the ClusterConfiguration has no kind ClusterConfiguration / apiVersion "
+                             "kubeadm.k8s.io/v1beta3")
+        v = str(cc.get("kubernetesVersion") or "")
+        if not parse_version(v):
+            raise ValueError('couldn\'t parse Kubernetes version "%s"' % v)
+    except (yaml.YAMLError, ValueError) as e:
+        c["clusterConfigurationError"] = "failed to decode cluster configuration data: %s" % e
+        return
+    c["kubernetesVersion"] = v if v.startswith("v") else "v" + v
+    c["imageRepository"] = cc.get("imageRepository") or "registry.k8s.io"
+    c["certificatesDir"] = cc.get("certificatesDir") or "/etc/kubernetes/pki"
+    for key, field in (("apiServerExtraArgs", "apiServer"), ("controllerManagerExtraArgs", "controllerManager"),
+                       ("schedulerExtraArgs", "scheduler")):
+        c[key] = (cc.get(field) or {}).get("extraArgs")
+    c["etcdExtraArgs"] = ((cc.get("etcd") or {}).get("local") or {}).get("extraArgs")
+
+
+def set_kubeadm_config_version(c, version):
+    """kubeadm upgrade apply uploads the new kubernetesVersion (its upload-config phase)."""
+    c["kubernetesVersion"] = version
+    if c.get("kubeadmConfig"):
+        cc = yaml.safe_load(c["kubeadmConfig"]["data"]["ClusterConfiguration"])
+        cc["kubernetesVersion"] = version
+        write_kubeadm_config(c, dict(c["kubeadmConfig"]["data"], ClusterConfiguration=yaml.safe_dump(cc, sort_keys=True)))
+
+
 def host_path(rootfs):
     key = re.sub(r"[^A-Za-z0-9_.-]", "_", rootfs.strip("/")) or "_root"
     return os.path.join(state_dir(), "hosts", key + ".json")

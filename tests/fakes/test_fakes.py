@@ -6,6 +6,8 @@ Run: /usr/bin/python3 tests/fakes/test_fakes.py
 """
 import hashlib, json, os, shutil, subprocess, tempfile, threading, unittest
 
+import yaml
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 KUBEADM, KUBECTL, FAKEK8S = (os.path.join(HERE, n) for n in ("kubeadm", "kubectl", "fakek8s.py"))
 EP = "cp.prod.example:6443"
@@ -675,6 +677,79 @@ class UpgradeTest(FakeTest):
         self.assertEqual({n: v["kubeletVersion"] for n, v in nodes.items()}, {"cp-0": "v1.31.0", "w-1": "v1.31.0"})
         r = self.run_tool(FAKEK8S, "install-packages", w1, "latest")
         self.assertEqual(r.returncode, 2)
+
+    def test_kubeadm_config_map(self):
+        cp0, r = self.init(version="v1.30.2")
+        self.ok(r)
+        kc = self.admin(cp0)
+        # Not in the default namespace; in kube-system, what init uploaded.
+        r = self.kubectl(*kc, "get", "configmap", "kubeadm-config")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('Error from server (NotFound): configmaps "kubeadm-config" not found', r.stderr)
+        cm = json.loads(self.ok(self.kubectl(*kc, "-n", "kube-system", "get", "cm", "kubeadm-config", "-o",
+                                             "json")).stdout)
+        cc = yaml.safe_load(cm["data"]["ClusterConfiguration"])
+        self.assertEqual((cc["kind"], cc["kubernetesVersion"], cc["controlPlaneEndpoint"]),
+                         ("ClusterConfiguration", "v1.30.2", EP))
+        rv = cm["metadata"]["resourceVersion"]
+        # A merge patch with a stale resourceVersion is a conflict and changes nothing.
+        cc["kubernetesVersion"] = "v1.31.0"
+        patch = json.dumps({"metadata": {"resourceVersion": "999"},
+                            "data": {"ClusterConfiguration": yaml.safe_dump(cc)}})
+        r = self.kubectl(*kc, "-n", "kube-system", "patch", "configmap", "kubeadm-config", "--type", "merge",
+                         "-p", patch)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("Error from server (Conflict): Operation cannot be fulfilled on configmaps", r.stderr)
+        self.assertEqual(self.cluster()["kubernetesVersion"], "v1.30.2")
+        patch = json.dumps({"metadata": {"resourceVersion": rv}, "data": {"ClusterConfiguration": yaml.safe_dump(cc)}})
+        r = self.ok(self.kubectl(*kc, "-n", "kube-system", "patch", "configmap", "kubeadm-config", "--type", "merge",
+                                 "-p", patch))
+        self.assertEqual(r.stdout, "configmap/kubeadm-config patched\n")
+        r = self.ok(self.kubectl(*kc, "-n", "kube-system", "patch", "cm", "kubeadm-config", "-p",
+                                 json.dumps({"data": {"ClusterConfiguration": yaml.safe_dump(cc)}})))
+        self.assertEqual(r.stdout, "configmap/kubeadm-config patched (no change)\n")
+        # kubeadm join --control-plane takes kubernetesVersion from it: the new member's static
+        # pods are v1.31.0, its kubelet the host's installed one (warned about: kubeadm is v1.30).
+        self.ok(self.run_tool(FAKEK8S, "install-packages", self.host("cp-1"), "v1.30.2"))
+        for f in ("ca.crt", "ca.key", "sa.key", "sa.pub", "front-proxy-ca.crt", "front-proxy-ca.key", "etcd/ca.crt",
+                  "etcd/ca.key"):
+            os.makedirs(os.path.dirname(os.path.join(self.tmp, "cp-1/etc/kubernetes/pki", f)), exist_ok=True)
+            shutil.copy(os.path.join(cp0, "etc/kubernetes/pki", f), os.path.join(self.tmp, "cp-1/etc/kubernetes/pki", f))
+        cp1, r = self.join("cp-1", extra="controlPlane:\n  localAPIEndpoint:\n    advertiseAddress: 10.200.0.11\n")
+        self.ok(r)
+        self.assertIn("[WARNING KubernetesVersion]: Kubernetes version is greater than kubeadm version", r.stderr)
+        with open(os.path.join(cp1, "etc/kubernetes/manifests/kube-apiserver.yaml")) as f:
+            self.assertIn("image: registry.k8s.io/kube-apiserver:v1.31.0", f.read())
+        self.assertEqual(self.cluster()["nodes"]["cp-1"]["status"]["nodeInfo"]["kubeletVersion"], "v1.30.2")
+        # replace -f with the object as read; upgrade apply writes the version back to it.
+        cm = json.loads(self.ok(self.kubectl(*kc, "-n", "kube-system", "get", "cm", "kubeadm-config", "-o",
+                                             "json")).stdout)
+        cc = yaml.safe_load(cm["data"]["ClusterConfiguration"])
+        cc["kubernetesVersion"] = "v1.30.2"
+        cc["imageRepository"] = "registry.example.com"
+        cm["data"]["ClusterConfiguration"] = yaml.safe_dump(cc)
+        self.write(cp0, "/cm.json", json.dumps(cm))
+        r = self.ok(self.kubectl(*kc, "replace", "-f", os.path.join(cp0, "cm.json")))
+        self.assertEqual(r.stdout, "configmap/kubeadm-config replaced\n")
+        r = self.kubectl(*kc, "replace", "-f", os.path.join(cp0, "cm.json"))  # its resourceVersion is old now
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("(Conflict)", r.stderr)
+        self.assertEqual((self.cluster()["kubernetesVersion"], self.cluster()["imageRepository"]),
+                         ("v1.30.2", "registry.example.com"))
+        self.ok(self.run_tool(FAKEK8S, "install-packages", cp0, "v1.31.0"))
+        self.ok(self.kubeadm("upgrade", "apply", "v1.31.0", "-y", "--rootfs", cp0))
+        cm = json.loads(self.ok(self.kubectl(*kc, "-n", "kube-system", "get", "cm", "kubeadm-config", "-o",
+                                             "json")).stdout)
+        cc = yaml.safe_load(cm["data"]["ClusterConfiguration"])
+        self.assertEqual((cc["kubernetesVersion"], cc["imageRepository"]), ("v1.31.0", "registry.example.com"))
+        # A ClusterConfiguration that does not decode: stored (a ConfigMap holds any string),
+        # but kubeadm join fails reading it.
+        self.ok(self.kubectl(*kc, "-n", "kube-system", "patch", "cm", "kubeadm-config", "-p",
+                             json.dumps({"data": {"ClusterConfiguration": "kind: [broken"}})))
+        _, r = self.join("w-1")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("unable to fetch the kubeadm-config ConfigMap: failed to decode cluster configuration data",
+                      r.stderr)
 
     def test_history_records_cordons_and_members(self):
         cp0, r = self.init()

@@ -19,7 +19,7 @@ SUITE=bookworm
 TWEAKS=1
 PACKAGES=(
   systemd systemd-sysv dbus
-  # /bin/kill for ExecReload= (on every real server; minbase leaves it out)
+  # /bin/kill for ExecReload=: both packages depend on it (this install is offline)
   procps
   # what anvil-coordinator, anvil-agent and anvilctl link against
   libzmq5 libmsgpackc2 libyaml-0-2 libsodium23 libsystemd0 libsqlite3-0 libssl3 libjson-c5

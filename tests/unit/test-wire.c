@@ -490,13 +490,13 @@ static void test_item_length_limits(void **state) {
         (void)state;
         /* String items of lists and values of string maps have a length bound too
          * (.item_max): a COMMAND arg value or an interface address cannot be arbitrarily long. */
-        char big[WIRE_MAX_NAME + 2];
+        char big[WIRE_MAX_TEXT + 2];
         memset(big, 'x', sizeof(big) - 1);
         big[sizeof(big) - 1] = 0;
         _cleanup_free_ char *cmd =
                 asprintf_safe("id: c\ncommand: drain-node\nargs: {node: %s}\n", big);
         expect_refused(MSG_COMMAND, CHANNEL_COORDINATOR_TO_AGENT, cmd, "args.node",
-                       "at most 253 characters");
+                       "at most 4096 characters");
         _cleanup_free_ char *en =
                 asprintf_safe("agentKey: 'Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID'\nproof: p\n"
                               "facts: {productUUID: u, hostname: h, interfaces: [{name: eth0, "
@@ -505,7 +505,7 @@ static void test_item_length_limits(void **state) {
         expect_refused(MSG_ENROLL, CHANNEL_AGENT_TO_COORDINATOR, en,
                        "facts.interfaces[0].addresses[1]", "at most 64 characters");
         /* At the bound is fine. */
-        big[WIRE_MAX_NAME] = 0;
+        big[WIRE_MAX_TEXT] = 0;
         _cleanup_free_ char *ok =
                 asprintf_safe("id: c\ncommand: drain-node\nargs: {node: %s}\n", big);
         _cleanup_(obj_freep) Obj *body = yaml(ok);
