@@ -8,7 +8,8 @@
 #    30 s here), and the machine, rebooted diskless with a new key, re-keys at once instead of
 #    being refused HostConnected for the grace;
 #  - a revoked, provisioned agent that keeps running with its token sends nothing but ENROLL
-#    on its enrollment connection, and `describe machine` says its host is revoked.
+#    on its enrollment connection; its Machine is not Ready (NodeHealthy False, HostRevoked)
+#    and `describe machine` says its host is revoked.
 . "$(dirname "$0")/common.sh"
 
 export ANVIL_AGENT_YAML="node-check-interval: 1s"
@@ -67,6 +68,10 @@ anvil_wait 20 "cp-1 checked its node after the restart" node_checked
 sleep 1
 grep -q "may only send ENROLL" "$WORK/coordinator.log" &&
   fail "the revoked agent sent more than ENROLL: $(grep 'may only send ENROLL' "$WORK/coordinator.log" | head -2)"
+ready_reason() { anvilctl get machine "$CPM" -o json | json '[c.get("reason", "") for c in d["status"]["conditions"] if c["type"] == "Ready"][0]'; }
+not_ready_revoked() { [ "$(ready_reason)" = HostRevoked ]; }
+anvil_wait 10 "machine $CPM not Ready: HostRevoked" not_ready_revoked ||
+  fail "machine $CPM on a revoked host: Ready reason '$(ready_reason)'"
 anvilctl describe machine "$CPM" >"$WORK/describe.txt"
 grep -q "^Warning: *host cp-1 is Revoked: its agent is cut off" "$WORK/describe.txt" ||
   fail "describe machine does not say the host is revoked: $(cat "$WORK/describe.txt")"
