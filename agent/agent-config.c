@@ -37,6 +37,8 @@ const SchemaField agent_config_schema[] = {
         {"kubeadm-timeout", ST_DURATION, .min = USEC_PER_SEC, .max = DAY_USEC},
         {"node-check-interval", ST_DURATION, .min = USEC_PER_SEC / 10, .max = DAY_USEC,
          .doc = "how often the Node is read (default 30s)"},
+        {"metrics-listen", ST_STRING, .max = 64, .check = check_addr_port_or_empty,
+         .doc = "IPv4ADDR:PORT of a Prometheus endpoint (default: none)"},
         {"log-level", ST_STRING,
          .values = (const char *const[]){"debug", "info", "notice", "warning", "err", NULL}},
         SCHEMA_END,
@@ -60,6 +62,7 @@ void agent_config_done(AgentConfig *c) {
         strv_free(c->cleanup);
         strv_free(c->upgrade);
         strv_free(c->units);
+        free(c->metrics_listen);
         *c = (AgentConfig){0};
 }
 
@@ -104,6 +107,7 @@ int agent_config_apply_yaml(AgentConfig *c, const Obj *o) {
             (r = set_str(&c->kubectl, obj_get_str(o, "kubectl"))) < 0 ||
             (r = set_str(&c->cmdline_path, obj_get_str(o, "cmdline"))) < 0 ||
             (r = set_str(&c->facts_root, obj_get_str(o, "facts-root"))) < 0 ||
+            (r = set_str(&c->metrics_listen, obj_get_str(o, "metrics-listen"))) < 0 ||
             (r = set_list(&c->environment, obj_map_get(o, "environment"))) < 0 ||
             (r = set_list(&c->cleanup, obj_map_get(o, "cleanup-commands"))) < 0 ||
             (r = set_list(&c->upgrade, obj_map_get(o, "upgrade-commands"))) < 0 ||
@@ -177,8 +181,8 @@ int agent_config_apply_cmdline(AgentConfig *c, const char *cmdline, char **ret_e
                         break;
                 }
                 if (!eq || eq + 1 == end) {
-                        *ret_error = asprintf_safe("kernel command line: %s needs a value",
-                                                   keys[k]);
+                        *ret_error =
+                                asprintf_safe("kernel command line: %s needs a value", keys[k]);
                         r = -EINVAL;
                         break;
                 }
@@ -395,12 +399,13 @@ int agent_config_load(const AgentConfigSource *src, AgentConfig *ret, char **ret
 
         /* 3. flags */
         const AgentConfig *f = &src->flags;
-        char **dst[] = {&c.coordinator,  &c.coordinator_key, &c.token,     &c.state_dir,
-                        &c.product_uuid, &c.hostname,        &c.host_root, &c.kubeadm,
-                        &c.kubectl,      &c.cmdline_path};
-        char *const *from[] = {&f->coordinator,  &f->coordinator_key, &f->token,     &f->state_dir,
-                               &f->product_uuid, &f->hostname,        &f->host_root, &f->kubeadm,
-                               &f->kubectl,      &f->cmdline_path};
+        char **dst[] = {&c.coordinator,  &c.coordinator_key, &c.token,         &c.state_dir,
+                        &c.product_uuid, &c.hostname,        &c.host_root,     &c.kubeadm,
+                        &c.kubectl,      &c.cmdline_path,    &c.metrics_listen};
+        char *const *from[] = {&f->coordinator,  &f->coordinator_key, &f->token,
+                               &f->state_dir,    &f->product_uuid,    &f->hostname,
+                               &f->host_root,    &f->kubeadm,         &f->kubectl,
+                               &f->cmdline_path, &f->metrics_listen};
         for (size_t i = 0; i < ELEMENTSOF(dst); i++)
                 if (*from[i] && (r = set_str(dst[i], *from[i])) < 0)
                         return r;
@@ -423,6 +428,11 @@ int agent_config_load(const AgentConfigSource *src, AgentConfig *ret, char **ret
         if (f->coordinator &&
             (msg = endpoint_check(f->coordinator, ENDPOINT_CONNECT, why, sizeof(why)))) {
                 *ret_error = asprintf_safe("--coordinator: %s", msg);
+                return -EINVAL;
+        }
+        if (f->metrics_listen && *f->metrics_listen &&
+            (msg = addr_port_check(f->metrics_listen, why, sizeof(why)))) {
+                *ret_error = asprintf_safe("--metrics-listen: %s", msg);
                 return -EINVAL;
         }
         *ret = c;

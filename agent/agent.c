@@ -16,6 +16,7 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
+#include "agent-metrics.h"
 #include "agent.h"
 #include "bundle.h"
 #include "commands.h"
@@ -78,6 +79,7 @@ struct Agent {
         Obj *facts;
         Obj *bundle; /* the opened bundle of the current provision plan */
         Link *link;
+        AgentMetrics *metrics; /* NULL unless metrics-listen is set */
         Health *health;
         Obj *last_health;   /* the summary last sent */
         char activity[256]; /* what STATUS= says we are doing */
@@ -132,6 +134,8 @@ static int save(Agent *a) {
         int r = state_save(a->state_path, a->state);
         if (r < 0)
                 return log_error_errno(r, "Failed to persist state to %s: %m", a->state_path);
+        agent_metrics_state(a->metrics, plan_state(a), applied_generation(a),
+                            obj_get_str(a->state, "host"));
         return 0;
 }
 
@@ -484,6 +488,7 @@ static void set_log_context(Agent *a) {
 static void plan_fail(Agent *a, const char *step, int code, const char *message,
                       const char *output) {
         Obj *p = plan(a);
+        agent_metrics_step_end(a->metrics, step, false);
         obj_map_set_str(p, "state", "Failed");
         _cleanup_(obj_freep) Obj *f = obj_new_map();
         if (f && obj_map_set_str(f, "step", step) >= 0 &&
@@ -517,6 +522,7 @@ static Obj *current_step(Agent *a, size_t *ret_index) {
 static void step_done(Agent *a, Obj *step) {
         const char *name = obj_get_str(step, "name");
         test_crash_point(name, "after");
+        agent_metrics_step_end(a->metrics, name, true);
         obj_map_set_str(step, "status", step_status_to_string(STEP_DONE));
         (void)save(a);
         log_event(LOG_INFO, ANVIL_MESSAGE_STEP_FINISHED, "Step %s finished.", name);
@@ -868,6 +874,7 @@ static void step_start(Agent *a, Obj *step, size_t index) {
 
         bool resumed = step_status_from_string(obj_get_str(step, "status")) == STEP_RUNNING;
         log_field_set(LOG_FIELD_STEP, name);
+        agent_metrics_step_begin(a->metrics, name);
         if (kind == STEP_KUBEADM && resumed) {
                 const char *cmd = obj_get_str(a->bundle, "kubeadm.command");
                 if (kubeadm_completed(a, cmd)) {
@@ -1586,17 +1593,13 @@ static void schedule_link_switch(Agent *a) {
 static void arm_enroll_timer(Agent *a, uint64_t usec);
 
 static void send_enroll(Agent *a) {
-        _cleanup_free_ char *proof = NULL;
-        int r = key_proof_make(&a->keys, a->c.coordinator_key, a->enroll_keys.public_z85, &proof);
+        _cleanup_(obj_freep) Obj *b = NULL;
+        int r = link_enroll_body(&a->keys, a->c.coordinator_key, a->enroll_keys.public_z85,
+                                 a->facts, &b);
         if (r < 0) {
                 log_error_errno(r, "Failed to make the proof of this host's key: %m");
                 return;
         }
-        _cleanup_(obj_freep) Obj *b = obj_new_map();
-        if (!b || obj_map_set_str(b, "agentKey", a->keys.public_z85) < 0 ||
-            obj_map_set_str(b, "proof", proof) < 0 ||
-            obj_map_set(b, "facts", obj_dup(a->facts)) < 0)
-                return;
         /* The disk is the truth about the machine: a Host deleted while it held a machine
          * (or whose reset failed) comes back needing a reset, not as a clean host. */
         bool needs_reset = !streq(plan_state(a), "Idle") || kubeadm_touched(a);
@@ -1614,6 +1617,7 @@ static void send_enroll(Agent *a) {
 
 static void on_connected(void *userdata) {
         Agent *a = userdata;
+        agent_metrics_link(a->metrics, true);
         a->ever_connected = true;
         a->auth_failed_logged = false;
         if (a->enrolling)
@@ -1627,6 +1631,7 @@ static void on_connected(void *userdata) {
 
 static void on_disconnected(void *userdata) {
         Agent *a = userdata;
+        agent_metrics_link(a->metrics, false);
         notify_status(a);
 }
 
@@ -1677,6 +1682,7 @@ static void arm_enroll_timer(Agent *a, uint64_t usec) {
 
 static void on_message(MsgType type, const Obj *body, void *userdata) {
         Agent *a = userdata;
+        agent_metrics_contact(a->metrics);
         if (a->enrolling != (type == MSG_ENROLLED || type == MSG_REFUSED)) {
                 log_warning("Ignoring %s on the %s connection.", msg_type_to_string(type),
                             a->enrolling ? "enrollment" : "host's");
@@ -1818,8 +1824,10 @@ static void send_heartbeat(Agent *a) {
                 return;
         if (a->facts_dirty && obj_map_set(b, "facts", obj_dup(a->facts)) < 0)
                 return;
-        if (send_msg(a, MSG_HEARTBEAT, b) >= 0)
+        if (send_msg(a, MSG_HEARTBEAT, b) >= 0) {
                 a->facts_dirty = false;
+                agent_metrics_heartbeat(a->metrics);
+        }
 }
 
 static void schedule_resync(Agent *a) {
@@ -2050,6 +2058,7 @@ Agent *agent_free(Agent *a) {
         a->health = health_free(a->health);
         a->last_health = obj_free(a->last_health);
         a->link = link_free(a->link);
+        a->metrics = agent_metrics_free(a->metrics);
         sd_event_source_disable_unref(a->heartbeat_timer);
         sd_event_source_disable_unref(a->node_timer);
         sd_event_source_disable_unref(a->enroll_timer);
@@ -2180,6 +2189,19 @@ int agent_new(AgentConfig *config, AgentConfigSource *src, Agent **ret) {
         r = command_runner_new(a->event, &a->c, on_command_result, a, &a->commands);
         if (r < 0)
                 return log_oom();
+
+        if (a->c.metrics_listen) {
+                r = agent_metrics_new(a->event, a->c.metrics_listen, &a->metrics);
+                if (r == -EINVAL)
+                        return log_error_errno(r, "Invalid metrics-listen '%s': use IPv4ADDR:PORT.",
+                                               a->c.metrics_listen);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to serve metrics on %s: %m",
+                                               a->c.metrics_listen);
+                agent_metrics_state(a->metrics, plan_state(a), applied_generation(a),
+                                    obj_get_str(a->state, "host"));
+                log_info("Serving metrics on http://%s/metrics.", a->c.metrics_listen);
+        }
 
         r = link_start(a);
         if (r < 0)

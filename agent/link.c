@@ -100,6 +100,42 @@ static int on_monitor(void *zsock, void *userdata) {
         return 0;
 }
 
+int link_socket_configure(void *sock, const char *server_key, const KeyPair *keys) {
+        /* IMMEDIATE: nothing is queued while there is no connection (a send fails with
+         * EAGAIN instead); what we would have said is restated by HELLO on connecting. */
+        int zero = 0, one = 1, hwm = 1000, hb = 10000, hbt = 30000;
+        /* 0.5-1.5 s first reconnect, then doubling to 30 s: a jittered backoff. */
+        int ivl = 500 + (int)randombytes_uniform(1000), ivl_max = 30000;
+        int64_t maxmsg = WIRE_MAX_AGENT_MESSAGE;
+        if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, server_key, KEY_Z85_LEN + 1) < 0 ||
+            zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, keys->public_z85, KEY_Z85_LEN + 1) < 0 ||
+            zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, keys->secret_z85, KEY_Z85_LEN + 1) < 0 ||
+            zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof(zero)) < 0 ||
+            zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof(hwm)) < 0 ||
+            zmq_setsockopt(sock, ZMQ_IMMEDIATE, &one, sizeof(one)) < 0 ||
+            zmq_setsockopt(sock, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl)) < 0 ||
+            zmq_setsockopt(sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max)) < 0 ||
+            zmq_setsockopt(sock, ZMQ_HEARTBEAT_IVL, &hb, sizeof(hb)) < 0 ||
+            zmq_setsockopt(sock, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof(hbt)) < 0 ||
+            zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0)
+                return negative_errno();
+        return 0;
+}
+
+int link_enroll_body(const KeyPair *host_keys, const char *server_key, const char *enroll_public,
+                     const Obj *facts, Obj **ret) {
+        _cleanup_free_ char *proof = NULL;
+        int r = key_proof_make(host_keys, server_key, enroll_public, &proof);
+        if (r < 0)
+                return r;
+        _cleanup_(obj_freep) Obj *b = obj_new_map();
+        if (!b || obj_map_set_str(b, "agentKey", host_keys->public_z85) < 0 ||
+            obj_map_set_str(b, "proof", proof) < 0 || obj_map_set(b, "facts", obj_dup(facts)) < 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(b);
+        return 0;
+}
+
 int link_new(sd_event *e, const char *endpoint, const char *server_key, const KeyPair *keys,
              const LinkCallbacks *cb, void *userdata, Link **ret) {
         _cleanup_(link_freep) Link *l = calloc(1, sizeof(Link));
@@ -116,24 +152,9 @@ int link_new(sd_event *e, const char *endpoint, const char *server_key, const Ke
         l->sock = zmq_socket(l->ctx, ZMQ_DEALER);
         if (!l->sock)
                 return negative_errno();
-        /* IMMEDIATE: nothing is queued while there is no connection (a send fails with
-         * EAGAIN instead); what we would have said is restated by HELLO on connecting. */
-        int zero = 0, one = 1, hwm = 1000, hb = 10000, hbt = 30000;
-        /* 0.5-1.5 s first reconnect, then doubling to 30 s: a jittered backoff. */
-        int ivl = 500 + (int)randombytes_uniform(1000), ivl_max = 30000;
-        int64_t maxmsg = WIRE_MAX_AGENT_MESSAGE;
-        if (zmq_setsockopt(l->sock, ZMQ_CURVE_SERVERKEY, server_key, KEY_Z85_LEN + 1) < 0 ||
-            zmq_setsockopt(l->sock, ZMQ_CURVE_PUBLICKEY, keys->public_z85, KEY_Z85_LEN + 1) < 0 ||
-            zmq_setsockopt(l->sock, ZMQ_CURVE_SECRETKEY, keys->secret_z85, KEY_Z85_LEN + 1) < 0 ||
-            zmq_setsockopt(l->sock, ZMQ_LINGER, &zero, sizeof(zero)) < 0 ||
-            zmq_setsockopt(l->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm)) < 0 ||
-            zmq_setsockopt(l->sock, ZMQ_IMMEDIATE, &one, sizeof(one)) < 0 ||
-            zmq_setsockopt(l->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl)) < 0 ||
-            zmq_setsockopt(l->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max)) < 0 ||
-            zmq_setsockopt(l->sock, ZMQ_HEARTBEAT_IVL, &hb, sizeof(hb)) < 0 ||
-            zmq_setsockopt(l->sock, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof(hbt)) < 0 ||
-            zmq_setsockopt(l->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0)
-                return negative_errno();
+        int r = link_socket_configure(l->sock, server_key, keys);
+        if (r < 0)
+                return r;
 
         char mon[64];
         snprintf(mon, sizeof(mon), "inproc://anvil-link-monitor-%p", (void *)l);
@@ -146,7 +167,7 @@ int link_new(sd_event *e, const char *endpoint, const char *server_key, const Ke
         l->monitor = zmq_socket(l->ctx, ZMQ_PAIR);
         if (!l->monitor || zmq_connect(l->monitor, mon) < 0)
                 return negative_errno();
-        int r = zsource_new(e, l->monitor, on_monitor, l, 64, &l->mon_src);
+        r = zsource_new(e, l->monitor, on_monitor, l, 64, &l->mon_src);
         if (r < 0)
                 return r;
         r = zsource_new(e, l->sock, on_message, l, 64, &l->sock_src);

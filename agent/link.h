@@ -24,6 +24,15 @@ typedef struct LinkCallbacks {
         void (*message)(MsgType type, const Obj *body, void *userdata);
 } LinkCallbacks;
 
+/* Sets a DEALER up as the agent's link to the coordinator: CURVE with keys and the
+ * coordinator's public key, queues and the jittered reconnect backoff above. The load
+ * generator (bench/) configures its simulated agents' sockets with it too. */
+int link_socket_configure(void *sock, const char *server_key, const KeyPair *keys);
+/* The body of ENROLL: host_keys' public key, the proof that we hold its secret half (over the
+ * enrollment key of the connection), and the facts. */
+int link_enroll_body(const KeyPair *host_keys, const char *server_key, const char *enroll_public,
+                     const Obj *facts, Obj **ret);
+
 int link_new(sd_event *e, const char *endpoint, const char *server_key, const KeyPair *keys,
              const LinkCallbacks *cb, void *userdata, Link **ret);
 Link *link_free(Link *l);

@@ -29,6 +29,7 @@ static void help(void) {
                "      --kubectl PATH         kubectl binary (default /usr/bin/kubectl)\n"
                "      --cmdline PATH         kernel command line (default /proc/cmdline)\n"
                "      --heartbeat DURATION   heartbeat interval (default 10s)\n"
+               "      --metrics-listen A:P   serve Prometheus metrics there (default: off)\n"
                "      --log-level LEVEL      debug, info, notice, warning, err\n"
                "  -h, --help                 this help\n"
                "      --version              print the version\n",
@@ -66,6 +67,7 @@ int main(int argc, char **argv) {
                 ARG_KUBECTL,
                 ARG_CMDLINE,
                 ARG_HEARTBEAT,
+                ARG_METRICS,
                 ARG_LOGLEVEL,
                 ARG_VERSION,
         };
@@ -82,6 +84,7 @@ int main(int argc, char **argv) {
                 {"kubectl", required_argument, NULL, ARG_KUBECTL},
                 {"cmdline", required_argument, NULL, ARG_CMDLINE},
                 {"heartbeat", required_argument, NULL, ARG_HEARTBEAT},
+                {"metrics-listen", required_argument, NULL, ARG_METRICS},
                 {"log-level", required_argument, NULL, ARG_LOGLEVEL},
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, ARG_VERSION},
@@ -145,6 +148,9 @@ int main(int argc, char **argv) {
                         break;
                 case ARG_HEARTBEAT:
                         heartbeat = optarg;
+                        break;
+                case ARG_METRICS:
+                        r = set(&src.flags.metrics_listen, optarg);
                         break;
                 case ARG_LOGLEVEL:
                         level = optarg;

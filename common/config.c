@@ -127,6 +127,12 @@ const char *endpoint_check(const char *s, EndpointUse use, char *buf, size_t buf
         return buf;
 }
 
+bool endpoint_is_wildcard(const char *s) {
+        char host[256];
+        unsigned port;
+        return !endpoint_split(s, host, &port) && host_is_wildcard(host);
+}
+
 bool endpoint_is_local(const char *s) {
         char host[256];
         unsigned port;

@@ -33,6 +33,7 @@ typedef enum EndpointUse {
 const char *endpoint_check(const char *s, EndpointUse use, char *buf, size_t bufsz);
 /* A wildcard or loopback tcp://HOST:PORT: no other host can reach it. */
 bool endpoint_is_local(const char *s);
+bool endpoint_is_wildcard(const char *s);
 /* NULL when s is IPv4ADDR:PORT (the metrics endpoint), else the message (in buf). */
 const char *addr_port_check(const char *s, char *buf, size_t bufsz);
 /* The same as SchemaCheck functions for configuration tables. */

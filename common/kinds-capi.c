@@ -108,6 +108,21 @@ static int cluster_validate(const Obj *doc, Problems *p) {
         return 0;
 }
 
+/* As Cluster API's webhook: a reference may change (a migration) but not go away, which
+ * would orphan the control plane or the infrastructure the Cluster was built on. */
+static int cluster_validate_update(const Obj *old, const Obj *new, Problems *p) {
+        static const char *const refs[] = {"spec.controlPlaneRef", "spec.infrastructureRef"};
+        for (size_t i = 0; i < ELEMENTSOF(refs); i++) {
+                const Obj *was = obj_get(old, refs[i]), *now = obj_get(new, refs[i]);
+                if (!obj_is(was, OBJ_MAP) || obj_is(now, OBJ_MAP))
+                        continue;
+                int r = problems_add(p, new->mark, refs[i], "cannot be removed once set");
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int cluster_defaults(Obj *doc) {
         int r = default_ref_namespace(doc, "spec.infrastructureRef");
         return r < 0 ? r : default_ref_namespace(doc, "spec.controlPlaneRef");
@@ -124,6 +139,7 @@ const KindInfo kind_cluster = {
         .spec = cluster_spec,
         .status = cluster_status,
         .validate = cluster_validate,
+        .validate_update = cluster_validate_update,
         .defaults = cluster_defaults,
         .doc = "A Kubernetes cluster: its network, its control plane (a KubeadmControlPlane) and "
                "its infrastructure (an AnvilCluster). Workers are MachineDeployments that name "
@@ -435,7 +451,8 @@ static const SchemaField md_remediation_fields[] = {
 
 static const SchemaField md_strategy_fields[] = {
         {"type", ST_STRING, .values = md_strategy_types,
-         .doc = "RollingUpdate (default) or OnDelete (accepted; Anvil rolls as RollingUpdate)"},
+         .doc = "RollingUpdate (default), or OnDelete: a template change replaces only the "
+                "Machines the operator deletes"},
         {"rollingUpdate", ST_OBJECT, .fields = rolling_update_fields,
          .doc = "parameters of a RollingUpdate"},
         {"remediation", ST_OBJECT, .fields = md_remediation_fields,
@@ -447,7 +464,8 @@ static const SchemaField md_spec[] = {
         {"clusterName", ST_STRING, SF_REQUIRED | SF_IMMUTABLE | SF_NONEMPTY, .max = 63,
          .doc = "the Cluster this deployment belongs to"},
         {"replicas", ST_INT, .min = 0, .max = INT32_MAX, .doc = "how many Machines; defaults to 1"},
-        {"rolloutAfter", ST_TIME, .doc = "accepted, not used yet"},
+        {"rolloutAfter", ST_TIME,
+         .doc = "once this time has passed, Machines created before it are rolled out"},
         {"selector", ST_OBJECT, .fields = label_selector_fields,
          .doc = "the Machines of this deployment; must match the template's labels; defaults "
                 "to the deployment-name and cluster-name labels"},
@@ -458,7 +476,8 @@ static const SchemaField md_spec[] = {
         {"minReadySeconds", ST_INT, .min = 0, .max = INT32_MAX,
          .doc = "how long a node must be ready to count as available; defaults to 0"},
         {"revisionHistoryLimit", ST_INT, .min = 0, .max = INT32_MAX,
-         .doc = "old MachineSets to keep; defaults to 1 (accepted; Anvil keeps none)"},
+         .doc = "old MachineSets without Machines to keep once a rollout is complete; "
+                "defaults to 1"},
         {"paused", ST_BOOL, .doc = "stops the controller from acting on this deployment"},
         {"progressDeadlineSeconds", ST_INT, .min = 0, .max = INT32_MAX,
          .doc = "defaults to 600 (accepted, not used yet)"},

@@ -648,7 +648,9 @@ static const SchemaField kcp_spec[] = {
          .doc = "the kubeadm configuration of the control plane"},
         {"rolloutBefore", ST_OBJECT, .fields = kcp_rollout_before_fields,
          .doc = "roll out before certificates expire"},
-        {"rolloutAfter", ST_TIME, .doc = "accepted, not used yet"},
+        {"rolloutAfter", ST_TIME,
+         .doc = "once this time has passed, control plane Machines created before it are "
+                "rolled out"},
         {"rolloutStrategy", ST_OBJECT, .fields = kcp_rollout_strategy_fields,
          .doc = "how Machines are replaced; defaults to RollingUpdate with maxSurge 1"},
         {"remediationStrategy", ST_OBJECT, .fields = kcp_remediation_fields,

@@ -11,8 +11,8 @@
 
 extern const KindInfo kind_cluster, kind_machine, kind_machineset, kind_machinedeployment,
         kind_machinehealthcheck, kind_kubeadmcontrolplane, kind_kubeadmconfig,
-        kind_kubeadmconfigtemplate, kind_anvilcluster, kind_anvilmachine,
-        kind_anvilmachinetemplate, kind_host, kind_secret, kind_event;
+        kind_kubeadmconfigtemplate, kind_anvilcluster, kind_anvilmachine, kind_anvilmachinetemplate,
+        kind_host, kind_secret, kind_event;
 
 const KindInfo *const anvil_kinds[] = {
         &kind_cluster,
@@ -342,7 +342,8 @@ int kind_validate_document(const Obj *doc, const KindInfo **ret_kind, Problems *
         if (!obj_map_get(doc, "kind") || !kind)
                 return (r = problems_add(p, mark_of(doc, "kind"), "kind",
                                          obj_map_get(doc, "kind") ? "expected string"
-                                                                  : "required field is missing")) < 0
+                                                                  : "required field is missing")) <
+                                       0
                                ? r
                                : 1;
         const KindInfo *k = kind_lookup(kind);
@@ -418,6 +419,21 @@ int kind_validate_document(const Obj *doc, const KindInfo **ret_kind, Problems *
                                 if (r < 0)
                                         return r;
                         }
+                }
+                /* As the API server: an object has at most one managing controller. */
+                size_t controllers = 0;
+                OBJ_LIST_FOREACH(ref, obj_map_get(meta, "ownerReferences"), i) {
+                        const Obj *c = obj_map_get(ref, "controller");
+                        if (!obj_get_bool(ref, "controller", false) || ++controllers < 2)
+                                continue;
+                        _cleanup_free_ char *path =
+                                asprintf_safe("metadata.ownerReferences[%zu].controller", i);
+                        if (!path)
+                                return -ENOMEM;
+                        r = problems_add(p, c->mark, path,
+                                         "only one reference can have controller set to true");
+                        if (r < 0)
+                                return r;
                 }
                 if (!k->namespaced && obj_get_str(meta, "namespace")) {
                         r = problems_add(p, obj_get(meta, "namespace")->mark, "metadata.namespace",
@@ -533,7 +549,8 @@ static char *trim(char *s) {
  * them empty and at least one, as kubectl's -l requires. */
 static int add_requirement(Obj *exprs, const char *key, const char *op, char *values, bool set) {
         _cleanup_(obj_freep) Obj *req = obj_new_map();
-        if (!req || obj_map_set_str(req, "key", key) < 0 || obj_map_set_str(req, "operator", op) < 0)
+        if (!req || obj_map_set_str(req, "key", key) < 0 ||
+            obj_map_set_str(req, "operator", op) < 0)
                 return -ENOMEM;
         if (values) {
                 Obj *vl = obj_map_ensure_list(req, "values");

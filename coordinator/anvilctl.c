@@ -50,6 +50,10 @@ static bool arg_recursive;
 static bool arg_markdown;
 static bool arg_client_only;
 static int call_timeout_override_sec;
+/* A watch: the connection closing (a coordinator restarting) ends the call at once with
+ * -ECONNRESET instead of waiting out the timeout for an answer that was lost with it; and
+ * while it resumes, connection failures are quiet (the caller reports the end). */
+static bool call_watching;
 
 /* ---- talking to the coordinator ---- */
 
@@ -68,6 +72,8 @@ static int call(Obj *req, Obj **ret) {
                 return log_oom();
         const char *path = startswith(ep, "ipc://") ? ep + 6 : NULL;
         if (path && access(path, F_OK) < 0) {
+                if (call_watching)
+                        return -ENOENT;
                 fprintf(stderr,
                         "error: cannot reach the coordinator: %s does not exist (is "
                         "anvil-coordinator running? set --server or ANVIL_SERVER)\n",
@@ -86,6 +92,8 @@ static int call(Obj *req, Obj **ret) {
                                                                               : 0;
                 if (fd >= 0)
                         close(fd);
+                if (q == -ECONNREFUSED && call_watching)
+                        return q;
                 if (q == -ECONNREFUSED) {
                         fprintf(stderr,
                                 "error: cannot reach the coordinator: nothing listens on %s (left "
@@ -112,6 +120,19 @@ static int call(Obj *req, Obj **ret) {
         int r = 0;
         char *buf = NULL;
         size_t size;
+        void *mon = NULL;
+        if (call_watching) {
+                /* Disconnections of this socket, as events on a PAIR socket we poll too. */
+                char monep[64];
+                snprintf(monep, sizeof(monep), "inproc://anvilctl-monitor-%p", sock);
+                if (zmq_socket_monitor(sock, monep, ZMQ_EVENT_DISCONNECTED) == 0 &&
+                    (mon = zmq_socket(ctx, ZMQ_PAIR)) && zmq_connect(mon, monep) < 0) {
+                        zmq_close(mon);
+                        mon = NULL;
+                }
+                if (mon)
+                        zmq_setsockopt(mon, ZMQ_LINGER, &zero, sizeof(zero));
+        }
         if (zmq_connect(sock, ep) < 0) {
                 r = negative_errno();
                 fprintf(stderr, "error: invalid server address %s: %s\n", ep, strerror(-r));
@@ -125,9 +146,17 @@ static int call(Obj *req, Obj **ret) {
                 fprintf(stderr, "error: cannot send to the coordinator: %s\n", strerror(-r));
                 goto out;
         }
+        if (mon) {
+                zmq_pollitem_t items[] = {{sock, 0, ZMQ_POLLIN, 0}, {mon, 0, ZMQ_POLLIN, 0}};
+                int n = zmq_poll(items, 2, (long)secs * 1000);
+                if (n >= 0 && !(items[0].revents & ZMQ_POLLIN) && (items[1].revents & ZMQ_POLLIN)) {
+                        r = -ECONNRESET; /* the coordinator went away with our request */
+                        goto out;
+                }
+        }
         zmq_msg_t msg;
         zmq_msg_init(&msg);
-        if (zmq_msg_recv(&msg, sock, 0) < 0) {
+        if (zmq_msg_recv(&msg, sock, mon ? ZMQ_DONTWAIT : 0) < 0) {
                 r = negative_errno();
                 zmq_msg_close(&msg);
                 if (r == -EAGAIN)
@@ -148,6 +177,10 @@ static int call(Obj *req, Obj **ret) {
                 fprintf(stderr, "error: bad answer from the coordinator: %s\n", err);
 out:
         free(buf);
+        if (mon) {
+                zmq_socket_monitor(sock, NULL, 0);
+                zmq_close(mon);
+        }
         zmq_close(sock);
         zmq_ctx_term(ctx);
         return r;
@@ -896,7 +929,9 @@ static int watch_once(const KindInfo *k, const char *name, int64_t *rev, uint64_
             obj_map_set_int(req, "revision", *rev) < 0)
                 return log_oom();
         call_timeout_override_sec = WATCH_CALL_TIMEOUT_SEC;
+        call_watching = true;
         int r = call(req, &resp);
+        call_watching = false;
         call_timeout_override_sec = 0;
         if (r < 0)
                 return r;
@@ -913,9 +948,29 @@ static int watch_once(const KindInfo *k, const char *name, int64_t *rev, uint64_
 
 /* Follows changes as kubectl get -w does: one row (or document) per change, until killed. */
 static int watch_loop(const KindInfo *k, const char *name, int64_t rev, Table *t, bool first) {
+        uint64_t gone_since = 0;
         for (;;) {
                 _cleanup_(obj_freep) Obj *items = NULL;
                 int r = watch_once(k, name, &rev, 0, &items);
+                if (r == -ECONNRESET || r == -ECONNREFUSED || r == -ENOENT) {
+                        /* The coordinator restarted (or is restarting): the store kept the
+                         * revisions, so the watch resumes where it was once it answers; up to
+                         * --timeout, as a reflector retries, then the watch ends. */
+                        uint64_t now = now_usec(CLOCK_MONOTONIC);
+                        if (!gone_since)
+                                gone_since = now;
+                        if (now - gone_since > (uint64_t)arg_timeout_sec * USEC_PER_SEC) {
+                                _cleanup_free_ char *ep = server_endpoint();
+                                fprintf(stderr,
+                                        "error: the watch ended: the coordinator at %s went "
+                                        "away and did not come back within %ds (--timeout)\n",
+                                        strna(ep), arg_timeout_sec);
+                                return r;
+                        }
+                        usleep(r == -ECONNRESET ? 100 * 1000 : 500 * 1000);
+                        continue;
+                }
+                gone_since = 0;
                 if (r == -ESTALE) {
                         /* Too far behind: list again and go on from there, as a reflector does. */
                         _cleanup_(obj_freep) Obj *all = NULL;
@@ -1445,16 +1500,21 @@ static int cmd_explain(int argc, char **argv) {
         return r;
 }
 
-/* The endpoint agents are told must be reachable from them: a wildcard or loopback address
- * (the packaged default listen: tcp://0.0.0.0:7443 without advertise:) is not. */
-static void warn_local_endpoint(const char *endpoint) {
+/* The endpoint agents are told must be reachable from them. A wildcard address (the
+ * packaged default listen: tcp://0.0.0.0:7443 without advertise:) never is; a loopback one
+ * is for agents on the coordinator's own machine (a demo, a test, a single node), but never
+ * for a server that PXE-boots (for_pxe). */
+static void warn_local_endpoint(const char *endpoint, bool for_pxe) {
         if (!endpoint || !endpoint_is_local(endpoint))
                 return;
+        bool wildcard = endpoint_is_wildcard(endpoint);
+        if (!wildcard && !for_pxe)
+                return;
         fprintf(stderr,
-                "warning: the coordinator's agent endpoint %s is a wildcard or loopback "
-                "address that other hosts cannot use: set 'advertise: tcp://HOST:PORT' in "
-                "/etc/anvil/coordinator.yaml and run 'systemctl restart anvil-coordinator'\n",
-                endpoint);
+                "warning: the coordinator's agent endpoint %s is a %s address that other hosts "
+                "cannot use: set 'advertise: tcp://HOST:PORT' in /etc/anvil/coordinator.yaml and "
+                "run 'systemctl restart anvil-coordinator'\n",
+                endpoint, wildcard ? "wildcard" : "loopback");
 }
 
 static int cmd_version(int argc, char **argv) {
@@ -1495,7 +1555,7 @@ static int cmd_info(int argc, char **argv) {
         if (r < 0)
                 return r;
         const Obj *o = obj_map_get(resp, "object");
-        warn_local_endpoint(obj_get_str(o, "endpoint"));
+        warn_local_endpoint(obj_get_str(o, "endpoint"), false);
         r = print_structured(o);
         if (r != 0)
                 return r < 0 ? r : 0;
@@ -1634,7 +1694,7 @@ static int cmd_token(int argc, char **argv, const char *ttl, const char *labels,
                 const char *token = obj_get_str(resp, "text");
                 const Obj *info = obj_map_get(resp, "object");
                 if (agent_args || pxe)
-                        warn_local_endpoint(obj_get_str(info, "endpoint"));
+                        warn_local_endpoint(obj_get_str(info, "endpoint"), pxe);
                 printf("%s\n", strna(token));
                 if (agent_args)
                         printf("anvil-agent --coordinator %s --coordinator-key '%s' --token %s\n",
@@ -1981,7 +2041,8 @@ static const Command commands[] = {
          "prints for several objects) applies its items.\n\n"
          "Options:\n"
          "  -f, --filename FILE   a manifest, a directory of .yaml/.yml/.json files (in name\n"
-         "                        order, one apply each), or - for standard input\n"
+         "                        order, one apply each), or - for standard input;\n"
+         "                        several -f are applied in the order given\n"
          "      --wait            then wait until the applied objects are ready (clusters\n"
          "                        Ready, deployments and control planes with every machine\n"
          "                        ready), printing each machine's phase and current step\n"
@@ -2026,7 +2087,8 @@ static const Command commands[] = {
          "goes away once its controllers have removed them; objects it owns are deleted after\n"
          "it (garbage collection).\n\n"
          "Options:\n"
-         "  -f, --filename FILE   the objects of a manifest, in reverse order\n"
+         "  -f, --filename FILE   the objects of a manifest, in reverse order (several -f:\n"
+         "                        each file in the order given)\n"
          "  -l, --selector SEL    the objects of KIND matching a label selector\n"
          "      --all             every object of KIND in the namespace\n"
          "      --wait            wait until each object is gone (bounded by --timeout)\n"
@@ -2203,6 +2265,8 @@ int main(int argc, char **argv) {
                 {"version", no_argument, NULL, ARG_VERSION},
                 {},
         };
+        /* -f may be given several times: each is applied (or deleted) in order, as kubectl. */
+        _cleanup_strv_free_ char **files = NULL;
         const char *file = NULL, *ttl = NULL, *labels = NULL, *description = NULL;
         int64_t replicas = -1;
         bool agent_args = false, pxe = false, overwrite = false, want_help = false;
@@ -2230,7 +2294,9 @@ int main(int argc, char **argv) {
                         arg_output = optarg;
                         break;
                 case 'f':
-                        file = optarg;
+                        if (strv_extend(&files, optarg) < 0)
+                                return log_oom(), 1;
+                        file = files[0];
                         break;
                 case 'w':
                         arg_watch = true;
@@ -2373,12 +2439,24 @@ int main(int argc, char **argv) {
                                         "arguments\nRun 'anvilctl apply --help' for usage.\n");
                         return 1;
                 }
-                r = apply_path(file);
+                r = 0;
+                for (char **f = files; *f; f++) {
+                        int q = apply_path(*f);
+                        if (q < 0)
+                                r = q;
+                }
         } else if (streq(cmd, "get"))
                 r = cmd_get(n, rest);
         else if (streq(cmd, "describe"))
                 r = cmd_describe(n, rest);
-        else if (streq(cmd, "delete"))
+        else if (streq(cmd, "delete") && strv_length(files) > 1) {
+                r = 0;
+                for (char **f = files; *f; f++) {
+                        int q = cmd_delete(n, rest, *f);
+                        if (q < 0)
+                                r = q;
+                }
+        } else if (streq(cmd, "delete"))
                 r = cmd_delete(n, rest, file);
         else if (streq(cmd, "scale"))
                 r = cmd_scale(n, rest, replicas);

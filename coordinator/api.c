@@ -215,8 +215,24 @@ static int apply_one(Manager *m, const KindInfo *k, const Obj *doc_in, Problems 
         if (r < 0)
                 return r;
 
+        /* Events are the coordinator's record of what happened: nobody else writes them. */
+        if (streq(k->kind, "Event"))
+                return problems_add(p, doc_in->mark, "kind",
+                                    "Events are written by the coordinator, not applied") < 0
+                               ? -ENOMEM
+                               : -EINVAL;
         _cleanup_(obj_freep) Obj *live = NULL;
         r = name ? registry_get(m->reg, k, ns, name, &live) : -ENOENT;
+        if (r == -ENOENT && streq(k->kind, "Host"))
+                /* A Host is a server that proved its key with a token; apply may only change
+                 * an enrolled one (labels, spec.paused). */
+                return problems_add(p, mark_in_doc(doc_in, "metadata.name"), "metadata.name",
+                                    "no Host \"%s\": Hosts are created when a server enrolls "
+                                    "('anvilctl token create', then start its agent), not by "
+                                    "apply",
+                                    strna(name)) < 0
+                               ? -ENOMEM
+                               : -EINVAL;
         if (r == -ENOENT) {
                 r = apply_defaults(k, doc);
                 if (r < 0)
@@ -252,6 +268,18 @@ static int apply_one(Manager *m, const KindInfo *k, const Obj *doc_in, Problems 
         const char *last_json = meta_annotation(live, LAST_APPLIED_ANNOTATION);
         if (last_json && json_parse(last_json, strlen(last_json), &last) < 0)
                 last = NULL;
+        /* A manifest without labels or annotations removes only the ones it applied last
+         * time: keys set by `anvilctl label/annotate` or by controllers (a paused annotation)
+         * stay, as kubectl keeps them in the annotations map its own annotation holds open. */
+        static const char *const meta_maps[] = {"labels", "annotations"};
+        for (size_t i = 0; i < ELEMENTSOF(meta_maps); i++) {
+                const char *key = meta_maps[i];
+                Obj *dm = obj_map_get(doc, "metadata");
+                if (obj_is(dm, OBJ_MAP) && !obj_map_get(dm, key) &&
+                    obj_is(obj_get(obj_map_get(last, "metadata"), key), OBJ_MAP) &&
+                    (r = obj_map_set(dm, key, obj_new_map())) < 0)
+                        return r;
+        }
         _cleanup_(obj_freep) Obj *merged = obj_dup(live);
         if (!merged)
                 return -ENOMEM;
@@ -280,6 +308,19 @@ static int apply_one(Manager *m, const KindInfo *k, const Obj *doc_in, Problems 
                 return r;
 
         size_t before = p->n;
+        /* As the API server: an object on its way out takes no new finalizers (else nothing
+         * could ever be sure a deletion ends). */
+        const Obj *live_fin = obj_get(live, "metadata.finalizers");
+        if (obj_get_str(live, "metadata.deletionTimestamp"))
+                OBJ_LIST_FOREACH(f, obj_get(merged, "metadata.finalizers"), i) {
+                        bool had = false;
+                        OBJ_LIST_FOREACH(g, live_fin, j) had = had || obj_equal(f, g);
+                        if (!had && (r = problems_add(p, (ObjMark){0}, "metadata.finalizers",
+                                                      "no new finalizers can be added while "
+                                                      "the object is being deleted (%s)",
+                                                      strna(obj_str(f)))) < 0)
+                                return r;
+                }
         r = schema_check_immutable(kind_field_table(k, "spec"), obj_map_get(live, "spec"),
                                    obj_map_get(merged, "spec"), "spec", p);
         if (r >= 0 && k->validate_update)

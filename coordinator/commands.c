@@ -5,9 +5,8 @@
 #include "commands.h"
 #include "controllers/controllers.h"
 #include "fanout.h"
+#include "hostpool.h"
 #include "log.h"
-
-extern const KindInfo kind_host;
 
 typedef struct Command {
         char *id;
@@ -160,40 +159,14 @@ void commands_on_result(Commands *c, const char *host, const Obj *body) {
                 (void)manager_enqueue(c->m, k->kind, ns, name);
 }
 
-typedef struct PickCtx {
-        Manager *m;
-        const char *ns, *cluster, *exclude;
-        char *best;
-} PickCtx;
-
-static int pick_cb(Obj *host, void *userdata) {
-        PickCtx *p = userdata;
-        if (p->best)
-                return 0;
-        const Obj *machine = obj_get(host, "spec.machine");
-        if (!streq_ptr(obj_get_str(machine, "cluster"), p->cluster) ||
-            !streq_ptr(obj_get_str(machine, "namespace"), p->ns) ||
-            !streq_ptr(obj_get_str(machine, "role"), "control-plane"))
-                return 0;
-        if (p->exclude && streq_ptr(meta_name(host), p->exclude))
-                return 0;
-        if (!streq_ptr(obj_get_str(host, "status.phase"), "Provisioned") ||
-            !fanout_host_connected(p->m->fanout, meta_name(host)))
-                return 0;
-        p->best = strdup(meta_name(host));
-        return 0;
+static bool host_connected(const char *name, void *userdata) {
+        Manager *m = userdata;
+        return fanout_host_connected(m->fanout, name);
 }
 
 int pick_control_plane_host(Manager *m, const char *ns, const char *cluster,
                             const char *exclude_host, char **ret) {
-        PickCtx p = {.m = m, .ns = ns, .cluster = cluster, .exclude = exclude_host};
-        int r = registry_list(m->reg, &kind_host, NULL, pick_cb, &p);
-        if (r < 0) {
-                free(p.best);
-                return r;
-        }
-        if (!p.best)
-                return -ENOENT;
-        *ret = p.best;
-        return 0;
+        /* From the host pool: a walk of every Host in the store per join was the cost of a
+         * MachineDeployment's scale-up. */
+        return hostpool_control_plane(m->pool, ns, cluster, exclude_host, host_connected, m, ret);
 }

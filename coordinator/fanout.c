@@ -38,6 +38,8 @@ typedef struct HostLink {
         bool stored_connected; /* the Host's status.connected as loaded from the store */
         int srcfd;             /* the connection's fd, to cut a revoked host off */
         uint64_t peer_tag;     /* hash of that fd's peer address, to know it still is ours */
+        uint64_t changed_at;   /* when desired_gen last went up (committed), 0 = unknown */
+        bool counted_connected, counted_pending; /* what this link adds to the totals */
         /* The ROUTER lost the peer's route (EHOSTUNREACH on a send: its connection closed).
          * Not the same as not connected: the host stays "connected" until it has been silent
          * for the heartbeat grace, and is marked unreachable then, by the tick, as any
@@ -65,6 +67,8 @@ struct Fanout {
         RateLimit log_limit; /* lines about bad or unauthorised peer messages */
         PendingCut cuts[MAX_PENDING_CUTS];
         size_t n_cuts;
+        /* Kept exact at every change (link_count()), so reading them costs nothing. */
+        size_t n_hosts, n_connected, n_pending;
 };
 
 static int cmp_key(const void *a, const void *b) {
@@ -92,6 +96,22 @@ static HostLink *find_by_uuid(Fanout *f, const char *uuid) {
         return n ? *(HostLink **)n : NULL;
 }
 
+/* Brings the totals up to date with a link that may have changed: its host, its connection
+ * or its generations. Called after every such change. */
+static void link_count(Fanout *f, HostLink *l) {
+        bool connected = l->host && l->connected;
+        /* A revoked host is never sent anything again: not awaited. */
+        bool pending = l->host && !l->revoked && l->desired_gen > l->acked_gen;
+        if (connected != l->counted_connected) {
+                f->n_connected = connected ? f->n_connected + 1 : f->n_connected - 1;
+                l->counted_connected = connected;
+        }
+        if (pending != l->counted_pending) {
+                f->n_pending = pending ? f->n_pending + 1 : f->n_pending - 1;
+                l->counted_pending = pending;
+        }
+}
+
 /* Forgets the host of a link (deleted, or its name moved to another key): the key is
  * unknown from now on. */
 static void unlink_host(Fanout *f, HostLink *l) {
@@ -99,9 +119,12 @@ static void unlink_host(Fanout *f, HostLink *l) {
                 tdelete(l, &f->by_host, cmp_host);
         if (l->uuid)
                 tdelete(l, &f->by_uuid, cmp_uuid);
+        if (l->host)
+                f->n_hosts--;
         free(l->host);
         free(l->uuid);
         l->host = l->uuid = NULL;
+        link_count(f, l);
 }
 
 static HostLink *find_by_host(Fanout *f, const char *host) {
@@ -172,6 +195,7 @@ static void cut_link(Fanout *f, HostLink *l, const char *reason) {
         l->srcfd = -1;
         l->peer_tag = 0;
         l->connected = false;
+        link_count(f, l);
 }
 
 static void mark_dirty(Fanout *f, HostLink *l) {
@@ -219,9 +243,17 @@ int fanout_link_host(Fanout *f, const char *key, const char *host) {
         l->desired_gen = l->acked_gen = l->sent_gen = 0;
         l->retry_usec = l->sent_at = 0;
         l->revoked = false;
+        l->changed_at = 0;
         l->host = strdup(host);
-        if (!l->host || !tsearch(l, &f->by_host, cmp_host))
+        if (!l->host)
                 return -ENOMEM;
+        if (!tsearch(l, &f->by_host, cmp_host)) {
+                free(l->host);
+                l->host = NULL;
+                return -ENOMEM;
+        }
+        f->n_hosts++;
+        link_count(f, l);
         return 0;
 }
 
@@ -265,6 +297,7 @@ void fanout_host_heard(Fanout *f, const char *key) {
                 return;
         l->connected = true;
         l->last_seen = now_usec(CLOCK_MONOTONIC);
+        link_count(f, l);
 }
 
 KeyStatus fanout_key_status(Fanout *f, const char *key) {
@@ -291,7 +324,10 @@ uint64_t fanout_host_last_seen(Fanout *f, const char *host) {
 static void apply_host(Fanout *f, HostLink *l, const Obj *host) {
         int64_t og = 0;
         obj_get_int(host, "status.observedGeneration", &og);
-        l->desired_gen = meta_generation(host);
+        int64_t gen = meta_generation(host);
+        if (gen > l->desired_gen)
+                l->changed_at = now_usec(CLOCK_MONOTONIC);
+        l->desired_gen = gen;
         if (og > l->acked_gen)
                 l->acked_gen = og;
         bool revoked = streq_ptr(obj_get_str(host, "status.phase"), "Revoked");
@@ -301,6 +337,7 @@ static void apply_host(Fanout *f, HostLink *l, const Obj *host) {
         }
         if (l->connected && l->desired_gen > l->acked_gen && l->desired_gen != l->sent_gen)
                 mark_dirty(f, l);
+        link_count(f, l);
 }
 
 void fanout_host_changed(Fanout *f, const char *name, const Obj *host) {
@@ -326,32 +363,22 @@ void fanout_host_changed(Fanout *f, const char *name, const Obj *host) {
                 apply_host(f, l, host);
 }
 
-typedef struct LoadCtx {
-        Fanout *f;
-        int r;
-} LoadCtx;
-
-static int load_cb(Obj *host, void *userdata) {
-        LoadCtx *c = userdata;
+int fanout_load_host(Fanout *f, const Obj *host) {
         const char *key = obj_get_str(host, "status.agentKey");
         if (!key || !meta_name(host))
                 return 0;
-        int r = fanout_link_host(c->f, key, meta_name(host));
+        int r = fanout_link_host(f, key, meta_name(host));
         if (r >= 0)
-                r = fanout_link_uuid(c->f, key, obj_get_str(host, "status.facts.productUUID"));
+                r = fanout_link_uuid(f, key, obj_get_str(host, "status.facts.productUUID"));
         if (r < 0)
                 return r;
-        HostLink *l = find_by_key(c->f, key);
+        HostLink *l = find_by_key(f, key);
         /* Remembered so that a host which never comes back after a coordinator restart is
          * still marked unreachable, once the grace period has passed since the start. */
         l->stored_connected = obj_get_bool(host, "status.connected", false);
-        apply_host(c->f, l, host);
+        apply_host(f, l, host);
+        l->changed_at = 0; /* since before this coordinator started: unknown */
         return 0;
-}
-
-int fanout_load(Fanout *f) {
-        LoadCtx c = {f, 0};
-        return registry_list(f->m->reg, &kind_host, NULL, load_cb, &c);
 }
 
 /* ---- sending ---- */
@@ -653,6 +680,7 @@ static void dispatch(Fanout *f, HostLink *l, MsgType type, const Obj *body) {
                 l->rid_len = 0;
                 l->srcfd = -1;
                 l->peer_tag = 0;
+                link_count(f, l);
                 log_info("Agent of %s is stopping (%s): marking it disconnected.", l->host,
                          strna(obj_get_str(body, "reason")));
                 bool no = false;
@@ -698,7 +726,7 @@ static void dispatch(Fanout *f, HostLink *l, MsgType type, const Obj *body) {
 #endif
                 if (g > l->acked_gen && g <= l->desired_gen) {
                         l->acked_gen = g;
-                        metrics_ack(f->m->metrics, g, l->sent_at);
+                        metrics_ack(f->m->metrics, g, l->changed_at);
                         r = edit_host_status(f, l->host, edit_ack, body, NULL);
                 }
                 break;
@@ -733,6 +761,7 @@ static void dispatch(Fanout *f, HostLink *l, MsgType type, const Obj *body) {
         if (r < 0 && r != -ENOENT)
                 log_warning_errno(r, "Failed to record %s from %s: %m", msg_type_to_string(type),
                                   l->host);
+        link_count(f, l);
 }
 
 /* Logs, rate-limited, a message dropped from peer key at address. */
@@ -806,6 +835,7 @@ int fanout_on_router(void *zsock, void *userdata) {
                 log_dropped(f, key, address, "a message", err);
                 goto out;
         }
+        metrics_agent_message(f->m->metrics, type);
         const char *tname = msg_type_to_string(type);
         int srcfd = zmq_msg_get(&body, ZMQ_SRCFD);
         HostLink *l = find_by_key(f, key);
@@ -869,7 +899,6 @@ typedef struct TickCtx {
         uint64_t now;
         HostLink **lost;
         size_t n_lost, cap_lost;
-        size_t connected, pending;
 } TickCtx;
 
 static void tick_visit(const void *node, VISIT which, void *closure) {
@@ -879,9 +908,6 @@ static void tick_visit(const void *node, VISIT which, void *closure) {
         TickCtx *c = closure;
         if (!l->host)
                 return;
-        /* A revoked host is never sent anything again: not awaited. */
-        if (l->desired_gen > l->acked_gen && !l->revoked)
-                c->pending++;
         uint64_t grace = c->f->m->config.heartbeat_grace_usec;
         /* Connected in memory and silent for the grace period; or, after a restart of the
          * coordinator, stored as connected and not heard from within the startup grace
@@ -901,8 +927,6 @@ static void tick_visit(const void *node, VISIT which, void *closure) {
                 c->lost[c->n_lost++] = l;
                 return;
         }
-        if (l->connected)
-                c->connected++;
         if (l->connected && !l->unroutable && l->desired_gen > l->acked_gen &&
             (l->sent_gen != l->desired_gen || c->now >= l->sent_at + l->retry_usec))
                 mark_dirty(c->f, l);
@@ -917,6 +941,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
                 HostLink *l = c.lost[i];
                 l->connected = false;
                 l->stored_connected = false;
+                link_count(f, l);
                 LOG_FIELD_SCOPE(LOG_FIELD_HOST, l->host);
                 if (l->last_seen)
                         log_warning("Host %s has not been heard from for %llus: marking it "
@@ -933,8 +958,6 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
                         log_warning_errno(r, "Failed to mark %s unreachable: %m", l->host);
         }
         free(c.lost);
-        f->stats.connected = c.connected;
-        f->stats.pending_acks = c.pending;
         /* Anything marked dirty is sent by the commit step this iteration triggers. */
         sd_event_source_set_enabled(f->m->commit_source, SD_EVENT_ON);
         sd_event_source_set_time(s, usec + TICK_USEC);
@@ -981,15 +1004,9 @@ Fanout *fanout_free(Fanout *f) {
         return NULL;
 }
 
-static void count_visit(const void *node, VISIT which, void *closure) {
-        (void)node;
-        if (which == postorder || which == leaf)
-                (*(size_t *)closure)++;
-}
-
 void fanout_get_stats(Fanout *f, FanoutStats *ret) {
         *ret = f->stats;
-        size_t n = 0;
-        twalk_r(f->by_host, count_visit, &n);
-        ret->hosts = n;
+        ret->hosts = f->n_hosts;
+        ret->connected = f->n_connected;
+        ret->pending_acks = f->n_pending;
 }

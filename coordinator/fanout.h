@@ -25,8 +25,8 @@ int fanout_new(Manager *m, Fanout **ret);
 Fanout *fanout_free(Fanout *f);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Fanout *, fanout_free);
 
-/* Loads every Host from the store (at startup). */
-int fanout_load(Fanout *f);
+/* Loads a Host from the store (at startup). */
+int fanout_load_host(Fanout *f, const Obj *host);
 /* The agent ROUTER's message handler (a ZSourceHandler). */
 int fanout_on_router(void *zsock, void *userdata);
 /* Sends what the last commit calls for (called by the commit step, after the commit). */

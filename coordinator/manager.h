@@ -23,6 +23,7 @@
 #include "zsource.h"
 
 typedef struct Fanout Fanout;
+typedef struct HostPool HostPool;
 typedef struct Commands Commands;
 typedef struct Metrics Metrics;
 typedef struct WatchHub WatchHub;
@@ -69,6 +70,7 @@ typedef struct Manager {
         Registry *reg;
         Queue *queue;
         Fanout *fanout;
+        HostPool *pool; /* what controllers ask of all Hosts at once */
         Commands *commands;
         Metrics *metrics;
         WatchHub *watch; /* anvilctl get -w */

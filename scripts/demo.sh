@@ -104,7 +104,7 @@ if [ "$KEEP" = 1 ]; then
   echo "$WORK" >"$STATE_FILE"
   echo
   echo "demo: left running. Use it with:"
-  echo "  export ANVIL_SERVER=$ANVIL_SERVER"
-  echo "  $CTL get hosts"
+  echo "  export ANVIL_SERVER=$ANVIL_SERVER PATH=$(dirname "$CTL"):\$PATH"
+  echo "  anvilctl get hosts"
   echo "Logs are in $WORK (coordinator.log, agents/*/agent.log). Stop it with: $0 --down"
 fi

@@ -12,38 +12,51 @@
 #include <time.h>
 
 #include "controllers.h"
+#include "hostpool.h"
 #include "kubeadm.h"
 #include "log.h"
 #include "resource.h"
 
 extern const KindInfo kind_anvilmachine, kind_machine, kind_host, kind_secret;
 
-typedef struct Claim {
-        const Obj *selector;
-        const char *uid;       /* the Machine's */
-        Obj *mine;             /* a host already claimed by us (crash between writes) */
-        Obj *best;             /* first Available match by name */
-        size_t available;
-} Claim;
-
-static int find_host(Obj *host, void *userdata) {
-        Claim *c = userdata;
-        if (streq_ptr(obj_get_str(host, "spec.consumerRef.uid"), c->uid)) {
-                obj_free(c->mine);
-                c->mine = obj_dup(host);
-                return 0;
+/* The host to claim: one already claimed by this Machine (a crash between our writes), or
+ * the first claimable host by name matching selector. The host pool (hostpool.h) names the
+ * candidates from memory; each is read again from the store, which holds this batch's
+ * uncommitted claims too, and a candidate taken meanwhile is skipped. *ret_host NULL: none. */
+static int find_host(Manager *m, const Obj *selector, const char *uid, Obj **ret_host,
+                     bool *ret_mine, size_t *ret_available) {
+        for (unsigned attempt = 0; attempt < 256; attempt++) {
+                _cleanup_free_ char *mine = NULL, *best = NULL;
+                int r = hostpool_find(m->pool, selector, uid, &mine, &best, ret_available);
+                if (r < 0)
+                        return r;
+                _cleanup_(obj_freep) Obj *host = NULL;
+                if (mine) {
+                        r = registry_get(m->reg, &kind_host, NULL, mine, &host);
+                        if (r < 0 && r != -ENOENT)
+                                return r;
+                        if (host && streq_ptr(obj_get_str(host, "spec.consumerRef.uid"), uid)) {
+                                *ret_host = TAKE_PTR(host);
+                                *ret_mine = true;
+                                return 0;
+                        }
+                        host = obj_free(host);
+                }
+                if (!best) {
+                        *ret_host = NULL;
+                        return 0;
+                }
+                r = registry_get(m->reg, &kind_host, NULL, best, &host);
+                if (r < 0 && r != -ENOENT)
+                        return r;
+                if (host && host_claimable(host)) {
+                        *ret_host = TAKE_PTR(host);
+                        *ret_mine = false;
+                        return 0;
+                }
+                hostpool_claimed(m->pool, best); /* taken in this batch: look further */
         }
-        if (obj_get(host, "spec.consumerRef") || obj_get_bool(host, "spec.resetRequired", false) ||
-            obj_get_bool(host, "spec.paused", false))
-                return 0;
-        if (!streq_ptr(obj_get_str(host, "status.phase"), "Available"))
-                return 0;
-        c->available++;
-        if (label_selector_matches(c->selector, obj_get(host, "metadata.labels")) != 1)
-                return 0;
-        if (!c->best)
-                c->best = obj_dup(host);
-        return 0;
+        return -EBUSY;
 }
 
 static Obj *consumer_ref(const Obj *machine) {
@@ -315,13 +328,15 @@ int reconcile_anvilmachine(Manager *m, const char *ns, const char *name) {
                 }
         }
         if (!host) {
-                Claim c = {.selector = obj_get(am, "spec.hostSelector"), .uid = meta_uid(machine)};
-                r = registry_list(m->reg, &kind_host, NULL, find_host, &c);
-                _cleanup_(obj_freep) Obj *mine = c.mine, *best = c.best;
+                _cleanup_(obj_freep) Obj *best = NULL;
+                bool mine = false;
+                size_t available = 0;
+                r = find_host(m, obj_get(am, "spec.hostSelector"), meta_uid(machine), &best, &mine,
+                              &available);
                 if (r < 0)
                         return r;
-                if (mine)
-                        host = TAKE_PTR(mine);
+                if (best && mine)
+                        host = TAKE_PTR(best);
                 else if (best) {
                         if ((r = obj_set(best, "spec.consumerRef", consumer_ref(machine))) < 0 ||
                             (r = obj_set_str(best, "spec.action", "Idle")) < 0)
@@ -331,6 +346,7 @@ int reconcile_anvilmachine(Manager *m, const char *ns, const char *name) {
                                 return r; /* lost a race for it: retry, another host */
                         if (r < 0)
                                 return r;
+                        hostpool_claimed(m->pool, meta_name(best));
                         log_info("Machine %s claimed host %s.", meta_name(machine), meta_name(best));
                         manager_event(m, machine, "Normal", "HostClaimed", "Claimed host %s",
                                       meta_name(best));
@@ -339,11 +355,12 @@ int reconcile_anvilmachine(Manager *m, const char *ns, const char *name) {
                         _cleanup_free_ char *sel =
                                 label_selector_to_string(obj_get(am, "spec.hostSelector"));
                         condition_set(am, "HostClaimed", COND_FALSE, "WaitingForHost",
-                                      SEVERITY_WARNING, "no Available host matches %s (%zu available)",
-                                      isempty(sel) ? "(any)" : sel, c.available);
+                                      SEVERITY_WARNING,
+                                      "no Available host matches %s (%zu available)",
+                                      isempty(sel) ? "(any)" : sel, available);
                         condition_set(am, "Ready", COND_FALSE, "WaitingForHost", SEVERITY_WARNING,
                                       "no Available host matches %s (%zu available)",
-                                      isempty(sel) ? "(any)" : sel, c.available);
+                                      isempty(sel) ? "(any)" : sel, available);
                         if ((r = obj_set_bool(am, "status.ready", false)) < 0)
                                 return r;
                         r = patch_save(m->reg, orig, am);

@@ -156,14 +156,6 @@ static int enqueue_by_cluster(Obj *o, void *userdata) {
         return 0;
 }
 
-static int enqueue_waiting_anvilmachine(Obj *o, void *userdata) {
-        EnqueueCtx *c = userdata;
-        if (obj_get(o, "status.hostRef"))
-                return 0;
-        (void)manager_enqueue(c->m, "AnvilMachine", meta_namespace(o), meta_name(o));
-        return 0;
-}
-
 void controllers_map_change(Manager *m, const KindInfo *k, const Obj *obj) {
         const char *ns = meta_namespace(obj);
         const char *name = meta_name(obj);
@@ -178,6 +170,8 @@ void controllers_map_change(Manager *m, const KindInfo *k, const Obj *obj) {
         if (k == &kind_host) {
                 /* The Machine (and its AnvilMachine, same name) that claimed it. */
                 const Obj *consumer = obj_get(obj, "spec.consumerRef");
+                /* (A host that became free wakes the machines waiting for one: manager.c,
+                 * from the host pool.) */
                 if (consumer) {
                         enqueue_ref(m, consumer, "default");
                         const char *cname = obj_get_str(consumer, "name");
@@ -185,11 +179,6 @@ void controllers_map_change(Manager *m, const KindInfo *k, const Obj *obj) {
                         if (cname)
                                 (void)manager_enqueue(m, "AnvilMachine", cns ? cns : "default",
                                                       cname);
-                } else if (streq_ptr(obj_get_str(obj, "status.phase"), "Available")) {
-                        /* A free host: machines waiting for one may proceed. */
-                        EnqueueCtx c = {.m = m};
-                        (void)registry_list(m->reg, &kind_anvilmachine, NULL,
-                                            enqueue_waiting_anvilmachine, &c);
                 }
         } else if (k == &kind_machine) {
                 const char *cluster = obj_get_str(obj, "spec.clusterName");

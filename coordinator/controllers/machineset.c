@@ -73,6 +73,43 @@ static int get_template_spec(Manager *m, const KindInfo *k, const Obj *ref, cons
         return *ret ? 0 : -ENOMEM;
 }
 
+/* Cluster API (v1.4 on) propagates the template's labels and annotations to the set's
+ * existing Machines in place, without a rollout: a MachineHealthCheck selecting on a
+ * changed label covers them at once. A key that left the template stays on the Machines
+ * (nothing here records who set a key; upstream knows through server-side apply).
+ * Returns the number of machines updated, or -ESTALE when one changed meanwhile. */
+static int propagate_template_metadata(Manager *m, const Obj *ms, Obj *mine) {
+        const Obj *tl = obj_get(ms, "spec.template.metadata.labels");
+        const Obj *ta = obj_get(ms, "spec.template.metadata.annotations");
+        int updated = 0, r;
+        OBJ_LIST_FOREACH(mc, mine, i) {
+                bool changed = false;
+                OBJ_MAP_FOREACH(e, tl) {
+                        if (!obj_str(e->value) ||
+                            streq_ptr(meta_label(mc, e->key), obj_str(e->value)))
+                                continue;
+                        if ((r = meta_set_label(mc, e->key, obj_str(e->value))) < 0)
+                                return r;
+                        changed = true;
+                }
+                OBJ_MAP_FOREACH(e, ta) {
+                        if (!obj_str(e->value) ||
+                            streq_ptr(meta_annotation(mc, e->key), obj_str(e->value)))
+                                continue;
+                        if ((r = meta_set_annotation(mc, e->key, obj_str(e->value))) < 0)
+                                return r;
+                        changed = true;
+                }
+                if (!changed)
+                        continue;
+                r = registry_update(m->reg, mc);
+                if (r < 0)
+                        return r; /* -ESTALE: the next reconcile sees the new version */
+                updated++;
+        }
+        return updated;
+}
+
 int reconcile_machineset(Manager *m, const char *ns, const char *name) {
         _cleanup_(obj_freep) Obj *ms = NULL;
         int r = registry_get(m->reg, &kind_machineset, ns, name, &ms);
@@ -158,6 +195,15 @@ int reconcile_machineset(Manager *m, const char *ns, const char *name) {
         }
         obj_free(mine);
         mine = TAKE_PTR(kept);
+        r = propagate_template_metadata(m, ms, mine);
+        if (r == -ESTALE || r == -ENOENT)
+                return (int)REQUEUE_SOON;
+        if (r < 0)
+                return r;
+        if (r > 0)
+                log_info("MachineSet %s: template labels and annotations propagated to %d "
+                         "machine(s).",
+                         name, r);
 
         int64_t replicas = 1;
         obj_get_int(ms, "spec.replicas", &replicas);
@@ -174,26 +220,28 @@ int reconcile_machineset(Manager *m, const char *ns, const char *name) {
                 int ri = get_template_spec(m, &kind_anvilmachinetemplate,
                                            obj_get(tspec, "infrastructureRef"), ns, &infra);
                 if (r == -ENOENT || ri == -ENOENT) {
-                        condition_set(ms, "MachinesCreated", COND_FALSE, "TemplateNotFound",
-                                      SEVERITY_ERROR, "%s %s not found",
-                                      r == -ENOENT ? "KubeadmConfigTemplate" : "AnvilMachineTemplate",
-                                      strna(obj_get_str(tspec, r == -ENOENT
-                                                                       ? "bootstrap.configRef.name"
-                                                                       : "infrastructureRef.name")));
+                        condition_set(
+                                ms, "MachinesCreated", COND_FALSE, "TemplateNotFound",
+                                SEVERITY_ERROR, "%s %s not found",
+                                r == -ENOENT ? "KubeadmConfigTemplate" : "AnvilMachineTemplate",
+                                strna(obj_get_str(tspec, r == -ENOENT ? "bootstrap.configRef.name"
+                                                                      : "infrastructureRef.name")));
                 } else if (r < 0 || ri < 0)
                         return r < 0 ? r : ri;
                 else {
                         _cleanup_(obj_freep) Obj *labels =
-                                obj_dup(obj_get(ms, "spec.template.metadata.labels")) ?: obj_new_map();
+                                obj_dup(obj_get(ms, "spec.template.metadata.labels"))
+                                        ?: obj_new_map();
                         if (!labels || obj_map_set_str(labels, LABEL_SET_NAME, name) < 0)
                                 return -ENOMEM;
                         _cleanup_(obj_freep) Obj *mspec = obj_dup(tspec);
                         if (!mspec)
                                 return -ENOMEM;
                         for (int64_t i = (int64_t)live; i < replicas; i++) {
-                                r = create_machine_trio(m, ms, cluster_name, mspec, labels,
-                                                        obj_get(ms, "spec.template.metadata.annotations"),
-                                                        bootstrap, infra, NULL);
+                                r = create_machine_trio(
+                                        m, ms, cluster_name, mspec, labels,
+                                        obj_get(ms, "spec.template.metadata.annotations"),
+                                        bootstrap, infra, NULL);
                                 if (r < 0)
                                         return r;
                         }

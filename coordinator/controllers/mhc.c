@@ -309,8 +309,10 @@ int reconcile_mhc(Manager *m, const char *ns, const char *name) {
         if (allowed)
                 condition_set_true(mhc, "RemediationAllowed");
         else {
-                if (condition_is_true(mhc, "RemediationAllowed") ||
-                    !condition_get(mhc, "RemediationAllowed"))
+                /* Upstream's quirk kept: with no unhealthy machine below an unhealthyRange's
+                 * minimum the condition is False too, but nothing is being held back. */
+                if (unhealthy > 0 && (condition_is_true(mhc, "RemediationAllowed") ||
+                                      !condition_get(mhc, "RemediationAllowed")))
                         log_warning("MachineHealthCheck %s: %lld of %zu machines are unhealthy, "
                                     "more than %s allows: remediating none.",
                                     name, (long long)unhealthy, n, limit);

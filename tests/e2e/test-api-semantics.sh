@@ -118,6 +118,18 @@ g1=$(field kct capi-quickstart-md-0 'd["metadata"]["generation"]')
 anvilctl label kct capi-quickstart-md-0 team=platform >/dev/null
 assert_eq "$(field kct capi-quickstart-md-0 'd["metadata"]["generation"]')" "$g1" "generation after a label change"
 
+echo "== template labels and annotations reach existing machines in place, without a rollout"
+MDSEL=cluster.x-k8s.io/deployment-name=capi-quickstart-md-0
+anvil_wait 10 "machines of capi-quickstart-md-0" bash -c "[ -n \"\$($CTL get machines -l $MDSEL -o name)\" ]"
+sets_before=$(names ms -l $MDSEL)
+n_machines=$(names machines -l $MDSEL | wc -w)
+md_set capi-quickstart-md-0 't=d["spec"]["template"].setdefault("metadata",{}); t.setdefault("labels",{})["pool"]="blue"; t.setdefault("annotations",{})["note"]="n1"'
+propagated() { [ "$(names machines -l "$MDSEL,pool=blue" | wc -w)" -eq "$n_machines" ]; }
+anvil_wait 10 "pool=blue on all $n_machines machines" propagated
+m1=$(names machines -l $MDSEL | cut -d' ' -f1)
+assert_eq "$(field machine "$m1" 'd["metadata"]["annotations"]["note"]')" n1 "template annotation on a machine"
+assert_eq "$(names ms -l $MDSEL)" "$sets_before" "MachineSets after a template label change (no rollout)"
+
 echo "== finalizers hold a deleted object until they are removed"
 cat >"$WORK/held.yaml" <<'YAML'
 apiVersion: bootstrap.cluster.x-k8s.io/v1beta1
@@ -229,6 +241,83 @@ expect_fail 'invalid label key' anvilctl label amt sel-c "bad key=x"
 expect_fail 'invalid label value' anvilctl label amt sel-c "ok=has spaces"
 assert_eq "$(anvilctl annotate amt sel-c note=hello)" "anvilmachinetemplate.infrastructure.anvil.dev/sel-c annotated" "annotate"
 assert_eq "$(field amt sel-c 'd["metadata"]["annotations"]["note"]')" hello "annotation stored"
+
+echo "== a manifest without labels or annotations removes only what it applied"
+cat >"$WORK/mm.yaml" <<'YAML'
+apiVersion: infrastructure.anvil.dev/v1alpha1
+kind: AnvilMachineTemplate
+metadata:
+  name: mm
+  labels: {applied: "1"}
+  annotations: {applied-note: "1"}
+spec:
+  template:
+    spec: {}
+YAML
+anvilctl apply -f "$WORK/mm.yaml" >/dev/null
+anvilctl label amt mm byhand=yes >/dev/null
+anvilctl annotate amt mm cluster.x-k8s.io/paused=true >/dev/null
+sed -i '/labels:\|annotations:/d' "$WORK/mm.yaml"
+anvilctl apply -f "$WORK/mm.yaml" >/dev/null
+assert_eq "$(field amt mm 'sorted(d["metadata"].get("labels",{}))')" "['byhand']" "labels after a re-apply without labels"
+assert_eq "$(field amt mm '[k for k in sorted(d["metadata"]["annotations"]) if "last-applied" not in k]')" \
+  "['cluster.x-k8s.io/paused']" "annotations after a re-apply without annotations"
+
+echo "== several -f: each applied (and deleted) in order; a bad one fails the command"
+printf 'apiVersion: infrastructure.anvil.dev/v1alpha1\nkind: AnvilMachineTemplate\nmetadata: {name: f1}\nspec: {template: {spec: {}}}\n' >"$WORK/f1.yaml"
+printf 'apiVersion: infrastructure.anvil.dev/v1alpha1\nkind: AnvilMachineTemplate\nmetadata: {name: f2}\nspec: {template: {spec: {}}}\n' >"$WORK/f2.yaml"
+printf 'apiVersion: infrastructure.anvil.dev/v1alpha1\nkind: AnvilMachineTemplate\nmetadata: {name: f3}\nspec: {template: {nope: 1}}\n' >"$WORK/f3.yaml"
+expect_fail "f3.yaml:4:.*nope" anvilctl apply -f "$WORK/f1.yaml" -f "$WORK/f3.yaml" -f "$WORK/f2.yaml"
+assert_eq "$(names amt | tr ' ' '\n' | grep -c '^f[0-9]$')" 2 "templates from two good files of three"
+anvilctl delete -f "$WORK/f1.yaml" -f "$WORK/f2.yaml" >/dev/null
+expect_fail 'not found' anvilctl get amt f1
+expect_fail 'not found' anvilctl get amt f2
+
+echo "== what apply may not do: create a Host or an Event, two controllers, finalizers on the way out"
+printf 'apiVersion: infrastructure.anvil.dev/v1alpha1\nkind: Host\nmetadata:\n  name: forged\nspec: {}\n' >"$WORK/host.yaml"
+expect_fail 'host.yaml:4:.*Hosts are created when a server enrolls' anvilctl apply -f "$WORK/host.yaml"
+expect_fail 'not found' anvilctl get host forged
+printf 'apiVersion: v1\nkind: Event\nmetadata: {name: forged}\nreason: X\nmessage: forged\n' >"$WORK/event.yaml"
+expect_fail 'Events are written by the coordinator' anvilctl apply -f "$WORK/event.yaml"
+cat >"$WORK/owners.yaml" <<'YAML'
+apiVersion: infrastructure.anvil.dev/v1alpha1
+kind: AnvilMachineTemplate
+metadata:
+  name: owners
+  ownerReferences:
+  - {apiVersion: cluster.x-k8s.io/v1beta1, kind: Cluster, name: a, uid: 11111111-1111-4111-8111-111111111111, controller: true}
+  - {apiVersion: cluster.x-k8s.io/v1beta1, kind: Cluster, name: b, uid: 22222222-2222-4222-8222-222222222222, controller: true}
+spec: {template: {spec: {}}}
+YAML
+expect_fail 'owners.yaml:7:.*ownerReferences\[1\].controller.*only one reference' anvilctl apply -f "$WORK/owners.yaml"
+cat >"$WORK/fin.yaml" <<'YAML'
+apiVersion: infrastructure.anvil.dev/v1alpha1
+kind: AnvilMachineTemplate
+metadata:
+  name: fin
+  finalizers: [example.com/a]
+spec: {template: {spec: {}}}
+YAML
+anvilctl apply -f "$WORK/fin.yaml" >/dev/null
+anvilctl delete amt fin >/dev/null
+sed -i 's|\[example.com/a\]|[example.com/a, example.com/b]|' "$WORK/fin.yaml"
+expect_fail 'no new finalizers can be added while the object is being deleted' anvilctl apply -f "$WORK/fin.yaml"
+assert_eq "$(field amt fin 'd["metadata"]["finalizers"]')" "['example.com/a']" "finalizers of an object being deleted"
+sed -i 's|\[example.com/a, example.com/b\]|[]|' "$WORK/fin.yaml"
+anvilctl apply -f "$WORK/fin.yaml" >/dev/null
+expect_fail 'not found' anvilctl get amt fin
+
+echo "== a Cluster's references may not be removed"
+anvilctl get cluster capi-quickstart -o json | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+d.pop("status", None)
+for k in ("uid", "resourceVersion", "generation", "creationTimestamp", "finalizers", "ownerReferences"):
+    d["metadata"].pop(k, None)
+del d["spec"]["controlPlaneRef"]
+json.dump(d, open(sys.argv[1], "w"))' "$WORK/noref.json"
+expect_fail 'spec.controlPlaneRef: cannot be removed once set' anvilctl apply -f "$WORK/noref.json"
+field cluster capi-quickstart 'd["spec"]["controlPlaneRef"]["name"]' >/dev/null
 
 echo "== the paused annotation stops the controllers"
 sed 's/name: demo$/name: paused/; s/name: demo-/name: paused-/; s/clusterName: demo/clusterName: paused/; s/  namespace: default/  namespace: default\n  annotations: {cluster.x-k8s.io\/paused: "true"}/' \
