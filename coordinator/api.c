@@ -844,6 +844,16 @@ static int api_info(Manager *m, Obj *resp) {
         return r < 0 ? r : obj_map_set(resp, "object", TAKE_PTR(o));
 }
 
+/* A reply with the items of an internal list (tokens, revoked keys). */
+static int resp_list(Manager *m, int (*list)(Manager *m, Obj **ret), Obj *resp) {
+        _cleanup_(obj_freep) Obj *items = NULL;
+        int r = list(m, &items);
+        if (r < 0)
+                return r;
+        r = resp_ok(resp, NULL);
+        return r < 0 ? r : obj_map_set(resp, "items", TAKE_PTR(items));
+}
+
 static int api_token_create(Manager *m, const Obj *req, Obj *resp) {
         int64_t ttl = 24 * 3600, uses = 0;
         obj_get_int(req, "ttlSeconds", &ttl);
@@ -926,14 +936,8 @@ static int handle(Manager *m, const Obj *req, Obj *resp) {
         }
         if (streq(op, "token-create"))
                 return api_token_create(m, req, resp);
-        if (streq(op, "token-list")) {
-                _cleanup_(obj_freep) Obj *items = NULL;
-                r = token_list(m, &items);
-                if (r < 0)
-                        return r;
-                r = resp_ok(resp, NULL);
-                return r < 0 ? r : obj_map_set(resp, "items", TAKE_PTR(items));
-        }
+        if (streq(op, "token-list"))
+                return resp_list(m, token_list, resp);
         if (streq(op, "token-delete")) {
                 const char *id = obj_get_str(req, "name");
                 r = id ? token_delete(m, id) : -EINVAL;
@@ -957,6 +961,8 @@ static int handle(Manager *m, const Obj *req, Obj *resp) {
                 _cleanup_free_ char *msg = asprintf_safe("host/%s revoked", name);
                 return resp_ok(resp, msg);
         }
+        if (streq(op, "host-revoked"))
+                return resp_list(m, revoked_key_list, resp);
         if (streq(op, "kubeconfig")) {
                 _cleanup_free_ char *text = NULL, *err = NULL;
                 const char *name = obj_get_str(req, "name");

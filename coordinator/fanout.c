@@ -100,7 +100,8 @@ static HostLink *find_by_uuid(Fanout *f, const char *uuid) {
  * or its generations. Called after every such change. */
 static void link_count(Fanout *f, HostLink *l) {
         bool connected = l->host && l->connected;
-        bool pending = l->host && l->desired_gen > l->acked_gen;
+        /* A revoked host is never sent anything again: not awaited. */
+        bool pending = l->host && !l->revoked && l->desired_gen > l->acked_gen;
         if (connected != l->counted_connected) {
                 f->n_connected = connected ? f->n_connected + 1 : f->n_connected - 1;
                 l->counted_connected = connected;
@@ -672,10 +673,27 @@ static int edit_health(Obj *host, const Obj *body, void *userdata) {
 
 static void dispatch(Fanout *f, HostLink *l, MsgType type, const Obj *body) {
         int r = 0;
+        LOG_FIELD_SCOPE(LOG_FIELD_HOST, l->host);
+        if (type == MSG_BYE) {
+                /* A clean stop: disconnected now, not after the grace; nothing is sent to it
+                 * until it speaks again (its HELLO), and a machine that comes back with a
+                 * new key is not refused as connected. */
+                l->connected = false;
+                l->rid_len = 0;
+                l->srcfd = -1;
+                l->peer_tag = 0;
+                link_count(f, l);
+                log_info("Agent of %s is stopping (%s): marking it disconnected.", l->host,
+                         strna(obj_get_str(body, "reason")));
+                bool no = false;
+                r = edit_host_status(f, l->host, edit_connected, NULL, &no);
+                if (r < 0 && r != -ENOENT)
+                        log_warning_errno(r, "Failed to mark %s disconnected: %m", l->host);
+                return;
+        }
         bool was_connected = l->connected;
         l->connected = true;
         l->last_seen = now_usec(CLOCK_MONOTONIC);
-        LOG_FIELD_SCOPE(LOG_FIELD_HOST, l->host);
 
         switch (type) {
         case MSG_HELLO: {
