@@ -630,9 +630,9 @@ int enroll_handle(Manager *m, const char *enroll_key, const char *address, const
                 /* What the old key's agent reported is not this agent's. */
                 Obj *st = obj_map_get(host, "status");
                 static const char *const stale[] = {
-                        "agentState",     "agentAction",   "step",     "lastError",
-                        "health",         "providerID",    "nodeName", "nodeReady",
-                        "kubeletVersion", "nodeConditions"};
+                        "agentState", "agentAction",    "agentGeneration", "step",
+                        "lastError",  "health",         "providerID",      "nodeName",
+                        "nodeReady",  "kubeletVersion", "nodeConditions"};
                 for (size_t i = 0; i < ELEMENTSOF(stale); i++)
                         obj_map_del(st, stale[i]);
         } else {
