@@ -4,6 +4,7 @@
 #include "agent-config.h"
 #include "config.h"
 #include "fileio.h"
+#include "hostid.h"
 #include "keys.h"
 #include "log.h"
 #include "schema.h"
@@ -311,6 +312,30 @@ static int dup_list(char ***dst, char **src) {
         return 0;
 }
 
+/* The machine's identity in the file: a UUID and a DNS-1123 name (the Host, its node and its
+ * provider ID are named after them), refused with the file, line and field otherwise. */
+static int check_identity(const char *path, const Obj *file, char **ret_error) {
+        const Obj *u = obj_map_get(file, "product-uuid");
+        const Obj *h = obj_map_get(file, "hostname");
+        _cleanup_free_ char *lower = h && obj_str(h) ? strdup(obj_str(h)) : NULL;
+        for (char *p = lower; p && *p; p++)
+                *p = (char)tolower((unsigned char)*p);
+        if (u && obj_str(u) && !product_uuid_valid(obj_str(u), false)) {
+                *ret_error = asprintf_safe("%s:%u:%u: product-uuid: '%s' is not a UUID "
+                                           "(8-4-4-4-12 hex digits)\n",
+                                           path, u->mark.line, u->mark.column, obj_str(u));
+                return -EBADMSG;
+        }
+        if (h && obj_str(h) && !hostname_valid(lower)) {
+                *ret_error = asprintf_safe("%s:%u:%u: hostname: '%s' is not a valid DNS-1123 "
+                                           "subdomain (letters, digits, '-' and '.', as "
+                                           "Kubernetes node names)\n",
+                                           path, h->mark.line, h->mark.column, obj_str(h));
+                return -EBADMSG;
+        }
+        return 0;
+}
+
 /* environment: each item KEY=VALUE with a shell-usable KEY; reported as FILE:LINE:COLUMN
  * like the schema's problems (a list item's check needs its own mark). */
 static int check_environment(const char *path, const Obj *file, char **ret_error) {
@@ -351,6 +376,8 @@ int agent_config_load(const AgentConfigSource *src, AgentConfig *ret, char **ret
                 *ret_error = asprintf_safe("cannot read %s: %s", src->path, strerror(-r));
                 return r;
         }
+        if (file && (r = check_identity(src->path, file, ret_error)) < 0)
+                return r;
         if (file && (r = check_environment(src->path, file, ret_error)) < 0)
                 return r;
         if (file && (r = agent_config_apply_yaml(&c, file)) < 0)

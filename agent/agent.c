@@ -25,6 +25,7 @@
 #include "facts.h"
 #include "fileio.h"
 #include "health.h"
+#include "hostid.h"
 #include "json.h"
 #include "keys.h"
 #include "link.h"
@@ -41,6 +42,7 @@
 #define ENROLL_RETRY_MIN    (5 * USEC_PER_SEC)
 #define ENROLL_RETRY_MAX    (300 * USEC_PER_SEC)
 #define ENROLL_ANSWER_USEC  (30 * USEC_PER_SEC) /* no ENROLLED/REFUSED by then: ask again */
+#define BYE_LINGER_MSEC     500                 /* how long stopping waits for BYE to leave */
 #define RESYNC_SOON_USEC    (1 * USEC_PER_SEC)  /* a dropped message: HELLO again this soon */
 
 typedef enum StepKind {
@@ -189,6 +191,13 @@ static void schedule_resync(Agent *a);
  * message (see docs/protocol.md): everything the agent says is restated by HELLO, which is
  * sent on every new connection and, after a drop, at the next heartbeat. */
 static int send_msg(Agent *a, MsgType t, Obj *body) {
+        /* The enrollment connection carries ENROLL and nothing else (the coordinator drops
+         * anything more): what a host says waits until it is enrolled, and HELLO restates
+         * it then. */
+        if (a->enrolling && t != MSG_ENROLL) {
+                log_debug("Not sending %s: not enrolled.", msg_type_to_string(t));
+                return -ENOTCONN;
+        }
         int r = a->link ? link_send(a->link, t, body) : -ENOTCONN;
         if (r < 0) {
                 log_debug_errno(r, "Could not queue %s, it is restated later: %m",
@@ -1591,10 +1600,16 @@ static void send_enroll(Agent *a) {
                 log_error_errno(r, "Failed to make the proof of this host's key: %m");
                 return;
         }
+        /* The disk is the truth about the machine: a Host deleted while it held a machine
+         * (or whose reset failed) comes back needing a reset, not as a clean host. */
+        bool needs_reset = !streq(plan_state(a), "Idle") || kubeadm_touched(a);
+        if (needs_reset && obj_map_set_bool(b, "needsReset", true) < 0)
+                return;
         char fp[64];
         key_fingerprint(a->keys.public_z85, fp, sizeof(fp));
-        log_info("Enrolling with the coordinator (product UUID %s, key %s).",
-                 strna(obj_get_str(a->facts, "productUUID")), fp);
+        log_info("Enrolling with the coordinator (product UUID %s, key %s%s).",
+                 strna(obj_get_str(a->facts, "productUUID")), fp,
+                 needs_reset ? "; this host needs a reset first" : "");
         /* If neither ENROLLED nor REFUSED comes back (lost, or our send was dropped), ask
          * again: enrolling twice is answered, not applied, twice. */
         arm_enroll_timer(a, send_msg(a, MSG_ENROLL, b) < 0 ? RESYNC_SOON_USEC : ENROLL_ANSWER_USEC);
@@ -1867,6 +1882,14 @@ static void on_health_changed(Health *h, void *userdata) {
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Agent *a = userdata;
         log_info("Received %s, stopping.", strsignal((int)si->ssi_signo));
+        /* Say goodbye, so that the coordinator stops counting on this host at once rather
+         * than after the heartbeat grace (a crash still takes the grace). */
+        if (!a->enrolling && a->link && link_connected(a->link)) {
+                _cleanup_(obj_freep) Obj *b = obj_new_map();
+                if (b && obj_map_set_str(b, "reason", "Stopping") >= 0 &&
+                    link_send_last(a->link, MSG_BYE, b, BYE_LINGER_MSEC) >= 0)
+                        log_debug("Told the coordinator this host is stopping.");
+        }
         (void)sd_notify(false, "STOPPING=1");
         set_activity(a, "stopping");
         return sd_event_exit(sd_event_source_get_event(s), 0);
@@ -2086,6 +2109,15 @@ int agent_new(AgentConfig *config, AgentConfigSource *src, Agent **ret) {
                 return log_oom();
         bool created;
         r = keypair_load_or_create(key_path, &a->keys, &created);
+        if (r == -EPERM) {
+                mode_t mode = 0;
+                (void)key_file_check(key_path, &mode);
+                return log_error_errno(r,
+                                       "Key file %s has mode %04o: group or others may read "
+                                       "it. Refusing to use an unprotected private key; fix "
+                                       "with: chmod 600 %s",
+                                       key_path, (unsigned)mode, key_path);
+        }
         if (r < 0)
                 return log_error_errno(r, "Failed to load the agent key %s: %m", key_path);
         if (created)
@@ -2108,6 +2140,23 @@ int agent_new(AgentConfig *config, AgentConfigSource *src, Agent **ret) {
                                           "data).");
         if (r < 0)
                 return log_error_errno(r, "Failed to collect hardware facts: %m");
+        /* Configured values were checked with the configuration; these come from the
+         * machine (DMI, gethostname()), and name the Host and its node. */
+        const char *uuid = obj_get_str(a->facts, "productUUID");
+        if (!product_uuid_valid(uuid, true))
+                return log_error_errno(-EINVAL,
+                                       "The product UUID '%s' (from "
+                                       "/sys/class/dmi/id/product_uuid) is not a UUID: set "
+                                       "product-uuid in the configuration or --product-uuid.",
+                                       strna(uuid));
+        const char *hn = obj_get_str(a->facts, "hostname");
+        if (!hostname_valid(hn))
+                return log_error_errno(-EINVAL,
+                                       "The host name '%s' is not a valid DNS-1123 subdomain "
+                                       "(lowercase letters, digits, '-' and '.', as Kubernetes "
+                                       "node names): set hostname in the configuration or "
+                                       "--hostname.",
+                                       strna(hn));
         log_field_set(LOG_FIELD_HOST, obj_get_str(a->state, "host"));
         set_log_context(a);
 

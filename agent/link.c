@@ -210,6 +210,12 @@ int link_send(Link *l, MsgType type, const Obj *body) {
         return r;
 }
 
+int link_send_last(Link *l, MsgType type, const Obj *body, int linger_ms) {
+        if (zmq_setsockopt(l->sock, ZMQ_LINGER, &linger_ms, sizeof(linger_ms)) < 0)
+                return negative_errno();
+        return link_send(l, type, body);
+}
+
 bool link_connected(Link *l) {
         return l->connected;
 }

@@ -40,3 +40,6 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Link *, link_free);
 /* Queues a message; -EAGAIN when the queue is full (the caller's state is resent later). */
 int link_send(Link *l, MsgType type, const Obj *body);
 bool link_connected(Link *l);
+/* Queues a last message and lets it leave when the link is freed: the socket lingers up to
+ * linger_ms for it (it lingers 0 otherwise). */
+int link_send_last(Link *l, MsgType type, const Obj *body, int linger_ms);

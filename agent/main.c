@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* anvil-agent: read configuration (file, kernel command line, flags), run the Agent. */
+#include <ctype.h>
 #include <getopt.h>
 #include <sodium.h>
 
@@ -7,6 +8,7 @@
 #include "agent.h"
 #include "config.h"
 #include "fileio.h"
+#include "hostid.h"
 #include "log.h"
 #include "schema.h"
 
@@ -38,6 +40,18 @@ static int set(char **dst, const char *v) {
         free(*dst);
         *dst = strdup(v);
         return *dst ? 0 : -ENOMEM;
+}
+
+/* Host names are compared in lowercase (the agent reports them so, as kubelet names nodes). */
+static bool hostname_ok(const char *s) {
+        char buf[256];
+        if (strlen(s) >= sizeof(buf))
+                return false;
+        size_t i = 0;
+        for (; s[i]; i++)
+                buf[i] = (char)tolower((unsigned char)s[i]);
+        buf[i] = 0;
+        return hostname_valid(buf);
 }
 
 int main(int argc, char **argv) {
@@ -100,9 +114,24 @@ int main(int argc, char **argv) {
                         r = set(&src.flags.state_dir, optarg);
                         break;
                 case ARG_UUID:
+                        if (!product_uuid_valid(optarg, false)) {
+                                fprintf(stderr,
+                                        "anvil-agent: --product-uuid: '%s' is not a UUID "
+                                        "(8-4-4-4-12 hex digits)\n",
+                                        optarg);
+                                return 2;
+                        }
                         r = set(&src.flags.product_uuid, optarg);
                         break;
                 case ARG_HOSTNAME:
+                        if (!hostname_ok(optarg)) {
+                                fprintf(stderr,
+                                        "anvil-agent: --hostname: '%s' is not a valid DNS-1123 "
+                                        "subdomain (letters, digits, '-' and '.', as Kubernetes "
+                                        "node names)\n",
+                                        optarg);
+                                return 2;
+                        }
                         r = set(&src.flags.hostname, optarg);
                         break;
                 case ARG_ROOT:

@@ -67,10 +67,22 @@ int keypair_parse(const char *text, size_t size, KeyPair *ret) {
         return 0;
 }
 
+int key_file_check(const char *path, mode_t *ret_mode) {
+        struct stat st;
+        if (stat(path, &st) < 0)
+                return negative_errno();
+        if (ret_mode)
+                *ret_mode = st.st_mode & 07777;
+        return (st.st_mode & 077) ? -EPERM : 0;
+}
+
 int keypair_load(const char *path, KeyPair *ret) {
         _cleanup_free_ char *text = NULL;
         size_t size;
-        int r = read_file_bounded(path, KEY_FILE_MAX, &text, &size);
+        int r = key_file_check(path, NULL);
+        if (r < 0)
+                return r;
+        r = read_file_bounded(path, KEY_FILE_MAX, &text, &size);
         if (r < 0)
                 return r;
         r = keypair_parse(text, size, ret);
@@ -200,7 +212,10 @@ int seal_open(const KeyPair *kp, const char *b64, void **ret, size_t *ret_size) 
 int data_key_load_or_create(const char *path, uint8_t key[DATA_KEY_LEN]) {
         _cleanup_free_ char *text = NULL;
         size_t size;
-        int r = read_file_bounded(path, 256, &text, &size);
+        int r = key_file_check(path, NULL);
+        if (r == -EPERM)
+                return r;
+        r = read_file_bounded(path, 256, &text, &size);
         if (r == -ENOENT) {
                 uint8_t k[DATA_KEY_LEN];
                 char hex[DATA_KEY_LEN * 2 + 2];

@@ -30,6 +30,13 @@ typedef struct KeyPair {
  * distribution. -EBADMSG if the file exists but is malformed (nothing is overwritten).
  */
 int keypair_load_or_create(const char *path, KeyPair *ret, bool *ret_created);
+/*
+ * Secret key files must be private to their owner, as ssh insists for its private keys: a
+ * file group or others may access was exposed, and using it silently would hide that.
+ * keypair_load(), keypair_load_or_create() and data_key_load_or_create() return -EPERM for
+ * such a file (nothing is read); key_file_check() says so too, with the file's mode.
+ */
+int key_file_check(const char *path, mode_t *ret_mode);
 int keypair_load(const char *path, KeyPair *ret);
 /* Parses the text of a key file: -EBADMSG unless both keys are valid and belong together. */
 int keypair_parse(const char *text, size_t size, KeyPair *ret);

@@ -196,6 +196,9 @@ static const SchemaField host_status[] = {
         {"agentState", ST_STRING,
          .doc = "Idle, Provisioning, Provisioned, Upgrading, Failed or Deprovisioning"},
         {"agentAction", ST_STRING, .doc = "the action of the plan the agent is running"},
+        {"agentGeneration", ST_INT,
+         .doc = "the desired generation agentState and agentAction are about (an ACK may "
+                "arrive before the state of the plan it started)"},
         {"nodeConditions", ST_LIST, .item = ST_OBJECT,
          .doc = "the Node's conditions as the agent last read them"},
         {"conditions", ST_LIST, .item = ST_OBJECT, .fields = condition_fields, .doc = "Connected"},

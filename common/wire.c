@@ -53,6 +53,9 @@ static const SchemaField enroll_fields[] = {
         {"agentKey", ST_STRING, SF_REQUIRED, .max = KEY_Z85_LEN, .check = check_curve_key},
         {"proof", ST_STRING, SF_REQUIRED | SF_NONEMPTY, .max = KEY_PROOF_MAX},
         {"facts", ST_OBJECT, SF_REQUIRED, .fields = wire_facts_fields},
+        /* The machine still holds what a Machine left (kubeadm's files, or a plan that did
+         * not end in a reset): its Host must be reset before it is handed out. */
+        {"needsReset", ST_BOOL},
         SCHEMA_END,
 };
 
@@ -145,6 +148,14 @@ static const SchemaField result_fields[] = {
         SCHEMA_END,
 };
 
+/* The agent is stopping (SIGTERM): the coordinator marks it disconnected at once instead of
+ * after the heartbeat grace. */
+static const char *const bye_reasons[] = {"Stopping", NULL};
+static const SchemaField bye_fields[] = {
+        {"reason", ST_STRING, SF_REQUIRED, .values = bye_reasons},
+        SCHEMA_END,
+};
+
 static const SchemaField enrolled_fields[] = {
         {"host", ST_STRING, SF_REQUIRED, .max = WIRE_MAX_NAME},
         SCHEMA_END,
@@ -203,9 +214,9 @@ static const SchemaField revoked_fields[] = {
 };
 
 static const char *const api_ops[] = {
-        "apply",      "get",   "delete",       "describe",   "scale",        "label",
-        "annotate",   "info",  "token-create", "token-list", "token-delete", "host-revoke",
-        "kubeconfig", "watch", "version",      NULL,
+        "apply",      "get",   "delete",       "describe",     "scale",        "label",
+        "annotate",   "info",  "token-create", "token-list",   "token-delete", "host-revoke",
+        "kubeconfig", "watch", "version",      "host-revoked", NULL,
 };
 
 static const SchemaField api_request_fields[] = {
@@ -258,6 +269,7 @@ static const struct {
         [MSG_REPORT] = {"REPORT", CHANNEL_AGENT_TO_COORDINATOR, report_fields},
         [MSG_HEARTBEAT] = {"HEARTBEAT", CHANNEL_AGENT_TO_COORDINATOR, heartbeat_fields},
         [MSG_RESULT] = {"RESULT", CHANNEL_AGENT_TO_COORDINATOR, result_fields},
+        [MSG_BYE] = {"BYE", CHANNEL_AGENT_TO_COORDINATOR, bye_fields},
         [MSG_ENROLLED] = {"ENROLLED", CHANNEL_COORDINATOR_TO_AGENT, enrolled_fields},
         [MSG_REFUSED] = {"REFUSED", CHANNEL_COORDINATOR_TO_AGENT, refused_fields},
         [MSG_DESIRED] = {"DESIRED", CHANNEL_COORDINATOR_TO_AGENT, desired_fields},

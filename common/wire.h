@@ -33,6 +33,7 @@ typedef enum MsgType {
         MSG_REPORT,
         MSG_HEARTBEAT,
         MSG_RESULT,
+        MSG_BYE,
         /* coordinator -> agent */
         MSG_ENROLLED,
         MSG_REFUSED,

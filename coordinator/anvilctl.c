@@ -1532,6 +1532,18 @@ static int cmd_version(int argc, char **argv) {
         return 0;
 }
 
+/* o as JSON or YAML when -o asks for it: 1 if printed, 0 if a table is wanted. */
+static int print_structured(const Obj *o) {
+        if (!output_is("json") && !output_is("yaml"))
+                return 0;
+        _cleanup_free_ char *text = NULL;
+        int r = output_is("json") ? json_emit(o, true, &text) : yaml_emit(o, &text);
+        if (r < 0)
+                return r;
+        printf("%s%s", text, output_is("json") ? "\n" : "");
+        return 1;
+}
+
 static int cmd_info(int argc, char **argv) {
         int r = refuse_extra("info", argc, argv, 0);
         if (r < 0 || (r = output_allowed("info", (const char *const[]){"json", "yaml", NULL})) < 0)
@@ -1544,14 +1556,9 @@ static int cmd_info(int argc, char **argv) {
                 return r;
         const Obj *o = obj_map_get(resp, "object");
         warn_local_endpoint(obj_get_str(o, "endpoint"), false);
-        if (arg_output) {
-                _cleanup_free_ char *text = NULL;
-                r = streq(arg_output, "json") ? json_emit(o, true, &text) : yaml_emit(o, &text);
-                if (r < 0)
-                        return r;
-                printf("%s%s", text, streq(arg_output, "json") ? "\n" : "");
-                return 0;
-        }
+        r = print_structured(o);
+        if (r != 0)
+                return r < 0 ? r : 0;
         printf("Coordinator:     %s\n", strna(obj_get_str(o, "endpoint")));
         printf("Public key:      %s\n", strna(obj_get_str(o, "publicKey")));
         printf("Key fingerprint: %s\n", strna(obj_get_str(o, "fingerprint")));
@@ -1809,7 +1816,42 @@ static int cmd_host(int argc, char **argv) {
         }
         if (argc == 2 && streq(argv[0], "delete"))
                 return cmd_delete_one(kind_resolve("host"), argv[1]);
-        fprintf(stderr, "Usage: anvilctl host revoke NAME | anvilctl host delete NAME\n");
+        if (argc >= 1 && streq(argv[0], "revoked")) {
+                /* The keys refused for good: they outlive their Hosts. */
+                if ((r = refuse_extra("host revoked", argc, argv, 1)) < 0 ||
+                    (r = output_allowed("host revoked",
+                                        (const char *const[]){"json", "yaml", NULL})) < 0)
+                        return r;
+                _cleanup_(obj_freep) Obj *req = request("host-revoked"), *resp = NULL;
+                if (!req)
+                        return log_oom();
+                r = call_ok(req, &resp);
+                if (r < 0)
+                        return r;
+                Obj *items = obj_map_get(resp, "items");
+                OBJ_LIST_FOREACH(t, items, i)
+                obj_map_del(t, "key");
+                r = print_structured(items);
+                if (r != 0)
+                        return r < 0 ? r : 0;
+                if (obj_len(items) == 0) {
+                        fprintf(stderr, "No revoked keys.\n");
+                        return 0;
+                }
+                printf("%-40s %-20s %-36s %s\n", "FINGERPRINT", "HOST", "PRODUCT-UUID", "REVOKED");
+                OBJ_LIST_FOREACH(t, items, i) {
+                        int64_t at = 0;
+                        char ts[32] = "?";
+                        if (obj_get_int(t, "revokedAt", &at))
+                                format_rfc3339(at, ts);
+                        printf("%-40s %-20s %-36s %s\n", strna(obj_get_str(t, "fingerprint")),
+                               strna(obj_get_str(t, "host")), strna(obj_get_str(t, "productUUID")),
+                               ts);
+                }
+                return 0;
+        }
+        fprintf(stderr, "Usage: anvilctl host revoke NAME | host delete NAME [--force] | host "
+                        "revoked [-o json|yaml]\n");
         return -EINVAL;
 }
 
@@ -2097,11 +2139,15 @@ static const Command commands[] = {
          "The endpoint printed by --agent-args and --pxe is the coordinator's advertise:\n"
          "setting; a warning says when it is a wildcard or loopback address.\n\n"
          "A host enrolling with the token gets the token's labels.\n"},
-        {"host", "host revoke|delete NAME [--force]", "cut a host off, or forget it",
-         "  host revoke NAME   refuse the host's key from now on (its Host stays, Revoked)\n"
+        {"host", "host revoke|delete NAME [--force] | host revoked", "cut a host off, or forget it",
+         "  host revoke NAME   refuse the host's key from now on (its Host stays, Revoked);\n"
+         "                     the key stays refused after the host is deleted\n"
          "  host delete NAME   remove the Host object; refused while a machine claims the\n"
          "                     host unless --force (delete the machine instead: its host\n"
-         "                     is reset and released)\n"},
+         "                     is reset and released)\n"
+         "  host revoked       the revoked keys: fingerprint, host, product UUID, when\n\n"
+         "A machine whose key was revoked enrolls again only with a new key and a token\n"
+         "created after the revocation.\n"},
         {"info", "info [-o json|yaml]", "the coordinator's endpoint, key and counts", ""},
         {"version", "version [--client]", "client and server versions",
          "Options:\n"

@@ -372,6 +372,41 @@ static int check_skew(Manager *m, const KindInfo *k, const Obj *doc_in, const Ob
 
 /* Adds the problems doc got (those after the first `before` of p) to lines, and remembers
  * the first failure and its document. Returns r, or the error adding them. */
+/* "FILE:LINE:COLUMN: …" lines in the order of the file (pass 1 and pass 2 found them
+ * separately); a line of another shape (the "more problems" line) stays last. */
+typedef struct ProblemLine {
+        unsigned line, column;
+        size_t index;
+        Obj *text;
+} ProblemLine;
+
+static int cmp_problem_line(const void *a, const void *b) {
+        const ProblemLine *x = a, *y = b;
+        if (x->line != y->line)
+                return x->line < y->line ? -1 : 1;
+        if (x->column != y->column)
+                return x->column < y->column ? -1 : 1;
+        return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static void sort_problem_lines(const char *file, Obj *lines) {
+        size_t n = obj_len(lines), prefix = strlen(file) + 1;
+        if (n < 2 || !obj_is(lines, OBJ_LIST))
+                return;
+        _cleanup_free_ ProblemLine *v = calloc(n, sizeof(ProblemLine));
+        if (!v)
+                return; /* unsorted is still correct */
+        for (size_t i = 0; i < n; i++) {
+                const char *t = obj_str(lines->list.items[i]);
+                v[i] = (ProblemLine){UINT_MAX, UINT_MAX, i, lines->list.items[i]};
+                if (t && strlen(t) > prefix && startswith(t, file) && t[prefix - 1] == ':')
+                        (void)sscanf(t + prefix, "%u:%u:", &v[i].line, &v[i].column);
+        }
+        qsort(v, n, sizeof(ProblemLine), cmp_problem_line);
+        for (size_t i = 0; i < n; i++)
+                lines->list.items[i] = v[i].text;
+}
+
 static int note_result(Obj *lines, const char *file, const Obj *doc, const Problems *p,
                        size_t before, int r, int *failed, char **fail_label) {
         if (p->n > before) {
@@ -505,6 +540,8 @@ int api_apply_in(Manager *m, const char *file, const char *content, const char *
                 _cleanup_free_ char *label = doc_label(doc);
                 if (p.n > 0 && (r = add_problem_lines(lines, file, label, &p)) < 0)
                         break;
+                if (p.n > 0)
+                        kinds[i] = NULL; /* not checked against the store (pass 2) */
         }
         /* The same object twice in one apply is almost always a copy-paste error. */
         for (size_t i = 0; r >= 0 && obj_len(lines) == 0 && i < obj_len(docs); i++)
@@ -522,16 +559,15 @@ int api_apply_in(Manager *m, const char *file, const char *content, const char *
                                 r = line ? append_problem_line(lines, line) : -ENOMEM;
                         }
                 }
-        if (r < 0 || obj_len(lines) > 0) {
+        if (r < 0) {
                 free(kinds);
-                if (r < 0)
-                        return r;
-                r = resp_fail(resp, "Invalid", "%s: %zu problem%s, nothing applied", file,
-                              obj_len(lines), obj_len(lines) == 1 ? "" : "s");
-                if (r >= 0)
-                        r = obj_map_set(resp, "problems", TAKE_PTR(lines));
                 return r;
         }
+        /* With problems already, pass 2 still checks the valid documents against the store
+         * (immutable fields, update rules, skew), in a group that is always rolled back: the
+         * operator gets every problem of the file at once, not a second round after fixing
+         * the first. */
+        bool dry = obj_len(lines) > 0;
 
         /* Pass 2: all documents or none. */
         r = store_group_begin(m->store);
@@ -548,6 +584,11 @@ int api_apply_in(Manager *m, const char *file, const char *content, const char *
         OBJ_LIST_FOREACH(doc, docs, i) {
                 if (failed == -ENOMEM)
                         break;
+                if (!kinds[i]) { /* refused in pass 1 */
+                        if (obj_list_append(befores, obj_new_null()) < 0)
+                                failed = -ENOMEM;
+                        continue;
+                }
                 const char *action = NULL;
                 _cleanup_free_ char *generated = NULL;
                 size_t before = p.n;
@@ -573,7 +614,7 @@ int api_apply_in(Manager *m, const char *file, const char *content, const char *
         bool applied = failed == 0;
         OBJ_LIST_FOREACH(doc, docs, i) {
                 const Obj *was = obj_list_get(befores, i);
-                if (!applied || !obj_is(was, OBJ_MAP))
+                if (!applied || !kinds[i] || !obj_is(was, OBJ_MAP))
                         continue;
                 size_t before = p.n;
                 r = check_skew(m, kinds[i], doc, was, &p);
@@ -581,7 +622,15 @@ int api_apply_in(Manager *m, const char *file, const char *content, const char *
                         break;
         }
         free(kinds);
-        (void)store_group_end(m->store, failed == 0);
+        (void)store_group_end(m->store, failed == 0 && !dry);
+        if (dry && failed != -ENOMEM) {
+                sort_problem_lines(file, lines);
+                r = resp_fail(resp, "Invalid", "%s: %zu problem%s, nothing applied", file,
+                              obj_len(lines), obj_len(lines) == 1 ? "" : "s");
+                if (r >= 0)
+                        r = obj_map_set(resp, "problems", TAKE_PTR(lines));
+                return r;
+        }
         if (failed) {
                 if (failed == -ENOMEM)
                         return failed;
@@ -844,6 +893,16 @@ static int api_info(Manager *m, Obj *resp) {
         return r < 0 ? r : obj_map_set(resp, "object", TAKE_PTR(o));
 }
 
+/* A reply with the items of an internal list (tokens, revoked keys). */
+static int resp_list(Manager *m, int (*list)(Manager *m, Obj **ret), Obj *resp) {
+        _cleanup_(obj_freep) Obj *items = NULL;
+        int r = list(m, &items);
+        if (r < 0)
+                return r;
+        r = resp_ok(resp, NULL);
+        return r < 0 ? r : obj_map_set(resp, "items", TAKE_PTR(items));
+}
+
 static int api_token_create(Manager *m, const Obj *req, Obj *resp) {
         int64_t ttl = 24 * 3600, uses = 0;
         obj_get_int(req, "ttlSeconds", &ttl);
@@ -926,14 +985,8 @@ static int handle(Manager *m, const Obj *req, Obj *resp) {
         }
         if (streq(op, "token-create"))
                 return api_token_create(m, req, resp);
-        if (streq(op, "token-list")) {
-                _cleanup_(obj_freep) Obj *items = NULL;
-                r = token_list(m, &items);
-                if (r < 0)
-                        return r;
-                r = resp_ok(resp, NULL);
-                return r < 0 ? r : obj_map_set(resp, "items", TAKE_PTR(items));
-        }
+        if (streq(op, "token-list"))
+                return resp_list(m, token_list, resp);
         if (streq(op, "token-delete")) {
                 const char *id = obj_get_str(req, "name");
                 r = id ? token_delete(m, id) : -EINVAL;
@@ -957,6 +1010,8 @@ static int handle(Manager *m, const Obj *req, Obj *resp) {
                 _cleanup_free_ char *msg = asprintf_safe("host/%s revoked", name);
                 return resp_ok(resp, msg);
         }
+        if (streq(op, "host-revoked"))
+                return resp_list(m, revoked_key_list, resp);
         if (streq(op, "kubeconfig")) {
                 _cleanup_free_ char *text = NULL, *err = NULL;
                 const char *name = obj_get_str(req, "name");

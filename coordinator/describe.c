@@ -480,6 +480,12 @@ int describe_object(Manager *m, const KindInfo *k, const char *ns, const char *n
                 _cleanup_(obj_freep) Obj *host = host_of(m, k, ns, o);
                 if (host && streq_ptr(obj_get_str(host, "spec.consumerRef.name"), name))
                         print_step_failure(f, host, name);
+                /* Its conditions may still say Ready: the node runs, but nobody manages it. */
+                if (host && streq_ptr(obj_get_str(host, "status.phase"), "Revoked"))
+                        fprintf(f,
+                                "%-14shost %s is Revoked: its agent is cut off and nothing is "
+                                "delivered to it any more; delete this machine to replace it\n",
+                                "Warning:", meta_name(host));
         }
         _cleanup_(obj_freep) Obj *body = obj_new_map();
         if (body) {

@@ -7,6 +7,7 @@
 #include "controllers/controllers.h"
 #include "enroll.h"
 #include "fanout.h"
+#include "hostid.h"
 #include "log.h"
 #include "metrics.h"
 #include "mp.h"
@@ -17,6 +18,106 @@
 #define TOKEN_ID_LEN     6
 #define TOKEN_SECRET_LEN 32
 #define TOKEN_ALPHABET   "abcdefghijklmnopqrstuvwxyz0123456789"
+
+/* ---- revoked keys ---- */
+
+/* The store key of a revoked key's record: "_revoked/" + the hex of its fingerprint (Z85 has
+ * '/' in its alphabet, hex has not). */
+static int revoked_store_key(const char *key_z85, char **ret) {
+        char fp[64];
+        int r = key_fingerprint(key_z85, fp, sizeof(fp));
+        if (r < 0)
+                return r;
+        *ret = strjoin("_revoked/", startswith(fp, "SHA256:") ? fp + strlen("SHA256:") : fp);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int revoked_key_get(Manager *m, const char *key_z85, Obj **ret) {
+        _cleanup_free_ char *skey = NULL;
+        int r = revoked_store_key(key_z85, &skey);
+        if (r < 0)
+                return r;
+        _cleanup_free_ void *buf = NULL;
+        size_t size;
+        r = store_get(m->store, skey, &buf, &size, NULL);
+        if (r < 0)
+                return r;
+        _cleanup_(obj_freep) Obj *rec = NULL;
+        r = mp_decode(buf, size, &rec);
+        if (r < 0)
+                return r;
+        /* A hash collision of the 128-bit prefix is not a revocation of this key. */
+        if (!streq_ptr(obj_get_str(rec, "key"), key_z85))
+                return -ENOENT;
+        if (ret)
+                *ret = TAKE_PTR(rec);
+        return 0;
+}
+
+static int revoked_put(Manager *m, const char *key_z85, const char *host, const char *uuid) {
+        _cleanup_free_ char *skey = NULL;
+        int r = revoked_store_key(key_z85, &skey);
+        if (r < 0)
+                return r;
+        char fp[64];
+        key_fingerprint(key_z85, fp, sizeof(fp));
+        _cleanup_(obj_freep) Obj *rec = obj_new_map();
+        if (!rec || obj_map_set_str(rec, "key", key_z85) < 0 ||
+            obj_map_set_str(rec, "fingerprint", fp) < 0 || obj_map_set_str(rec, "host", host) < 0 ||
+            obj_map_set_str(rec, "productUUID", strempty(uuid)) < 0 ||
+            obj_map_set_int(rec, "revokedAt", (int64_t)now_usec(CLOCK_REALTIME)) < 0)
+                return -ENOMEM;
+        _cleanup_free_ char *buf = NULL;
+        size_t size;
+        r = mp_encode(rec, &buf, &size);
+        if (r < 0)
+                return r;
+        return store_put(m->store, skey, buf, size);
+}
+
+typedef struct RevokedListCtx {
+        Obj *list;
+        const char *uuid; /* only this machine's, when set */
+        int64_t latest;   /* the latest revokedAt of that machine */
+} RevokedListCtx;
+
+static int revoked_list_cb(const StoreKV *kv, void *userdata) {
+        RevokedListCtx *c = userdata;
+        _cleanup_(obj_freep) Obj *rec = NULL;
+        if (mp_decode(kv->value, kv->size, &rec) < 0)
+                return 0;
+        if (c->uuid) {
+                int64_t at = 0;
+                if (streq_ptr(obj_get_str(rec, "productUUID"), c->uuid) &&
+                    obj_get_int(rec, "revokedAt", &at) && at > c->latest)
+                        c->latest = at;
+                return 0;
+        }
+        return obj_list_append(c->list, TAKE_PTR(rec));
+}
+
+int revoked_key_list(Manager *m, Obj **ret) {
+        _cleanup_(obj_freep) Obj *list = obj_new_list();
+        if (!list)
+                return -ENOMEM;
+        RevokedListCtx c = {.list = list};
+        int r = store_list(m->store, "_revoked/", revoked_list_cb, &c);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(list);
+        return 0;
+}
+
+/* When the machine with product UUID uuid last had a key revoked (realtime µs), 0 if never.
+ * Revocations are rare (a stolen key, a decommissioned host), so a scan is the index. */
+static int revoked_latest_for_uuid(Manager *m, const char *uuid, int64_t *ret) {
+        RevokedListCtx c = {.uuid = strempty(uuid)};
+        int r = store_list(m->store, "_revoked/", revoked_list_cb, &c);
+        if (r < 0)
+                return r;
+        *ret = c.latest;
+        return 0;
+}
 
 /* ---- ZAP ---- */
 
@@ -108,7 +209,16 @@ int zap_on_request(void *zsock, void *userdata) {
         case KEY_UNKNOWN:
                 /* Not a host: only the enrollment key of a token we issued gets in, and then
                  * only to send ENROLL (fanout.c drops anything else). Expired and used-up
-                 * tokens still get in, so that the agent is told why it is refused. */
+                 * tokens still get in, so that the agent is told why it is refused. A key
+                 * revoked once stays refused after its Host is deleted. */
+                r = revoked_key_get(m, key, NULL);
+                if (r >= 0) {
+                        zap_log_refusal(m, address, key, "the key was revoked", "Revoked");
+                        r = zap_reply(zsock, req_id, req_id_len, "400", "revoked", "");
+                        break;
+                }
+                if (r != -ENOENT)
+                        log_warning_errno(r, "Failed to look up revoked keys: %m");
                 r = token_find_by_key(m, key, NULL, NULL, NULL);
                 if (r < 0 && r != -ENOENT)
                         log_warning_errno(r, "Failed to look up enrollment keys: %m");
@@ -389,6 +499,33 @@ int enroll_handle(Manager *m, const char *enroll_key, const char *address, const
         if (streq(agent_key, enroll_key))
                 return refuse(&ctx, "BadKey", "the agent key must not be the token's key");
 
+        /* What the Host and its node will be named after must be a name: nothing is
+         * created or changed for facts that are not. */
+        const char *hostname = obj_get_str(facts, "hostname");
+        if (!product_uuid_valid(uuid, true))
+                return refuse(&ctx, "InvalidFacts",
+                              "productUUID \"%.64s\" is not a lowercase UUID "
+                              "(8-4-4-4-12 hex digits)",
+                              strempty(uuid));
+        if (hostname && !hostname_valid(hostname))
+                return refuse(&ctx, "InvalidFacts",
+                              "hostname \"%.64s\" is not a valid DNS-1123 subdomain (lowercase "
+                              "letters, digits, '-' and '.', as Kubernetes node names)",
+                              hostname);
+
+        /* A revoked key stays revoked, also after its Host was deleted. */
+        _cleanup_(obj_freep) Obj *revoked = NULL;
+        r = revoked_key_get(m, agent_key, &revoked);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (r >= 0)
+                return refuse(&ctx, "KeyRevoked",
+                              "this agent key (%s) was revoked (host %s); it is refused for "
+                              "good: remove the agent's key file (agent.key in its state "
+                              "directory; a new one is made at the next start) and enroll "
+                              "with a token created after the revocation",
+                              fp, strna(obj_get_str(revoked, "host")));
+
         switch (fanout_key_status(m->fanout, agent_key)) {
         case KEY_REVOKED: {
                 _cleanup_(obj_freep) Obj *h = NULL;
@@ -396,8 +533,10 @@ int enroll_handle(Manager *m, const char *enroll_key, const char *address, const
                 if (r < 0)
                         return r;
                 return refuse(&ctx, "HostRevoked",
-                              "this agent key (%s) is host %s's, which is revoked; delete the "
-                              "host ('anvilctl host delete %s') before enrolling it again",
+                              "this agent key (%s) is host %s's, which is revoked; to enroll "
+                              "the machine again, delete the host ('anvilctl host delete %s'), "
+                              "give the agent a new key and a token created after the "
+                              "revocation",
                               fp, h ? meta_name(h) : "?", h ? meta_name(h) : "NAME");
         }
         case KEY_ENROLLED: {
@@ -432,7 +571,8 @@ int enroll_handle(Manager *m, const char *enroll_key, const char *address, const
                 if (streq_ptr(obj_get_str(host, "status.phase"), "Revoked"))
                         return refuse(&ctx, "HostRevoked",
                                       "host %s (product UUID %s) is revoked; delete it "
-                                      "('anvilctl host delete %s') before enrolling it again",
+                                      "('anvilctl host delete %s') before enrolling it again, "
+                                      "with a token created after the revocation",
                                       meta_name(host), uuid, meta_name(host));
                 if (obj_get(host, "spec.consumerRef"))
                         return refuse(&ctx, "HostInUse",
@@ -450,6 +590,22 @@ int enroll_handle(Manager *m, const char *enroll_key, const char *address, const
                                       "product UUID cannot enroll",
                                       meta_name(host), uuid,
                                       strna(obj_get_str(host, "status.fingerprint")));
+        }
+        /* A machine whose key was revoked comes back only with a token made after that:
+         * a token that was on the machine (or with whoever stole its key) when it was
+         * revoked does not undo the revocation. */
+        int64_t revoked_at = 0, created = 0;
+        r = revoked_latest_for_uuid(m, uuid, &revoked_at);
+        if (r < 0)
+                return r;
+        obj_get_int(rec, "created", &created);
+        if (revoked_at > 0 && created <= revoked_at) {
+                char ts[32];
+                return refuse(&ctx, "TokenPredatesRevocation",
+                              "a key of this machine (product UUID %s) was revoked at %s, and "
+                              "enrollment token %s was created before that; enroll it with a "
+                              "new token ('anvilctl token create')",
+                              uuid, format_rfc3339(revoked_at, ts), id);
         }
         int64_t expires = 0, uses = -1;
         obj_get_int(rec, "expires", &expires);
@@ -474,9 +630,9 @@ int enroll_handle(Manager *m, const char *enroll_key, const char *address, const
                 /* What the old key's agent reported is not this agent's. */
                 Obj *st = obj_map_get(host, "status");
                 static const char *const stale[] = {
-                        "agentState",     "agentAction",   "step",     "lastError",
-                        "health",         "providerID",    "nodeName", "nodeReady",
-                        "kubeletVersion", "nodeConditions"};
+                        "agentState", "agentAction",    "agentGeneration", "step",
+                        "lastError",  "health",         "providerID",      "nodeName",
+                        "nodeReady",  "kubeletVersion", "nodeConditions"};
                 for (size_t i = 0; i < ELEMENTSOF(stale); i++)
                         obj_map_del(st, stale[i]);
         } else {
@@ -508,6 +664,16 @@ int enroll_handle(Manager *m, const char *enroll_key, const char *address, const
                     obj_set_str(host, "status.phase", "Available") < 0)
                         return -ENOMEM;
         }
+        /* The agent's disk says the machine is not clean (a Host deleted with --force while
+         * it held a node, or whose reset failed): reset before it is handed out, exactly as
+         * a host released while unreachable (the Host controller clears it once the agent
+         * is idle at the reset's generation). Never handed out in between: the Host is
+         * created so, not fixed up later. */
+        bool needs_reset = obj_get_bool(body, "needsReset", false);
+        if (needs_reset && (obj_set_bool(host, "spec.resetRequired", true) < 0 ||
+                            obj_set_str(host, "spec.action", "Deprovision") < 0 ||
+                            obj_set_str(host, "status.phase", "Deprovisioning") < 0))
+                return -ENOMEM;
         /* The new key's identity, on a new Host or on the re-keyed one: labels from the
          * token, delivery from generation 0. */
         char ts[32];
@@ -566,15 +732,19 @@ int enroll_handle(Manager *m, const char *enroll_key, const char *address, const
                 return r;
         fanout_host_heard(m->fanout, agent_key);
         LOG_FIELD_SCOPE(LOG_FIELD_HOST, meta_name(host));
+        const char *reset_note = needs_reset ? " It still holds a machine's installation: it is "
+                                               "reset before it is handed out."
+                                             : "";
         if (rekey)
                 log_event(LOG_NOTICE, ANVIL_MESSAGE_HOST_ENROLLED,
                           "Host %s enrolled again from %s with a new key (product UUID %s, key "
-                          "%s, was %s, token %s); its labels are now the token's.",
-                          meta_name(host), strempty(address), uuid, fp, strna(old_fp), id);
+                          "%s, was %s, token %s); its labels are now the token's.%s",
+                          meta_name(host), strempty(address), uuid, fp, strna(old_fp), id,
+                          reset_note);
         else
                 log_event(LOG_NOTICE, ANVIL_MESSAGE_HOST_ENROLLED,
-                          "Host %s enrolled from %s (product UUID %s, key %s, token %s).",
-                          meta_name(host), strempty(address), uuid, fp, id);
+                          "Host %s enrolled from %s (product UUID %s, key %s, token %s).%s",
+                          meta_name(host), strempty(address), uuid, fp, id, reset_note);
         return reply_enrolled(m, rid, rid_len, meta_name(host));
 }
 
@@ -588,14 +758,26 @@ int host_revoke(Manager *m, const char *name, char **ret_error) {
         }
         if (r < 0)
                 return r;
-        if (streq_ptr(obj_get_str(host, "status.phase"), "Revoked"))
-                return 0;
+        const char *key = obj_get_str(host, "status.agentKey");
+        if (streq_ptr(obj_get_str(host, "status.phase"), "Revoked") &&
+            (!key || revoked_key_get(m, key, NULL) >= 0))
+                return 0; /* (a host revoked before keys were recorded gets its record) */
         if ((r = obj_set_str(host, "status.phase", "Revoked")) < 0 ||
             (r = obj_set_bool(host, "status.connected", false)) < 0)
                 return r;
-        r = registry_update_status(m->reg, host);
+        /* The key's record outlives the Host: deleting a revoked host must not make its key
+         * (or an old token on the machine) good again. Both writes or neither. */
+        r = store_group_begin(m->store);
         if (r < 0)
                 return r;
+        r = registry_update_status(m->reg, host);
+        if (r >= 0 && key)
+                r = revoked_put(m, key, name, obj_get_str(host, "status.facts.productUUID"));
+        int q = store_group_end(m->store, r >= 0);
+        if (r < 0)
+                return r;
+        if (q < 0)
+                return q;
         log_notice("Host %s revoked: its key %s is refused from now on and its connections are "
                    "closed.",
                    name, strna(obj_get_str(host, "status.fingerprint")));

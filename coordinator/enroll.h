@@ -44,5 +44,13 @@ int token_find_by_key(Manager *m, const char *enroll_key, char *ret_id, Obj **re
 int enroll_handle(Manager *m, const char *enroll_key, const char *address, const void *rid,
                   size_t rid_len, const Obj *body);
 
-/* Revokes a host: its key is refused from now on and its connections are closed. */
+/* Revokes a host: its key is refused from now on and its connections are closed. The key is
+ * recorded under _revoked/<fingerprint hex> ({key, fingerprint, host, productUUID,
+ * revokedAt}), kept when the Host is deleted: the key stays refused (ZAP and ENROLL), and
+ * the machine enrolls again only with a new key and a token created after revokedAt. */
 int host_revoke(Manager *m, const char *host, char **ret_error);
+
+/* The record of a revoked key: -ENOENT if the key was never revoked. ret may be NULL. */
+int revoked_key_get(Manager *m, const char *key_z85, Obj **ret);
+/* OBJ_LIST of every revoked key's record. */
+int revoked_key_list(Manager *m, Obj **ret);

@@ -126,7 +126,8 @@ static void link_count(Fanout *f, HostLink *l) {
         if (l->desired_msg && l->desired_msg_gen <= l->acked_gen)
                 drop_desired_msg(l); /* delivered: no retransmit will need it */
         bool connected = l->host && l->connected;
-        bool pending = l->host && l->desired_gen > l->acked_gen;
+        /* A revoked host is never sent anything again: not awaited. */
+        bool pending = l->host && !l->revoked && l->desired_gen > l->acked_gen;
         if (connected != l->counted_connected) {
                 f->n_connected = connected ? f->n_connected + 1 : f->n_connected - 1;
                 l->counted_connected = connected;
@@ -707,6 +708,8 @@ static int edit_hello(Obj *host, const Obj *body, void *userdata) {
             (r = obj_set_int(host, "status.observedGeneration", g)) < 0)
                 return r;
         if ((r = obj_set_bool(host, "status.connected", true)) < 0 ||
+            (obj_map_get(body, "state") &&
+             (r = obj_set_int(host, "status.agentGeneration", g)) < 0) ||
             (r = set_if(host, "status.agentState", obj_map_get(body, "state"))) < 0 ||
             (r = set_if(host, "status.agentAction", obj_map_get(body, "action"))) < 0 ||
             (r = set_if(host, "status.facts", same_machine_facts(host, body))) < 0)
@@ -773,7 +776,7 @@ static int edit_status(Obj *host, const Obj *body, void *userdata) {
                 return 0; /* about an older desired state: of no interest now */
         const char *state = obj_get_str(body, "state");
         int r = obj_set_str(host, "status.agentState", state);
-        if (r < 0)
+        if (r < 0 || (r = obj_set_int(host, "status.agentGeneration", g)) < 0)
                 return r;
         if ((r = set_if(host, "status.agentAction", obj_map_get(body, "action"))) < 0)
                 return r;
@@ -838,10 +841,27 @@ static int edit_health(Obj *host, const Obj *body, void *userdata) {
 
 static void dispatch(Fanout *f, HostLink *l, MsgType type, const Obj *body) {
         int r = 0;
+        LOG_FIELD_SCOPE(LOG_FIELD_HOST, l->host);
+        if (type == MSG_BYE) {
+                /* A clean stop: disconnected now, not after the grace; nothing is sent to it
+                 * until it speaks again (its HELLO), and a machine that comes back with a
+                 * new key is not refused as connected. */
+                l->connected = false;
+                l->rid_len = 0;
+                l->srcfd = -1;
+                l->peer_tag = 0;
+                link_count(f, l);
+                log_info("Agent of %s is stopping (%s): marking it disconnected.", l->host,
+                         strna(obj_get_str(body, "reason")));
+                bool no = false;
+                r = edit_host_status(f, l->host, edit_connected, NULL, &no);
+                if (r < 0 && r != -ENOENT)
+                        log_warning_errno(r, "Failed to mark %s disconnected: %m", l->host);
+                return;
+        }
         bool was_connected = l->connected;
         l->connected = true;
         l->last_seen = now_usec(CLOCK_MONOTONIC);
-        LOG_FIELD_SCOPE(LOG_FIELD_HOST, l->host);
 
         switch (type) {
         case MSG_HELLO: {

@@ -455,6 +455,17 @@ static int setup_sockets(Manager *m) {
         return 0;
 }
 
+/* A secret key file that group or others may read is refused, as ssh does (keys.h). */
+static int log_key_file_mode(const char *path) {
+        mode_t mode = 0;
+        (void)key_file_check(path, &mode);
+        return log_error_errno(-EPERM,
+                               "Key file %s has mode %04o: group or others may read it. "
+                               "Refusing to use an unprotected private key; fix with: chmod "
+                               "600 %s",
+                               path, (unsigned)mode, path);
+}
+
 static int load_cb(Obj *o, void *userdata) {
         Manager *m = userdata;
         const KindInfo *k = kind_lookup(strempty(obj_get_str(o, "kind")));
@@ -529,6 +540,8 @@ int manager_new(const ManagerConfig *config, Manager **ret) {
 
         bool created = false;
         r = keypair_load_or_create(m->config.key_file, &m->keys, &created);
+        if (r == -EPERM)
+                return log_key_file_mode(m->config.key_file);
         if (r == -EBADMSG)
                 return log_error_errno(r, "Key file %s is malformed; refusing to replace it: %m",
                                        m->config.key_file);
@@ -543,6 +556,8 @@ int manager_new(const ManagerConfig *config, Manager **ret) {
         if (!dk_path)
                 return log_oom();
         r = data_key_load_or_create(dk_path, data_key);
+        if (r == -EPERM)
+                return log_key_file_mode(dk_path);
         if (r < 0)
                 return log_error_errno(r, "Failed to load the data key %s: %m", dk_path);
 

@@ -2,7 +2,8 @@
 # Builds Anvil with AddressSanitizer + UndefinedBehaviorSanitizer and runs every test with
 # ctest (unit tests, the fakes' own tests, fuzz corpus replays, end-to-end tests with real
 # processes), then, on a full run, builds the libFuzzer targets with clang and fuzzes each
-# for ANVIL_CI_FUZZ_SECONDS (default 8; 0 skips). Exits non-zero on any failure. `.ci/run`
+# for ANVIL_CI_FUZZ_SECONDS (default 8; 0 skips) and runs the benchmark's quick mode against
+# its baseline (ANVIL_CI_BENCH=0 skips). Exits non-zero on any failure. `.ci/run`
 # runs exactly this.
 #   scripts/test.sh [ctest args...]     e.g. scripts/test.sh -R e2e -V
 set -euo pipefail
@@ -28,4 +29,12 @@ if [ $# -eq 0 ] && [ "${ANVIL_CI_FUZZ_SECONDS:-8}" != 0 ]; then
   [ "$seed" = random ] && seed=
   echo "test: fuzzing every decoder for ${ANVIL_CI_FUZZ_SECONDS:-8}s each${seed:+ (seed $seed)}"
   ANVIL_FUZZ_SEED=$seed bash "$SRC/scripts/fuzz.sh" "${ANVIL_CI_FUZZ_SECONDS:-8}"
+fi
+if [ $# -eq 0 ] && [ "${ANVIL_CI_BENCH:-1}" != 0 ]; then
+  # The benchmark's quick mode against the committed baseline (bench/baseline.json), with a
+  # generous ratio: CI machines differ from the one that wrote it; this catches a change that
+  # makes something several times slower or bigger, not noise. ANVIL_CI_BENCH=0 skips it.
+  echo "test: benchmark, quick mode, against bench/baseline.json (ratio ${ANVIL_CI_BENCH_RATIO:-5})"
+  ANVIL_BENCH_WORK=${TMPDIR:-/tmp}/anvil-bench-ci bash "$SRC/bench/run.sh" --quick --check \
+    --ratio "${ANVIL_CI_BENCH_RATIO:-5}"
 fi

@@ -70,7 +70,8 @@ static int release_host(Manager *m, Obj *host) {
         obj_map_del(obj_map_get(host, "spec"), "upgrade");
         /* A host released without its reset keeps being asked to reset. */
         int r = obj_set_str(host, "spec.action",
-                            obj_get_bool(host, "spec.resetRequired", false) ? "Deprovision" : "Idle");
+                            obj_get_bool(host, "spec.resetRequired", false) ? "Deprovision"
+                                                                            : "Idle");
         if (r < 0)
                 return r;
         return registry_update(m->reg, host);
@@ -96,9 +97,11 @@ static int reconcile_delete(Manager *m, Obj *am, const Obj *orig) {
                         uint64_t timeout = 10 * USEC_PER_SEC;
                         const Obj *ctrl = meta_controller_ref(am);
                         _cleanup_(obj_freep) Obj *machine = NULL;
-                        if (ctrl && registry_get(m->reg, &kind_machine, meta_namespace(am),
-                                                 strempty(obj_get_str(ctrl, "name")), &machine) >= 0)
-                                timeout = duration_field(machine, "spec.nodeDeletionTimeout", timeout);
+                        if (ctrl &&
+                            registry_get(m->reg, &kind_machine, meta_namespace(am),
+                                         strempty(obj_get_str(ctrl, "name")), &machine) >= 0)
+                                timeout = duration_field(machine, "spec.nodeDeletionTimeout",
+                                                         timeout);
                         int64_t since = 0;
                         (void)parse_rfc3339(obj_get_str(am, "metadata.deletionTimestamp"), &since);
                         if ((int64_t)now_usec(CLOCK_REALTIME) - since >= (int64_t)timeout) {
@@ -118,10 +121,8 @@ static int reconcile_delete(Manager *m, Obj *am, const Obj *orig) {
                         r = patch_save(m->reg, orig, am);
                         return r < 0 ? r : (int)REQUEUE_SOON;
                 }
-                int64_t og = 0;
-                obj_get_int(host, "status.observedGeneration", &og);
-                bool never_provisioned = !streq_ptr(action, "Provision") &&
-                                         !streq_ptr(action, "Deprovision");
+                bool never_provisioned =
+                        !streq_ptr(action, "Provision") && !streq_ptr(action, "Deprovision");
                 if (never_provisioned) {
                         /* Claimed but nothing ran on it: release at once. */
                         r = release_host(m, host);
@@ -138,7 +139,7 @@ static int reconcile_delete(Manager *m, Obj *am, const Obj *orig) {
                                       "resetting host %s", hn);
                         r = patch_save(m->reg, orig, am);
                         return r < 0 ? r : (int)REQUEUE_SOON;
-                } else if (og >= meta_generation(host) &&
+                } else if (host_agent_current(host) &&
                            streq_ptr(obj_get_str(host, "status.agentState"), "Idle")) {
                         /* Reset. The old Node goes before the host is handed out again: the
                          * next machine on this host registers a Node of the same name, which
@@ -214,8 +215,7 @@ static int deliver(Manager *m, Obj *am, const Obj *machine, Obj *host) {
                     obj_set_str(s, "metadata.name", sealed_name) < 0 ||
                     obj_set_str(s, "metadata.namespace", ns) < 0 ||
                     obj_map_set_str(s, "type", "anvil.dev/sealed-bootstrap") < 0 ||
-                    obj_set_str(s, "data.bundle", box) < 0 ||
-                    obj_set_str(s, "data.host", "") < 0)
+                    obj_set_str(s, "data.bundle", box) < 0 || obj_set_str(s, "data.host", "") < 0)
                         return -ENOMEM;
                 obj_map_del(obj_get(s, "data"), "host");
                 if ((r = meta_set_annotation(s, "anvil.dev/sealed-for", meta_name(host))) < 0 ||
@@ -231,10 +231,11 @@ static int deliver(Manager *m, Obj *am, const Obj *machine, Obj *host) {
         bool cp = meta_label(machine, LABEL_CONTROL_PLANE) != NULL;
         if (!summary || obj_map_set_str(summary, "name", meta_name(machine)) < 0 ||
             obj_map_set_str(summary, "namespace", ns) < 0 ||
-            obj_map_set_str(summary, "cluster", strempty(obj_get_str(machine, "spec.clusterName"))) <
-                    0 ||
+            obj_map_set_str(summary, "cluster",
+                            strempty(obj_get_str(machine, "spec.clusterName"))) < 0 ||
             obj_map_set_str(summary, "role", cp ? "control-plane" : "worker") < 0 ||
-            obj_map_set_str(summary, "providerID", strempty(obj_get_str(am, "spec.providerID"))) < 0)
+            obj_map_set_str(summary, "providerID", strempty(obj_get_str(am, "spec.providerID"))) <
+                    0)
                 return -ENOMEM;
         const char *version = obj_get_str(machine, "spec.version");
         if (version && (r = obj_map_set_str(summary, "version", version)) < 0)
@@ -263,26 +264,23 @@ static int addresses_from_facts(const Obj *host, Obj **ret) {
                     obj_map_set_str(a, "address", hn) < 0 || obj_list_append(l, TAKE_PTR(a)) < 0)
                         return -ENOMEM;
         }
-        OBJ_LIST_FOREACH(iface, obj_get(host, "status.facts.interfaces"), i) {
-                OBJ_LIST_FOREACH(addr, obj_map_get(iface, "addresses"), j) {
-                        const char *s = obj_str(addr);
-                        if (!s || startswith(s, "127.") || startswith(s, "::1") ||
-                            startswith(s, "fe80"))
-                                continue;
-                        char ip[64];
-                        snprintf(ip, sizeof(ip), "%s", s);
-                        char *slash = strchr(ip, '/');
-                        if (slash)
-                                *slash = 0;
-                        _cleanup_(obj_freep) Obj *a = obj_new_map();
-                        if (!a || obj_map_set_str(a, "type", "InternalIP") < 0 ||
-                            obj_map_set_str(a, "address", ip) < 0 ||
-                            obj_list_append(l, TAKE_PTR(a)) < 0)
-                                return -ENOMEM;
-                }
-        }
-        *ret = TAKE_PTR(l);
-        return 0;
+        OBJ_LIST_FOREACH(iface, obj_get(host, "status.facts.interfaces"), i){OBJ_LIST_FOREACH(
+                addr, obj_map_get(iface, "addresses"), j){const char *s = obj_str(addr);
+        if (!s || startswith(s, "127.") || startswith(s, "::1") || startswith(s, "fe80"))
+                continue;
+        char ip[64];
+        snprintf(ip, sizeof(ip), "%s", s);
+        char *slash = strchr(ip, '/');
+        if (slash)
+                *slash = 0;
+        _cleanup_(obj_freep) Obj *a = obj_new_map();
+        if (!a || obj_map_set_str(a, "type", "InternalIP") < 0 ||
+            obj_map_set_str(a, "address", ip) < 0 || obj_list_append(l, TAKE_PTR(a)) < 0)
+                return -ENOMEM;
+}
+}
+*ret = TAKE_PTR(l);
+return 0;
 }
 
 int reconcile_anvilmachine(Manager *m, const char *ns, const char *name) {
@@ -322,7 +320,8 @@ int reconcile_anvilmachine(Manager *m, const char *ns, const char *name) {
                 r = registry_get(m->reg, &kind_host, NULL, hn, &host);
                 if (r < 0 && r != -ENOENT)
                         return r;
-                if (host && !streq_ptr(obj_get_str(host, "spec.consumerRef.uid"), meta_uid(machine))) {
+                if (host &&
+                    !streq_ptr(obj_get_str(host, "spec.consumerRef.uid"), meta_uid(machine))) {
                         obj_free(host);
                         host = NULL; /* someone released it: claim again */
                 }
@@ -347,7 +346,8 @@ int reconcile_anvilmachine(Manager *m, const char *ns, const char *name) {
                         if (r < 0)
                                 return r;
                         hostpool_claimed(m->pool, meta_name(best));
-                        log_info("Machine %s claimed host %s.", meta_name(machine), meta_name(best));
+                        log_info("Machine %s claimed host %s.", meta_name(machine),
+                                 meta_name(best));
                         manager_event(m, machine, "Normal", "HostClaimed", "Claimed host %s",
                                       meta_name(best));
                         host = TAKE_PTR(best);
@@ -391,10 +391,8 @@ int reconcile_anvilmachine(Manager *m, const char *ns, const char *name) {
         /* Ready: the host provisioned the generation we asked for. An in-place upgrade (or
          * its failure) does not take the infrastructure away: the machine stays ready, and
          * the Machine's InPlaceUpgraded condition tells how the upgrade goes. */
-        int64_t og = 0;
-        obj_get_int(host, "status.observedGeneration", &og);
         const char *state = obj_get_str(host, "status.agentState");
-        bool current = og >= meta_generation(host);
+        bool current = host_agent_current(host);
         bool upgrading = obj_get(host, "spec.upgrade") &&
                          (streq_ptr(state, "Upgrading") ||
                           (streq_ptr(state, "Failed") &&
@@ -408,12 +406,12 @@ int reconcile_anvilmachine(Manager *m, const char *ns, const char *name) {
                 condition_set_true(am, "Ready");
         else if (current && streq_ptr(state, "Failed")) {
                 const Obj *err = obj_get(host, "status.lastError");
-                condition_set(am, "Ready", COND_FALSE, "ProvisioningFailed", SEVERITY_ERROR,
-                              "step %s failed on host %s (exit %lld): %s",
-                              strna(obj_get_str(err, "step")), meta_name(host),
-                              (long long)(obj_get(err, "exitCode") ? obj_get(err, "exitCode")->i
-                                                                   : -1),
-                              strna(obj_get_str(err, "message")));
+                condition_set(
+                        am, "Ready", COND_FALSE, "ProvisioningFailed", SEVERITY_ERROR,
+                        "step %s failed on host %s (exit %lld): %s",
+                        strna(obj_get_str(err, "step")), meta_name(host),
+                        (long long)(obj_get(err, "exitCode") ? obj_get(err, "exitCode")->i : -1),
+                        strna(obj_get_str(err, "message")));
         } else if (!obj_get_str(machine, "spec.bootstrap.dataSecretName"))
                 condition_set(am, "Ready", COND_FALSE, "WaitingForBootstrapData", SEVERITY_INFO,
                               "host %s claimed; waiting for bootstrap data", meta_name(host));
@@ -423,11 +421,12 @@ int reconcile_anvilmachine(Manager *m, const char *ns, const char *name) {
         else {
                 const Obj *step = obj_get(host, "status.step");
                 if (step)
-                        condition_set(am, "Ready", COND_FALSE, "Provisioning", SEVERITY_INFO,
-                                      "host %s: step %lld/%lld %s", meta_name(host),
-                                      (long long)(obj_get(step, "index") ? obj_get(step, "index")->i : 0),
-                                      (long long)(obj_get(step, "total") ? obj_get(step, "total")->i : 0),
-                                      strna(obj_get_str(step, "name")));
+                        condition_set(
+                                am, "Ready", COND_FALSE, "Provisioning", SEVERITY_INFO,
+                                "host %s: step %lld/%lld %s", meta_name(host),
+                                (long long)(obj_get(step, "index") ? obj_get(step, "index")->i : 0),
+                                (long long)(obj_get(step, "total") ? obj_get(step, "total")->i : 0),
+                                strna(obj_get_str(step, "name")));
                 else
                         condition_set(am, "Ready", COND_FALSE, "Provisioning", SEVERITY_INFO,
                                       "host %s is provisioning", meta_name(host));

@@ -97,6 +97,7 @@ int machine_request_upgrade(Manager *m, Obj *machine, const char *version);
 bool machine_upgrade_failed(const Obj *machine);
 /* The version the Machine's host runs: what it was provisioned with or last upgraded to. */
 const char *host_machine_version(const Obj *host);
+bool host_agent_current(const Obj *host);
 /*
  * Drives the in-place upgrade of a provisioned Machine whose spec.version differs from what
  * its host runs (an owner set it: KubeadmControlPlane one at a time, MachineDeployment within

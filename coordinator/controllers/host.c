@@ -26,9 +26,7 @@ static const char *compute_phase(const Obj *host) {
                 return "Unreachable";
         const char *action = obj_get_str(host, "spec.action");
         const char *state = obj_get_str(host, "status.agentState");
-        int64_t og = 0;
-        obj_get_int(host, "status.observedGeneration", &og);
-        bool current = og >= meta_generation(host);
+        bool current = host_agent_current(host);
         if (streq_ptr(action, "Deprovision"))
                 return "Deprovisioning";
         if (obj_get(host, "spec.consumerRef")) {
@@ -63,13 +61,11 @@ int reconcile_host(Manager *m, const char *ns, const char *name) {
         /* A host released while unreachable: once it is back and has reset (the agent is
          * idle at the current generation), it returns to the pool. */
         if (obj_get_bool(host, "spec.resetRequired", false) && !obj_get(host, "spec.consumerRef")) {
-                int64_t og = 0;
-                obj_get_int(host, "status.observedGeneration", &og);
                 if (!streq_ptr(obj_get_str(host, "spec.action"), "Deprovision")) {
                         if ((r = obj_set_str(host, "spec.action", "Deprovision")) < 0)
                                 return r;
                 } else if (obj_get_bool(host, "status.connected", false) &&
-                           og >= meta_generation(host) &&
+                           host_agent_current(host) &&
                            streq_ptr(obj_get_str(host, "status.agentState"), "Idle")) {
                         log_event(LOG_INFO, ANVIL_MESSAGE_HOST_RELEASED,
                                   "Host %s reset after it came back; back in the pool.", name);

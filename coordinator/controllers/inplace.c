@@ -62,6 +62,19 @@ bool machine_upgrade_failed(const Obj *machine) {
         return streq_ptr(obj_get_str(machine, "status.inPlaceUpgrade.phase"), "Failed");
 }
 
+/* The agent's reported state is about the host's current desired generation: it has
+ * acknowledged it, and its last state report is about it too. An ACK is sent before the
+ * STATUS of the plan it starts and may be processed first; until then the state is the
+ * previous plan's (a failed attempt's "Failed" must not count against its retry). A store
+ * written before agentGeneration existed falls back to the ACK alone. */
+bool host_agent_current(const Obj *host) {
+        int64_t og = 0, ag = 0;
+        obj_get_int(host, "status.observedGeneration", &og);
+        if (og < meta_generation(host))
+                return false;
+        return !obj_get_int(host, "status.agentGeneration", &ag) || ag >= meta_generation(host);
+}
+
 const char *host_machine_version(const Obj *host) {
         return obj_get_str(host, "spec.machine.version");
 }
@@ -89,10 +102,8 @@ static int cp_cb(Obj *host, void *userdata) {
         const char *v = obj_get_str(mach, "version");
         if (!v)
                 return 0;
-        int64_t og = 0;
-        obj_get_int(host, "status.observedGeneration", &og);
         if (obj_get(host, "spec.upgrade") &&
-            !(og >= meta_generation(host) &&
+            !(host_agent_current(host) &&
               streq_ptr(obj_get_str(host, "status.agentAction"), "Upgrade") &&
               streq_ptr(obj_get_str(host, "status.agentState"), "Provisioned")))
                 c->upgrading = true;
@@ -330,9 +341,7 @@ int machine_inplace_reconcile(Manager *m, Obj *machine, const Obj *host) {
                 _cleanup_(obj_freep) Obj *h = NULL;
                 if ((r = registry_get(m->reg, &kind_host, NULL, meta_name(host), &h)) < 0)
                         return r;
-                int64_t og = 0;
-                obj_get_int(h, "status.observedGeneration", &og);
-                bool current = og >= meta_generation(h);
+                bool current = host_agent_current(h);
                 const char *state = obj_get_str(h, "status.agentState");
                 const char *action = obj_get_str(h, "status.agentAction");
                 if (current && streq_ptr(action, "Upgrade") && streq_ptr(state, "Failed")) {

@@ -375,7 +375,15 @@ int reconcile_machine(Manager *m, const char *ns, const char *name) {
                 if (kv && (r = obj_set_str(machine, "status.nodeInfo.kubeletVersion", kv)) < 0)
                         return r;
                 kubelet_condition(machine, obj_get_str(host, "status.nodeName"));
-                if (obj_get_bool(host, "status.nodeReady", false))
+                /* A revoked host's last report may say Ready, but nothing manages the node
+                 * any more (and MachineHealthCheck sees its host unreachable). */
+                if (streq_ptr(obj_get_str(host, "status.phase"), "Revoked"))
+                        condition_set(machine, "NodeHealthy", COND_FALSE, "HostRevoked",
+                                      SEVERITY_ERROR,
+                                      "host %s is revoked: its agent is cut off and node %s is "
+                                      "no longer managed; delete this machine to replace it",
+                                      meta_name(host), obj_get_str(host, "status.nodeName"));
+                else if (obj_get_bool(host, "status.nodeReady", false))
                         condition_set_true(machine, "NodeHealthy");
                 else
                         condition_set(machine, "NodeHealthy", COND_FALSE, "NodeConditionsFailed",

@@ -307,6 +307,24 @@ sed -i 's|\[example.com/a, example.com/b\]|[]|' "$WORK/fin.yaml"
 anvilctl apply -f "$WORK/fin.yaml" >/dev/null
 expect_fail 'not found' anvilctl get amt fin
 
+echo "== every problem of a file at once: schema problems and changes the store refuses"
+anvilctl get cluster capi-quickstart -o json | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+d.pop("status", None)
+for k in ("uid", "resourceVersion", "generation", "creationTimestamp", "finalizers", "ownerReferences"):
+    d["metadata"].pop(k, None)
+del d["spec"]["infrastructureRef"]
+print("apiVersion: infrastructure.anvil.dev/v1alpha1\nkind: AnvilMachineTemplate\nmetadata: {name: two-phase}\nspec: {template: {nope: 1}}\n---")
+print(json.dumps(d))' >"$WORK/two-phase.yaml"
+set +e; out=$(anvilctl apply -f "$WORK/two-phase.yaml" 2>&1); rc=$?; set -e
+[ $rc -eq 1 ] || fail "two-phase apply exited $rc"
+echo "$out" | grep -q "two-phase.yaml:4:.*AnvilMachineTemplate/two-phase: spec.template.nope" || fail "schema problem missing: $out"
+echo "$out" | grep -q "two-phase.yaml:6:.*Cluster/capi-quickstart: spec.infrastructureRef: cannot be removed once set" ||
+  fail "the store's refusal is missing: $out"
+field cluster capi-quickstart 'd["spec"]["infrastructureRef"]["name"]' >/dev/null
+expect_fail 'not found' anvilctl get amt two-phase
+
 echo "== a Cluster's references may not be removed"
 anvilctl get cluster capi-quickstart -o json | /usr/bin/python3 -c '
 import json, sys

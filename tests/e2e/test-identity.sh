@@ -65,7 +65,7 @@ assert got == [], f"the enrollment connection got answers to non-ENROLL messages
 b_keyfile = work + "/peer-b.key"
 b_pub, b_sec = P.new_keyfile(b_keyfile)
 bad_proof = P.proof(b_keyfile, key, tpub)
-t.send("ENROLL", {"agentKey": a_pub, "proof": bad_proof, "facts": facts("peer-uuid-b", "peer-b")})
+t.send("ENROLL", {"agentKey": a_pub, "proof": bad_proof, "facts": facts("00000000-0000-4000-8000-0000000000bb", "peer-b")})
 r = t.recv_type("REFUSED")
 assert r and r["reason"] == "BadProof", r
 # Its own key, but cp-1's product UUID: cp-1's Host is not taken over.
@@ -74,7 +74,7 @@ t.send("ENROLL", {"agentKey": b_pub, "proof": good_proof, "facts": facts(a_uuid,
 r = t.recv_type("REFUSED")
 assert r and r["reason"] == "HostInUse", r
 # Its own key and machine: enrolled.
-t.send("ENROLL", {"agentKey": b_pub, "proof": good_proof, "facts": facts("peer-uuid-b", "peer-b")})
+t.send("ENROLL", {"agentKey": b_pub, "proof": good_proof, "facts": facts("00000000-0000-4000-8000-0000000000bb", "peer-b")})
 r = t.recv_type("ENROLLED")
 assert r and r["host"] == "peer-b", r
 t.close()
@@ -83,7 +83,7 @@ print("token key: only ENROLL answered; BadProof, HostInUse, then enrolled as pe
 # 4. peer-b with its own key: its own desired state only; it cannot act on cp-1.
 b = P.Peer(ep, key, b_pub, b_sec)
 assert b.handshake(), "peer-b's enrolled key was refused"
-b.send("HELLO", {"generation": 0, "state": "Idle", "facts": facts("peer-uuid-b", "peer-b")})
+b.send("HELLO", {"generation": 0, "state": "Idle", "facts": facts("00000000-0000-4000-8000-0000000000bb", "peer-b")})
 msgs = b.recv_all(3.0)
 desired = [m for t_, m in msgs if t_ == "DESIRED"]
 assert desired, f"peer-b got no desired state: {msgs}"
@@ -112,7 +112,7 @@ anvilctl get host peer-b -o json >"$WORK/peer-b.json"
 import json, sys
 h = json.load(open(sys.argv[1]))
 st = h["status"]
-assert st["facts"]["productUUID"] == "peer-uuid-b", st["facts"]
+assert st["facts"]["productUUID"] == "00000000-0000-4000-8000-0000000000bb", st["facts"]
 assert "providerID" not in st and "nodeName" not in st, st
 assert st.get("observedGeneration", 0) <= h["metadata"]["generation"], st
 assert h["metadata"]["labels"] == {"role": "peer"}, h["metadata"]["labels"]
@@ -122,7 +122,7 @@ grep -q "Refused a connection from 127.0.0.1 with key SHA256:[0-9a-f]*: neither 
   fail "the unknown key's refusal is not logged with its fingerprint"
 grep -q "Dropped HELLO from 127.0.0.1 (key SHA256:[0-9a-f]*, host none): an enrollment connection may only send ENROLL" "$WORK/coordinator.log" ||
   fail "the token key's HELLO is not logged as dropped"
-grep -q "reported facts of product UUID $(cat "$WORK/agents/cp-1/uuid"), but it enrolled as peer-uuid-b" "$WORK/coordinator.log" ||
+grep -q "reported facts of product UUID $(cat "$WORK/agents/cp-1/uuid"), but it enrolled as 00000000-0000-4000-8000-0000000000bb" "$WORK/coordinator.log" ||
   fail "peer-b's facts with cp-1's UUID were not refused"
 
 # 5. cp-1's bootstrap bundle, sealed to cp-1's key: opens with cp-1's key only.

@@ -119,6 +119,6 @@ if "$AGENT" --config "$WORK/agents/worker-1/agent.yaml" --metrics-listen nonsens
   >"$WORK/bad-listen.log" 2>&1; then
   fail "the agent started with --metrics-listen nonsense"
 fi
-grep -q "Invalid metrics-listen 'nonsense'" "$WORK/bad-listen.log" ||
+grep -q "refusing to start: --metrics-listen: must be IPv4ADDR:PORT (e.g. 127.0.0.1:9450), or \"\" to disable, not 'nonsense'" "$WORK/bad-listen.log" ||
   fail "no error naming the bad metrics-listen: $(cat "$WORK/bad-listen.log")"
 echo "PASS"

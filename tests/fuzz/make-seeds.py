@@ -45,6 +45,8 @@ MESSAGES = {
                                           "result": "success", "restarts": 0}}},
             "facts": FACTS}),
         ("RESULT", {"id": "c1", "exitCode": 127, "output": "not supported"}),
+        ("ENROLL", {"agentKey": KEY, "proof": "A" * 100, "facts": FACTS, "needsReset": True}),
+        ("BYE", {"reason": "Stopping"}),
     ],
     1: [
         ("ENROLLED", {"host": "rack1-07"}),

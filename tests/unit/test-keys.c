@@ -330,6 +330,39 @@ static void test_data_key(void **state) {
         assert_int_equal(data_key_load_or_create(path, k2), -EBADMSG);
 }
 
+/* Secret key files group or others may read are refused (as ssh does), not used silently
+ * and not replaced. */
+static void test_key_file_mode(void **state) {
+        _cleanup_free_ char *kpath = in_dir(state, "agent.key");
+        _cleanup_free_ char *dpath = in_dir(state, "data.key");
+        KeyPair kp;
+        uint8_t k[DATA_KEY_LEN];
+        mode_t mode = 0;
+        assert_int_equal(keypair_load_or_create(kpath, &kp, NULL), 0);
+        assert_int_equal(data_key_load_or_create(dpath, k), 1);
+        assert_int_equal(key_file_check(kpath, &mode), 0);
+        assert_int_equal(mode, 0600);
+        static const mode_t bad[] = {0644, 0640, 0604, 0660, 0606};
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                assert_int_equal(chmod(kpath, bad[i]), 0);
+                assert_int_equal(chmod(dpath, bad[i]), 0);
+                _cleanup_free_ char *before = slurp(kpath);
+                assert_int_equal(keypair_load(kpath, &kp), -EPERM);
+                assert_int_equal(keypair_load_or_create(kpath, &kp, NULL), -EPERM);
+                assert_int_equal(data_key_load_or_create(dpath, k), -EPERM);
+                assert_int_equal(key_file_check(kpath, &mode), -EPERM);
+                assert_int_equal(mode, bad[i]);
+                _cleanup_free_ char *after = slurp(kpath);
+                assert_string_equal(before, after);
+        }
+        /* Owner-only modes are fine. */
+        assert_int_equal(chmod(kpath, 0400), 0);
+        assert_int_equal(chmod(dpath, 0400), 0);
+        assert_int_equal(keypair_load(kpath, &kp), 0);
+        assert_int_equal(data_key_load_or_create(dpath, k), 0);
+        keypair_wipe(&kp);
+}
+
 static void test_data_encrypt_round_trip_and_tamper(void **state) {
         (void)state;
         uint8_t key[DATA_KEY_LEN], wrong[DATA_KEY_LEN];
@@ -452,6 +485,7 @@ int main(void) {
                 cmocka_unit_test(test_seal_round_trip),
                 cmocka_unit_test(test_seal_tampered),
                 cmocka_unit_test_setup_teardown(test_data_key, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_key_file_mode, setup, teardown),
                 cmocka_unit_test(test_data_encrypt_round_trip_and_tamper),
                 cmocka_unit_test(test_token_hash),
                 cmocka_unit_test(test_random_string),

@@ -67,6 +67,7 @@ static const Case valid[] = {
          "    kubelet.service: {activeState: active, subState: running, result: success,"
          " restarts: 0}\n"},
         {MSG_RESULT, CHANNEL_AGENT_TO_COORDINATOR, "id: cmd-1\nexitCode: -1\noutput: ''\n"},
+        {MSG_BYE, CHANNEL_AGENT_TO_COORDINATOR, "reason: Stopping\n"},
         {MSG_ENROLLED, CHANNEL_COORDINATOR_TO_AGENT, "host: rack1-07\n"},
         {MSG_REFUSED, CHANNEL_COORDINATOR_TO_AGENT,
          "reason: TokenExpired\nmessage: the enrollment token has expired\n"},
@@ -390,6 +391,15 @@ static void test_unknown_field(void **state) {
         expect_refused(MSG_HEARTBEAT, CHANNEL_AGENT_TO_COORDINATOR,
                        "health: {units: {a: {activeState: x, pid: 1}}}\n", "health.units.a.pid",
                        "unknown field");
+        /* BYE is strict too: a known reason, nothing else (not a host name to spoof). */
+        expect_refused(MSG_BYE, CHANNEL_AGENT_TO_COORDINATOR, "reason: Stopping\nhost: other\n",
+                       "host", "unknown field");
+        expect_refused(MSG_BYE, CHANNEL_AGENT_TO_COORDINATOR, "reason: Crashed\n", "reason", "");
+        expect_refused(MSG_BYE, CHANNEL_AGENT_TO_COORDINATOR, "{}\n", "reason", "");
+        expect_refused(MSG_ENROLL, CHANNEL_AGENT_TO_COORDINATOR,
+                       "agentKey: 'Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID'\nproof: p\n"
+                       "facts: {productUUID: u, hostname: h}\nneedsReset: 'yes'\n",
+                       "needsReset", "");
 }
 
 static void test_oversize_strings_and_lists(void **state) {
