@@ -266,6 +266,17 @@ static void send_status(Agent *a, const char *message) {
         send_msg(a, MSG_STATUS, b);
 }
 
+/* ACK{generation, state, action}: the plan's state goes with it, so the coordinator never
+ * pairs a new generation with the previous plan's state (it would, between this ACK and the
+ * STATUS that follows). */
+static void send_ack(Agent *a, int64_t generation) {
+        _cleanup_(obj_freep) Obj *ack = obj_new_map();
+        if (ack && obj_map_set_int(ack, "generation", generation) >= 0 &&
+            obj_map_set_str(ack, "state", plan_state(a)) >= 0 &&
+            obj_map_set_str(ack, "action", plan_action(a)) >= 0)
+                send_msg(a, MSG_ACK, ack);
+}
+
 static void send_report(Agent *a) {
         _cleanup_(obj_freep) Obj *b = obj_new_map();
         const char *uuid = obj_get_str(a->facts, "productUUID");
@@ -1424,9 +1435,7 @@ static void handle_desired(Agent *a, const Obj *body) {
         int64_t have = applied_generation(a);
         if (g <= have) {
                 /* A duplicate or a replay: never applied twice. Re-acknowledge what we have. */
-                _cleanup_(obj_freep) Obj *ack = obj_new_map();
-                if (ack && obj_map_set_int(ack, "generation", have) >= 0)
-                        send_msg(a, MSG_ACK, ack);
+                send_ack(a, have);
                 log_debug("Ignoring generation %lld: already at %lld.", (long long)g,
                           (long long)have);
                 return;
@@ -1556,9 +1565,7 @@ static void handle_desired(Agent *a, const Obj *body) {
         log_event(LOG_INFO, ANVIL_MESSAGE_DESIRED, "Applied desired generation %lld: %s%s%s.",
                   (long long)g, strna(action), new_machine ? " machine " : "",
                   strempty(new_machine));
-        _cleanup_(obj_freep) Obj *ack = obj_new_map();
-        if (ack && obj_map_set_int(ack, "generation", g) >= 0)
-                send_msg(a, MSG_ACK, ack);
+        send_ack(a, g);
         send_status(a, NULL);
         if (streq(plan_state(a), "Provisioned"))
                 send_report(a);

@@ -81,8 +81,12 @@ static const SchemaField hello_fields[] = {
         SCHEMA_END,
 };
 
+/* state and action: the plan the acknowledged generation left the agent with, so the
+ * coordinator records the acknowledgment and the state it is about in one write. */
 static const SchemaField ack_fields[] = {
         {"generation", ST_INT, SF_REQUIRED, .min = 0, .max = INT64_MAX},
+        {"state", ST_STRING, .values = agent_states},
+        {"action", ST_STRING, .values = agent_actions},
         SCHEMA_END,
 };
 

@@ -738,8 +738,16 @@ static int edit_ack(Obj *host, const Obj *body, void *userdata) {
         /* Stale or duplicate ACKs change nothing; an ACK from the future is a lie. */
         if (g <= og || g > meta_generation(host))
                 return 0;
+        int r = obj_set_int(host, "status.observedGeneration", g);
+        /* The state of the plan this generation left the agent with, in the same write (an
+         * older agent sends it only in the STATUS that follows). */
+        if (r >= 0 && obj_map_get(body, "state") &&
+            ((r = obj_set_int(host, "status.agentGeneration", g)) < 0 ||
+             (r = set_if(host, "status.agentState", obj_map_get(body, "state"))) < 0 ||
+             (r = set_if(host, "status.agentAction", obj_map_get(body, "action"))) < 0))
+                return r;
         *quiet = observed_generation_unused(host);
-        return obj_set_int(host, "status.observedGeneration", g);
+        return r;
 }
 
 /* Remembers that the status write at rev only raised observedGeneration where nobody looks

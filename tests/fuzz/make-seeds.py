@@ -34,7 +34,7 @@ MESSAGES = {
     0: [
         ("ENROLL", {"agentKey": KEY, "proof": "A" * 100, "facts": FACTS}),
         ("HELLO", {"generation": 3, "state": "Provisioning", "step": STEP, "facts": FACTS}),
-        ("ACK", {"generation": 3}),
+        ("ACK", {"generation": 3, "state": "Provisioning", "action": "Provision"}),
         ("STATUS", {"generation": 3, "state": "Failed", "step": STEP, "message": "exit 1",
                     "exitCode": 1, "output": "error execution phase preflight\n"}),
         ("REPORT", {"generation": 3, "providerID": "anvil://4c4c4544", "nodeName": "rack1-07",

@@ -51,7 +51,8 @@ static const Case valid[] = {
         {MSG_HELLO, CHANNEL_AGENT_TO_COORDINATOR,
          "generation: 0\nstate: Idle\nstep: {name: kubeadm-join, index: 2, total: 5}\n"
          "facts: {productUUID: u1, hostname: h1}\n"},
-        {MSG_ACK, CHANNEL_AGENT_TO_COORDINATOR, "generation: 7\n"},
+        {MSG_ACK, CHANNEL_AGENT_TO_COORDINATOR,
+         "generation: 8\nstate: Upgrading\naction: Upgrade\n"},
         {MSG_STATUS, CHANNEL_AGENT_TO_COORDINATOR,
          "generation: 7\nstate: Failed\nstep: {name: kubeadm-init, index: 1, total: 4}\n"
          "message: kubeadm init failed\nexitCode: 1\noutput: \"error: port 6443 in use\\n\"\n"},
@@ -160,6 +161,11 @@ static void test_each_type_round_trips_on_its_channel(void **state) {
                         fail_msg("%s refused: %d %s", msg_type_to_string(valid[i].type), r, err);
                 assert_true(obj_equal(body, out));
         }
+        /* An older agent's ACK: the generation alone. */
+        _cleanup_(obj_freep) Obj *body = yaml("generation: 7\n"), *out = NULL;
+        char err[256];
+        assert_int_equal(
+                roundtrip(MSG_ACK, body, CHANNEL_AGENT_TO_COORDINATOR, &out, err, sizeof(err)), 0);
 }
 
 static void test_each_type_refused_on_other_channels(void **state) {
@@ -353,6 +359,10 @@ static void test_wrong_field_type(void **state) {
                        "ACK: generation: expected integer, got string", NULL);
         expect_refused(MSG_ACK, CHANNEL_AGENT_TO_COORDINATOR, "generation: 5.5\n", "generation",
                        "expected integer, got number");
+        expect_refused(MSG_ACK, CHANNEL_AGENT_TO_COORDINATOR, "generation: 5\nstate: Sleeping\n",
+                       "state", NULL);
+        expect_refused(MSG_ACK, CHANNEL_AGENT_TO_COORDINATOR, "generation: 5\naction: 3\n",
+                       "action", NULL);
         expect_refused(MSG_REPORT, CHANNEL_AGENT_TO_COORDINATOR,
                        "generation: 1\nnodeReady: 'yes'\n", "nodeReady", "expected boolean");
         expect_refused(MSG_HELLO, CHANNEL_AGENT_TO_COORDINATOR,
