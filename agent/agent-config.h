@@ -28,8 +28,8 @@ typedef struct AgentConfig {
         char **cleanup;        /* shell lines run after kubeadm reset */
         /* Shell lines that install the new kubeadm/kubelet for an in-place upgrade. */
         char **upgrade;
-        char **units;          /* systemd units whose health is reported */
-        char *metrics_listen;  /* ADDR:PORT of the Prometheus endpoint, NULL = none */
+        char **units;         /* systemd units whose health is reported */
+        char *metrics_listen; /* ADDR:PORT of the Prometheus endpoint, NULL = none */
         uint64_t heartbeat_usec;
         uint64_t facts_interval_usec; /* how often facts are collected again */
         uint64_t command_timeout_usec;

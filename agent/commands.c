@@ -18,10 +18,10 @@ struct CommandRunner {
         const AgentConfig *c;
         CommandResultFn fn;
         void *userdata;
-        Obj *queue;        /* OBJ_LIST of pending COMMAND bodies (with "self") */
-        Obj *running;      /* the body being run */
-        int phase;         /* etcd-remove-member: 0 list, 1 remove; kubeadm-config-update: 0
-                            * get, 1 patch */
+        Obj *queue;   /* OBJ_LIST of pending COMMAND bodies (with "self") */
+        Obj *running; /* the body being run */
+        int phase;    /* etcd-remove-member: 0 list, 1 remove; kubeadm-config-update: 0
+                       * get, 1 patch */
         Exec *exec;
         Obj *recent[RECENT];
         size_t n_recent;
@@ -165,12 +165,12 @@ static void finish(CommandRunner *r, int code, const char *output) {
             obj_map_set_int(res, "exitCode", code) >= 0) {
                 if (output) {
                         size_t n = strlen(output);
-                        obj_map_set_str(res, "output", n > OUTPUT_MAX ? output + n - OUTPUT_MAX
-                                                                      : output);
+                        obj_map_set_str(res, "output",
+                                        n > OUTPUT_MAX ? output + n - OUTPUT_MAX : output);
                 }
                 if (code == 0)
-                        log_info("Command %s (%s) succeeded.", strna(obj_get_str(r->running, "command")),
-                                 strna(id));
+                        log_info("Command %s (%s) succeeded.",
+                                 strna(obj_get_str(r->running, "command")), strna(id));
                 else
                         log_warning("Command %s (%s) failed with exit code %d.",
                                     strna(obj_get_str(r->running, "command")), strna(id), code);
@@ -258,13 +258,26 @@ static void on_done(Exec *x, int code, const char *tail, void *userdata) {
                                 return;
                         }
                 r->phase = 1;
-                _cleanup_free_ char *kc = agent_config_host_path(r->c, "/etc/kubernetes/admin.conf");
-                _cleanup_free_ char *pod = strjoin("etcd-", strempty(obj_get_str(r->running, "self")));
-                char *argv[] = {r->c->kubectl, "--kubeconfig", kc, "-n", "kube-system", "exec",
-                                pod, "--", "etcdctl", "--endpoints=https://127.0.0.1:2379",
+                _cleanup_free_ char *kc =
+                        agent_config_host_path(r->c, "/etc/kubernetes/admin.conf");
+                _cleanup_free_ char *pod =
+                        strjoin("etcd-", strempty(obj_get_str(r->running, "self")));
+                char *argv[] = {r->c->kubectl,
+                                "--kubeconfig",
+                                kc,
+                                "-n",
+                                "kube-system",
+                                "exec",
+                                pod,
+                                "--",
+                                "etcdctl",
+                                "--endpoints=https://127.0.0.1:2379",
                                 "--cacert=/etc/kubernetes/pki/etcd/ca.crt",
                                 "--cert=/etc/kubernetes/pki/etcd/peer.crt",
-                                "--key=/etc/kubernetes/pki/etcd/peer.key", "member", "remove", id,
+                                "--key=/etc/kubernetes/pki/etcd/peer.key",
+                                "member",
+                                "remove",
+                                id,
                                 NULL};
                 log_info("Removing etcd member %s (%s).", id, strna(node));
                 if (start(r, argv, 60 * USEC_PER_SEC, false) < 0)
@@ -278,8 +291,8 @@ static int start(CommandRunner *r, char **argv, uint64_t timeout, bool capture) 
         _cleanup_strv_free_ char **env = agent_config_command_env(r->c, NULL);
         if (!env)
                 return -ENOMEM;
-        ExecSpec spec = {.argv = argv, .envp = env, .timeout_usec = timeout,
-                         .capture_stdout = capture};
+        ExecSpec spec = {
+                .argv = argv, .envp = env, .timeout_usec = timeout, .capture_stdout = capture};
         return exec_start(r->event, &spec, on_done, r, &r->exec);
 }
 
@@ -322,9 +335,8 @@ static void run_next(CommandRunner *r) {
                     strv_extend(&argv, "created by Anvil for one node join") >= 0 &&
                     strv_extend(&argv, "--kubeconfig") >= 0 &&
                     strv_extend(&argv, "/etc/kubernetes/admin.conf") >= 0 &&
-                    (streq(r->c->host_root, "/") ||
-                     (strv_extend(&argv, "--rootfs") >= 0 &&
-                      strv_extend(&argv, r->c->host_root) >= 0)))
+                    (streq(r->c->host_root, "/") || (strv_extend(&argv, "--rootfs") >= 0 &&
+                                                     strv_extend(&argv, r->c->host_root) >= 0)))
                         r2 = start(r, argv, 60 * USEC_PER_SEC, false);
                 else
                         r2 = -ENOMEM;
@@ -336,18 +348,25 @@ static void run_next(CommandRunner *r) {
                 if (secs <= 0 || secs > 86400)
                         secs = 300;
                 snprintf(timeout_arg, sizeof(timeout_arg), "--timeout=%llds", (long long)secs);
-                char *argv[] = {r->c->kubectl, "--kubeconfig", admin, "drain", (char *)node,
-                                "--ignore-daemonsets", "--delete-emptydir-data", "--force",
-                                timeout_arg, NULL};
+                char *argv[] = {r->c->kubectl,
+                                "--kubeconfig",
+                                admin,
+                                "drain",
+                                (char *)node,
+                                "--ignore-daemonsets",
+                                "--delete-emptydir-data",
+                                "--force",
+                                timeout_arg,
+                                NULL};
                 r2 = start(r, argv, (uint64_t)(secs + 30) * USEC_PER_SEC, false);
         } else if (streq_ptr(cmd, "delete-node")) {
-                char *argv[] = {r->c->kubectl, "--kubeconfig", admin, "delete", "node",
-                                (char *)node, "--ignore-not-found", NULL};
+                char *argv[] = {r->c->kubectl, "--kubeconfig",       admin, "delete", "node",
+                                (char *)node,  "--ignore-not-found", NULL};
                 r2 = start(r, argv, 60 * USEC_PER_SEC, false);
         } else if (streq_ptr(cmd, "cordon-node") || streq_ptr(cmd, "uncordon-node")) {
-                char *argv[] = {r->c->kubectl, "--kubeconfig", admin,
-                                streq(cmd, "cordon-node") ? "cordon" : "uncordon", (char *)node,
-                                NULL};
+                char *argv[] = {r->c->kubectl, "--kubeconfig",
+                                admin,         streq(cmd, "cordon-node") ? "cordon" : "uncordon",
+                                (char *)node,  NULL};
                 r2 = start(r, argv, 60 * USEC_PER_SEC, false);
         } else if (streq_ptr(cmd, "kubeadm-config-update")) {
                 char err[256];
@@ -367,11 +386,22 @@ static void run_next(CommandRunner *r) {
                         return;
                 }
                 _cleanup_free_ char *pod = strjoin("etcd-", self);
-                char *argv[] = {r->c->kubectl, "--kubeconfig", admin, "-n", "kube-system", "exec",
-                                pod, "--", "etcdctl", "--endpoints=https://127.0.0.1:2379",
+                char *argv[] = {r->c->kubectl,
+                                "--kubeconfig",
+                                admin,
+                                "-n",
+                                "kube-system",
+                                "exec",
+                                pod,
+                                "--",
+                                "etcdctl",
+                                "--endpoints=https://127.0.0.1:2379",
                                 "--cacert=/etc/kubernetes/pki/etcd/ca.crt",
                                 "--cert=/etc/kubernetes/pki/etcd/peer.crt",
-                                "--key=/etc/kubernetes/pki/etcd/peer.key", "member", "list", NULL};
+                                "--key=/etc/kubernetes/pki/etcd/peer.key",
+                                "member",
+                                "list",
+                                NULL};
                 r->phase = 0;
                 r2 = start(r, argv, 60 * USEC_PER_SEC, true);
         } else {
@@ -406,8 +436,8 @@ void command_runner_submit(CommandRunner *r, const Obj *body, const char *self_n
         run_next(r);
 }
 
-int command_runner_new(sd_event *e, const AgentConfig *config, CommandResultFn fn,
-                       void *userdata, CommandRunner **ret) {
+int command_runner_new(sd_event *e, const AgentConfig *config, CommandResultFn fn, void *userdata,
+                       CommandRunner **ret) {
         CommandRunner *r = calloc(1, sizeof(CommandRunner));
         if (!r)
                 return -ENOMEM;

@@ -31,8 +31,8 @@ typedef struct CommandRunner CommandRunner;
 /* Called with a RESULT body {id, exitCode, output}. */
 typedef void (*CommandResultFn)(const Obj *result, void *userdata);
 
-int command_runner_new(sd_event *e, const AgentConfig *config, CommandResultFn fn,
-                       void *userdata, CommandRunner **ret);
+int command_runner_new(sd_event *e, const AgentConfig *config, CommandResultFn fn, void *userdata,
+                       CommandRunner **ret);
 CommandRunner *command_runner_free(CommandRunner *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(CommandRunner *, command_runner_free);
 

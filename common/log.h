@@ -31,7 +31,7 @@ typedef enum LogField {
 } LogField;
 
 typedef enum LogTarget {
-        LOG_TARGET_AUTO,    /* journald if its socket exists, else stderr */
+        LOG_TARGET_AUTO, /* journald if its socket exists, else stderr */
         LOG_TARGET_JOURNAL,
         LOG_TARGET_STDERR,
 } LogTarget;
@@ -48,14 +48,14 @@ typedef enum LogTarget {
 #define ANVIL_MESSAGE_ENROLL_REFUSED  "6a1f0c3e2b8d4f7a9c5e1b3d7f2a4c66"
 #define ANVIL_MESSAGE_DESIRED         "6a1f0c3e2b8d4f7a9c5e1b3d7f2a4c67"
 /* The coordinator's side of enrollment and reset. */
-#define ANVIL_MESSAGE_HOST_ENROLLED       "6a1f0c3e2b8d4f7a9c5e1b3d7f2a4c68"
-#define ANVIL_MESSAGE_ENROLLMENT_REFUSED  "6a1f0c3e2b8d4f7a9c5e1b3d7f2a4c69"
-#define ANVIL_MESSAGE_HOST_RELEASED       "6a1f0c3e2b8d4f7a9c5e1b3d7f2a4c6a"
+#define ANVIL_MESSAGE_HOST_ENROLLED      "6a1f0c3e2b8d4f7a9c5e1b3d7f2a4c68"
+#define ANVIL_MESSAGE_ENROLLMENT_REFUSED "6a1f0c3e2b8d4f7a9c5e1b3d7f2a4c69"
+#define ANVIL_MESSAGE_HOST_RELEASED      "6a1f0c3e2b8d4f7a9c5e1b3d7f2a4c6a"
 
 void log_setup(const char *ident, LogTarget target);
 void log_set_max_level(int level);
 int log_get_max_level(void);
-int log_level_from_string(const char *s); /* -EINVAL if unknown */
+int log_level_from_string(const char *s);   /* -EINVAL if unknown */
 const char *log_level_to_string(int level); /* "debug", "info", ... */
 const char *log_ident(void);
 bool log_to_journal(void);
@@ -88,10 +88,9 @@ int log_internalv(int level, int error, const char *file, int line, const char *
 #define log_full_errno(level, error, ...)                                                          \
         ({                                                                                         \
                 int _l = (level), _e = (error);                                                    \
-                (log_get_max_level() >= _l)                                                        \
-                        ? log_internal(_l, _e, __FILE__, __LINE__, __func__, NULL, NULL,           \
-                                       __VA_ARGS__)                                                \
-                        : -abs(_e);                                                                \
+                (log_get_max_level() >= _l) ? log_internal(_l, _e, __FILE__, __LINE__, __func__,   \
+                                                           NULL, NULL, __VA_ARGS__)                \
+                                            : -abs(_e);                                            \
         })
 #define log_full(level, ...) (void)log_full_errno((level), 0, __VA_ARGS__)
 

@@ -30,10 +30,10 @@ typedef enum SchemaType {
 
 enum {
         SF_REQUIRED = 1 << 0,
-        SF_IMMUTABLE = 1 << 1,  /* refused when changed on update */
-        SF_SECRET = 1 << 2,     /* redacted in output and logs */
-        SF_DNS_NAME = 1 << 4,   /* string: DNS-1123 subdomain */
-        SF_NONEMPTY = 1 << 5,   /* string/list/map: must not be empty */
+        SF_IMMUTABLE = 1 << 1, /* refused when changed on update */
+        SF_SECRET = 1 << 2,    /* redacted in output and logs */
+        SF_DNS_NAME = 1 << 4,  /* string: DNS-1123 subdomain */
+        SF_NONEMPTY = 1 << 5,  /* string/list/map: must not be empty */
 };
 
 typedef struct SchemaField SchemaField;
@@ -45,18 +45,19 @@ struct SchemaField {
         const char *name;
         SchemaType type;
         unsigned flags;
-        const SchemaField *fields;  /* ST_OBJECT, and ST_LIST/ST_MAP of objects */
-        SchemaType item;            /* ST_LIST / ST_MAP item type */
-        const char *const *values;  /* enum of allowed strings, NULL-terminated */
-        const char *def;            /* default, written as a YAML plain scalar */
-        int64_t min, max;           /* ints: range; strings: max length; lists/maps: max count */
-        int64_t item_max;           /* ST_LIST/ST_MAP string items, ST_STRMAP values: max length */
+        const SchemaField *fields; /* ST_OBJECT, and ST_LIST/ST_MAP of objects */
+        SchemaType item;           /* ST_LIST / ST_MAP item type */
+        const char *const *values; /* enum of allowed strings, NULL-terminated */
+        const char *def;           /* default, written as a YAML plain scalar */
+        int64_t min, max;          /* ints: range; strings: max length; lists/maps: max count */
+        int64_t item_max;          /* ST_LIST/ST_MAP string items, ST_STRMAP values: max length */
         SchemaCheck check;
-        const char *doc;            /* one line for docs/resources.md */
+        const char *doc; /* one line for docs/resources.md */
 };
 
 /* Table terminator. */
-#define SCHEMA_END {.name = NULL}
+#define SCHEMA_END                                                                                 \
+        { .name = NULL }
 
 typedef struct Problem {
         ObjMark mark;

@@ -17,7 +17,7 @@ typedef struct Command {
         CommandState state;
         int exit_code;
         char *output;
-        uint64_t sent_at;     /* CLOCK_MONOTONIC µs, 0 = not sent yet */
+        uint64_t sent_at; /* CLOCK_MONOTONIC µs, 0 = not sent yet */
         uint64_t timeout;
 } Command;
 
@@ -150,8 +150,8 @@ void commands_on_result(Commands *c, const char *host, const Obj *body) {
         if (code == 0)
                 log_info("Host %s ran %s (%s).", host, x->command, x->id);
         else
-                log_warning("Host %s failed to run %s (%s): exit %lld: %s", host, x->command,
-                            x->id, (long long)code, strna(out));
+                log_warning("Host %s failed to run %s (%s): exit %lld: %s", host, x->command, x->id,
+                            (long long)code, strna(out));
         char buf[512];
         const KindInfo *k;
         const char *ns, *name;

@@ -29,12 +29,12 @@ typedef struct Metrics Metrics;
 typedef struct WatchHub WatchHub;
 
 typedef struct ManagerConfig {
-        char *listen;          /* agent endpoint, tcp://ADDR:PORT */
-        char *advertise;       /* what agents should connect to (anvilctl info) */
-        char *admin_socket;    /* path of the ipc admin socket */
-        char *state_dir;       /* store, keys */
-        char *key_file;        /* CURVE key pair */
-        char *metrics_listen;  /* ADDR:PORT or "" to disable */
+        char *listen;         /* agent endpoint, tcp://ADDR:PORT */
+        char *advertise;      /* what agents should connect to (anvilctl info) */
+        char *admin_socket;   /* path of the ipc admin socket */
+        char *state_dir;      /* store, keys */
+        char *key_file;       /* CURVE key pair */
+        char *metrics_listen; /* ADDR:PORT or "" to disable */
         uint64_t heartbeat_grace_usec;
         uint64_t resync_usec;
         int log_level;

@@ -218,8 +218,8 @@ void controllers_map_change(Manager *m, const KindInfo *k, const Obj *obj) {
                 /* Templates are read by MachineSets/Deployments of their cluster. */
                 EnqueueCtx c = {.m = m, .cluster = meta_label(obj, LABEL_CLUSTER_NAME)};
                 if (c.cluster)
-                        (void)registry_list(m->reg, &kind_machinedeployment, ns,
-                                            enqueue_by_cluster, &c);
+                        (void)registry_list(m->reg, &kind_machinedeployment, ns, enqueue_by_cluster,
+                                            &c);
         }
 }
 
@@ -382,8 +382,8 @@ int create_machine_trio(Manager *m, const Obj *owner, const char *cluster_name,
             (r = meta_add_owner_ref(machine, owner, true)) < 0 ||
             (r = meta_add_finalizer(machine, FINALIZER_MACHINE)) < 0)
                 return r;
-        _cleanup_(obj_freep) Obj *spec = machine_template_spec ? obj_dup(machine_template_spec)
-                                                               : obj_new_map();
+        _cleanup_(obj_freep) Obj *spec =
+                machine_template_spec ? obj_dup(machine_template_spec) : obj_new_map();
         if (!spec || obj_map_set_str(spec, "clusterName", cluster_name) < 0 ||
             obj_map_set(spec, "bootstrap", obj_new_map()) < 0 ||
             obj_set(spec, "bootstrap.configRef",

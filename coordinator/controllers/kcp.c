@@ -40,7 +40,7 @@ extern const KindInfo kind_kubeadmcontrolplane, kind_machine, kind_anvilmachinet
         kind_cluster, kind_host;
 
 typedef struct Machines {
-        Obj *list;         /* OBJ_LIST of Machines owned by this control plane */
+        Obj *list; /* OBJ_LIST of Machines owned by this control plane */
         size_t ready, updated, provisioning, deleting;
         size_t outdated;   /* to be replaced */
         size_t to_upgrade; /* in place: to be upgraded where they stand */
@@ -49,7 +49,7 @@ typedef struct Machines {
         const Obj *oldest_outdated;
         const Obj *oldest_to_upgrade;
         const Obj *upgrade_failed;
-        const Obj *remediate; /* oldest machine marked OwnerRemediated=False */
+        const Obj *remediate;     /* oldest machine marked OwnerRemediated=False */
         const Obj *stale_kubelet; /* a machine whose kubelet runs another version */
         char *lowest_version;
 } Machines;
@@ -76,7 +76,8 @@ static bool older(const Obj *a, const Obj *b) {
 static int collect_machines(Manager *m, const Obj *kcp, Machines *ret) {
         _cleanup_(obj_freep) Obj *sel = obj_new_map();
         if (!sel || obj_set(sel, "matchLabels", obj_new_map()) < 0 ||
-            obj_map_set_str(obj_get(sel, "matchLabels"), LABEL_CONTROL_PLANE_NAME, meta_name(kcp)) < 0)
+            obj_map_set_str(obj_get(sel, "matchLabels"), LABEL_CONTROL_PLANE_NAME, meta_name(kcp)) <
+                    0)
                 return -ENOMEM;
         int r = registry_list_all(m->reg, &kind_machine, meta_namespace(kcp), sel, &ret->list);
         if (r < 0)
@@ -164,8 +165,8 @@ static int get_infra_template(Manager *m, const Obj *kcp, Obj **ret) {
         const char *ns = obj_get_str(kcp, "spec.machineTemplate.infrastructureRef.namespace");
         if (!name)
                 return -ENOENT;
-        return registry_get(m->reg, &kind_anvilmachinetemplate, ns ? ns : meta_namespace(kcp),
-                            name, ret);
+        return registry_get(m->reg, &kind_anvilmachinetemplate, ns ? ns : meta_namespace(kcp), name,
+                            ret);
 }
 
 /* Available hosts a new control plane machine could claim. */
@@ -383,8 +384,7 @@ static int scale_down(Manager *m, Obj *kcp, const Obj *victim) {
                         log_info("Control plane %s: etcd member %s removed.", meta_name(kcp), node);
                 }
         }
-        log_info("Control plane %s: scaling down, deleting %s.", meta_name(kcp),
-                 meta_name(victim));
+        log_info("Control plane %s: scaling down, deleting %s.", meta_name(kcp), meta_name(victim));
         int r = registry_delete(m->reg, &kind_machine, meta_namespace(victim), meta_name(victim),
                                 meta_uid(victim));
         return r == -ENOENT ? 0 : r;
@@ -609,13 +609,12 @@ int reconcile_kcp(Manager *m, const char *ns, const char *name) {
                         if (settled && (live == 0 || initialized)) {
                                 r = create_cp_machine(m, kcp, cluster, live == 0);
                                 if (r == -ENOENT)
-                                        condition_set(kcp, "MachinesCreated", COND_FALSE,
-                                                      "InfrastructureTemplateNotFound",
-                                                      SEVERITY_ERROR,
-                                                      "AnvilMachineTemplate %s not found",
-                                                      strna(obj_get_str(
-                                                              kcp, "spec.machineTemplate."
-                                                                   "infrastructureRef.name")));
+                                        condition_set(
+                                                kcp, "MachinesCreated", COND_FALSE,
+                                                "InfrastructureTemplateNotFound", SEVERITY_ERROR,
+                                                "AnvilMachineTemplate %s not found",
+                                                strna(obj_get_str(kcp, "spec.machineTemplate."
+                                                                       "infrastructureRef.name")));
                                 else if (r < 0)
                                         return r;
                                 else
@@ -666,9 +665,8 @@ int reconcile_kcp(Manager *m, const char *ns, const char *name) {
         if (ms.ready > 0 && ms.ready == obj_len(machines))
                 condition_set_true(kcp, "MachinesReady");
         else
-                condition_set(kcp, "MachinesReady", COND_FALSE, "WaitingForMachines",
-                              SEVERITY_INFO, "%zu of %zu machines ready", ms.ready,
-                              obj_len(machines));
+                condition_set(kcp, "MachinesReady", COND_FALSE, "WaitingForMachines", SEVERITY_INFO,
+                              "%zu of %zu machines ready", ms.ready, obj_len(machines));
         if (initialized && ms.ready > 0) {
                 condition_set_true(kcp, "Available");
                 condition_set_true(kcp, "Ready");

@@ -20,8 +20,7 @@
 
 extern const KindInfo kind_machine, kind_kubeadmconfig, kind_anvilmachine, kind_host;
 
-static int get_ref(Manager *m, const Obj *machine, const char *path, const KindInfo *k,
-                   Obj **ret) {
+static int get_ref(Manager *m, const Obj *machine, const char *path, const KindInfo *k, Obj **ret) {
         const char *name = obj_get_str(machine, path);
         if (!name)
                 return -ENOENT;
@@ -138,7 +137,7 @@ static ChoreResult drain(Manager *m, Obj *machine, const char *node, const char 
         char secs[32];
         snprintf(secs, sizeof(secs), "%llu",
                  (unsigned long long)(timeout > 0 ? (timeout - (elapsed < timeout ? elapsed : 0)) /
-                                                            USEC_PER_SEC +
+                                                                    USEC_PER_SEC +
                                                             1
                                                   : 300));
         if (!id || !key || !args || obj_map_set_str(args, "node", node) < 0 ||
@@ -182,8 +181,8 @@ static ChoreResult delete_node(Manager *m, Obj *machine, const char *node) {
                 return CHORE_WAITING;
         int code = 0;
         const char *out = NULL;
-        switch (command_run(m->commands, id, cp, "delete-node", args, key, 60 * USEC_PER_SEC,
-                            &code, &out)) {
+        switch (command_run(m->commands, id, cp, "delete-node", args, key, 60 * USEC_PER_SEC, &code,
+                            &out)) {
         case COMMAND_SUCCEEDED:
                 log_info("Machine %s: node %s deleted.", meta_name(machine), node);
                 (void)obj_set_bool(machine, "status.deletion.nodeDeleted", true);
@@ -313,9 +312,11 @@ int reconcile_machine(Manager *m, const char *ns, const char *name) {
                 condition_set_true(machine, "BootstrapReady");
         else if (!config_foreign)
                 condition_set(machine, "BootstrapReady", COND_FALSE,
-                              condition_reason(config, "DataSecretAvailable") ?: "WaitingForBootstrapData",
+                              condition_reason(config, "DataSecretAvailable")
+                                      ?: "WaitingForBootstrapData",
                               SEVERITY_INFO, "%s",
-                              condition_message(config, "DataSecretAvailable") ?: "waiting for the bootstrap config");
+                              condition_message(config, "DataSecretAvailable")
+                                      ?: "waiting for the bootstrap config");
 
         /* Infrastructure and the host behind it. */
         bool infra_ready = false, failed = false;
@@ -432,8 +433,8 @@ int reconcile_machine(Manager *m, const char *ns, const char *name) {
                 if ((r = obj_set_str(machine, "status.lastUpdated", now_rfc3339(ts))) < 0)
                         return r;
                 log_info("Machine %s: %s -> %s.", name, strna(old_phase), phase);
-                manager_event(m, machine, failed ? "Warning" : "Normal", phase,
-                              "Machine is %s", phase);
+                manager_event(m, machine, failed ? "Warning" : "Normal", phase, "Machine is %s",
+                              phase);
         }
         r = patch_save(m->reg, orig, machine);
         return r < 0 ? r : result;

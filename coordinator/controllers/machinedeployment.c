@@ -43,7 +43,7 @@ typedef struct SetInfo {
         int64_t machines; /* not being deleted */
         int64_t deleting;
         int64_t ready, available, updated, upgrading;
-        const Obj *failed; /* a machine whose in-place upgrade failed */
+        const Obj *failed;        /* a machine whose in-place upgrade failed */
         const Obj *stale_kubelet; /* a machine whose kubelet runs another version */
         const char *created;
 } SetInfo;
