@@ -251,7 +251,9 @@ int describe_cluster(Manager *m, const char *ns, const char *name, char **ret) {
         char label[256];
         if ((r = text_table_add(&t, header)) < 0)
                 return r;
-        snprintf(label, sizeof(label), "Cluster/%s", name);
+        /* Paused shows in the tree: nothing below moves until it is lifted. */
+        snprintf(label, sizeof(label), "Cluster/%s%s", name,
+                 cluster_paused(cluster, NULL) ? " (paused)" : "");
         if ((r = tree_row(&t, "", label, cluster)) < 0)
                 return r;
 
@@ -283,7 +285,11 @@ int describe_cluster(Manager *m, const char *ns, const char *name, char **ret) {
         size_t n = obj_len(mds);
         OBJ_LIST_FOREACH(md, mds, i) {
                 bool last = i + 1 == n;
-                snprintf(label, sizeof(label), "MachineDeployment/%s", meta_name(md));
+                snprintf(label, sizeof(label), "MachineDeployment/%s%s", meta_name(md),
+                         meta_annotation(md, ANNOTATION_PAUSED) ||
+                                         obj_get_bool(md, "spec.paused", false)
+                                 ? " (paused)"
+                                 : "");
                 if ((r = tree_row(&t, last ? "  └─" : "  ├─", label, md)) < 0)
                         return r;
                 rollout_row(&t, last ? "    " : "  │ ", md, "MachinesUpToDate");

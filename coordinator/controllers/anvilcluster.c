@@ -8,7 +8,26 @@
 #include "log.h"
 #include "resource.h"
 
-extern const KindInfo kind_anvilcluster;
+extern const KindInfo kind_anvilcluster, kind_cluster;
+
+/* The Cluster whose infrastructureRef names ac (a paused Cluster has not adopted it yet, so
+ * neither an owner reference nor the cluster-name label can be relied on). NULL if none. */
+static int referring_cluster(Manager *m, const Obj *ac, Obj **ret) {
+        _cleanup_(obj_freep) Obj *all = NULL;
+        *ret = NULL;
+        int r = registry_list_all(m->reg, &kind_cluster, meta_namespace(ac), NULL, &all);
+        if (r < 0)
+                return r;
+        OBJ_LIST_FOREACH(c, all, i) {
+                const Obj *ref = obj_get(c, "spec.infrastructureRef");
+                if (streq_ptr(obj_get_str(ref, "kind"), "AnvilCluster") &&
+                    streq_ptr(obj_get_str(ref, "name"), meta_name(ac))) {
+                        *ret = obj_dup(c);
+                        return *ret ? 0 : -ENOMEM;
+                }
+        }
+        return 0;
+}
 
 int reconcile_anvilcluster(Manager *m, const char *ns, const char *name) {
         _cleanup_(obj_freep) Obj *ac = NULL;
@@ -25,6 +44,13 @@ int reconcile_anvilcluster(Manager *m, const char *ns, const char *name) {
                 r = patch_save(m->reg, orig, ac);
                 return r < 0 ? r : 0;
         }
+        /* Paused (the Cluster's spec.paused or a paused annotation): left as it is, as
+         * Cluster API's infrastructure providers do; a deletion still completes. */
+        _cleanup_(obj_freep) Obj *cluster = NULL;
+        if ((r = referring_cluster(m, ac, &cluster)) < 0)
+                return r;
+        if (cluster_paused(cluster, ac))
+                return 0;
         bool ready = obj_get_str(ac, "spec.controlPlaneEndpoint.host") != NULL;
         if ((r = obj_set_bool(ac, "status.ready", ready)) < 0)
                 return r;

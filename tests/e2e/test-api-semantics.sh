@@ -351,8 +351,11 @@ PY
 anvilctl apply -f "$WORK/paused.yaml" >/dev/null
 sleep 1
 [ -z "$(names ms -l cluster.x-k8s.io/deployment-name=paused-md-0)" ] || fail "a paused cluster's deployment got a MachineSet"
+assert_eq "$(field anvilcluster paused 'd.get("status",{}).get("ready")')" None "a paused cluster's AnvilCluster reconciled"
+anvilctl describe cluster paused | grep -q "^Cluster/paused (paused)" || fail "describe cluster does not say paused"
 anvilctl annotate cluster paused cluster.x-k8s.io/paused- >/dev/null
 anvil_wait 10 "MachineSet after unpausing" bash -c "[ -n \"\$($CTL get ms -l cluster.x-k8s.io/deployment-name=paused-md-0 -o name)\" ]"
+anvil_wait 10 "AnvilCluster ready after unpausing" bash -c "$CTL get anvilcluster paused -o json | grep -q '\"ready\": true'"
 
 echo "== namespaces: default, -n, -A"
 anvilctl apply -n team-a -f "$WORK/sel-a.yaml" | grep -q created || fail "apply -n"
