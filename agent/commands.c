@@ -186,6 +186,8 @@ static void finish(CommandRunner *r, int code, const char *output) {
 }
 
 static int start(CommandRunner *r, char **argv, uint64_t timeout, bool capture);
+static int start_etcdctl(CommandRunner *r, const char *kubeconfig, const char *verb, const char *id,
+                         bool capture);
 
 static void on_done(Exec *x, int code, const char *tail, void *userdata) {
         CommandRunner *r = userdata;
@@ -260,27 +262,8 @@ static void on_done(Exec *x, int code, const char *tail, void *userdata) {
                 r->phase = 1;
                 _cleanup_free_ char *kc =
                         agent_config_host_path(r->c, "/etc/kubernetes/admin.conf");
-                _cleanup_free_ char *pod =
-                        strjoin("etcd-", strempty(obj_get_str(r->running, "self")));
-                char *argv[] = {r->c->kubectl,
-                                "--kubeconfig",
-                                kc,
-                                "-n",
-                                "kube-system",
-                                "exec",
-                                pod,
-                                "--",
-                                "etcdctl",
-                                "--endpoints=https://127.0.0.1:2379",
-                                "--cacert=/etc/kubernetes/pki/etcd/ca.crt",
-                                "--cert=/etc/kubernetes/pki/etcd/peer.crt",
-                                "--key=/etc/kubernetes/pki/etcd/peer.key",
-                                "member",
-                                "remove",
-                                id,
-                                NULL};
                 log_info("Removing etcd member %s (%s).", id, strna(node));
-                if (start(r, argv, 60 * USEC_PER_SEC, false) < 0)
+                if (!kc || start_etcdctl(r, kc, "remove", id, false) < 0)
                         finish(r, -1, "could not run kubectl");
                 return;
         }
@@ -294,6 +277,33 @@ static int start(CommandRunner *r, char **argv, uint64_t timeout, bool capture) 
         ExecSpec spec = {
                 .argv = argv, .envp = env, .timeout_usec = timeout, .capture_stdout = capture};
         return exec_start(r->event, &spec, on_done, r, &r->exec);
+}
+
+/* etcdctl against this control plane host's etcd member, through kubectl exec into its
+ * static pod (a host needs no etcdctl of its own): "member list", or "member remove ID". */
+static int start_etcdctl(CommandRunner *r, const char *kubeconfig, const char *verb, const char *id,
+                         bool capture) {
+        _cleanup_free_ char *pod = strjoin("etcd-", strempty(obj_get_str(r->running, "self")));
+        if (!pod)
+                return -ENOMEM;
+        char *argv[] = {r->c->kubectl,
+                        "--kubeconfig",
+                        (char *)kubeconfig,
+                        "-n",
+                        "kube-system",
+                        "exec",
+                        pod,
+                        "--",
+                        "etcdctl",
+                        "--endpoints=https://127.0.0.1:2379",
+                        "--cacert=/etc/kubernetes/pki/etcd/ca.crt",
+                        "--cert=/etc/kubernetes/pki/etcd/peer.crt",
+                        "--key=/etc/kubernetes/pki/etcd/peer.key",
+                        "member",
+                        (char *)verb,
+                        (char *)id, /* NULL for list: the end */
+                        NULL};
+        return start(r, argv, 60 * USEC_PER_SEC, capture);
 }
 
 static void run_next(CommandRunner *r) {
@@ -385,25 +395,8 @@ static void run_next(CommandRunner *r) {
                         finish(r, 2, "this host has no node: it cannot reach etcd");
                         return;
                 }
-                _cleanup_free_ char *pod = strjoin("etcd-", self);
-                char *argv[] = {r->c->kubectl,
-                                "--kubeconfig",
-                                admin,
-                                "-n",
-                                "kube-system",
-                                "exec",
-                                pod,
-                                "--",
-                                "etcdctl",
-                                "--endpoints=https://127.0.0.1:2379",
-                                "--cacert=/etc/kubernetes/pki/etcd/ca.crt",
-                                "--cert=/etc/kubernetes/pki/etcd/peer.crt",
-                                "--key=/etc/kubernetes/pki/etcd/peer.key",
-                                "member",
-                                "list",
-                                NULL};
                 r->phase = 0;
-                r2 = start(r, argv, 60 * USEC_PER_SEC, true);
+                r2 = start_etcdctl(r, admin, "list", NULL, true);
         } else {
                 finish(r, 127, "unknown command");
                 return;
