@@ -68,9 +68,9 @@ for l in open(sys.argv[1]):
 print(n)
 PY
 }
-# Change an object with a Python expression on d (the object as JSON), applied whole.
-res_set() { # res_set KIND NAME PYTHON_EXPR_ON_d
-  local f=$WORK/set-$1-$2.json
+# res_manifest KIND NAME PYTHON_EXPR_ON_d FILE: the object as a manifest an operator would
+# apply (no status, no server-set metadata), edited by the expression, written to FILE.
+res_manifest() {
   anvilctl get "$1" "$2" -o json | /usr/bin/python3 -c "
 import json,sys
 d=json.load(sys.stdin)
@@ -78,23 +78,18 @@ for k in ('status',): d.pop(k, None)
 for k in ('uid','resourceVersion','generation','creationTimestamp','managedFields','ownerReferences','finalizers'): d['metadata'].pop(k, None)
 d['metadata'].get('annotations',{}).pop('anvil.dev/last-applied-configuration', None)
 $3
-json.dump(d, open('$f','w'))"
-  anvilctl apply -f "$f" >/dev/null
+json.dump(d, open('$4','w'))"
+}
+# Change an object with a Python expression on d (the object as JSON), applied whole.
+res_set() { # res_set KIND NAME PYTHON_EXPR_ON_d
+  res_manifest "$1" "$2" "$3" "$WORK/set-$1-$2.json"
+  anvilctl apply -f "$WORK/set-$1-$2.json" >/dev/null
 }
 # Now, as an RFC 3339 UTC time (for rolloutAfter).
 now_rfc3339() { date -u +%Y-%m-%dT%H:%M:%SZ; }
-# Patch a MachineDeployment's spec fields with a small JSON merge (via apply of the whole doc).
+# res_set for a MachineDeployment.
 md_set() { # md_set NAME PYTHON_EXPR_ON_d ; e.g. md_set demo-md-0 'd["spec"]["replicas"]=5'
-  local f=$WORK/md-$1.json
-  anvilctl get md "$1" -o json | /usr/bin/python3 -c "
-import json,sys
-d=json.load(sys.stdin)
-for k in ('status',): d.pop(k, None)
-for k in ('uid','resourceVersion','generation','creationTimestamp','managedFields','ownerReferences','finalizers'): d['metadata'].pop(k, None)
-d['metadata'].get('annotations',{}).pop('anvil.dev/last-applied-configuration', None)
-$2
-json.dump(d, open('$f','w'))"
-  anvilctl apply -f "$f" >/dev/null
+  res_set md "$1" "$2"
 }
 host_is() { [ "$(host_phase "$1")" = "$2" ]; }
 machine_gone() { ! anvilctl get machine "$1" >/dev/null 2>&1; }
